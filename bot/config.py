@@ -1,0 +1,146 @@
+"""Settings: one YAML file (optional) plus environment variables, validated once at startup.
+
+Resolution: `--config PATH`, else `$WIREWATCH_CONFIG`, else `./wirewatch.yaml` if it
+exists, else the embedded defaults. Relative paths in a config file are relative to
+that file's folder; without a file, to the current folder. Secrets never live in the
+file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from bot.yaml_source import SourceError, load_yaml
+
+DEFAULT_CONFIG_NAME = "wirewatch.yaml"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`90`, `"90s"`, `"15m"`, `"2h"`, `"1d"`, `"1h30m"` → timedelta; anything else is an error."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 15m, 2h or 1d")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    text = str(value).strip().lower().replace(" ", "")
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 2h or 1d")
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def parse_byte_size(value: Any) -> int:
+    """`1048576`, `"10MiB"`, `"500 kB"` → a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(value).lower())
+    if not match or match.group(2) not in _BYTE_UNITS:
+        raise ValueError(f"{value!r} is not a size such as 10MiB or 500kB")
+    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedConfig(_Strict):
+    """A feed listed in the config file."""
+
+    url: str
+    name: str | None = None
+    interval: Duration | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", url.strip()):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url.strip()
+
+
+class PollSettings(_Strict):
+    """How feeds are fetched and when."""
+
+    interval: Duration = timedelta(minutes=15)
+    tick: Duration = timedelta(seconds=15)
+    concurrency: int = Field(default=32, ge=1, le=1000)
+    per_host: int = Field(default=2, ge=1, le=100)
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=30)
+    total_timeout: Duration = timedelta(seconds=90)
+    max_bytes: ByteSize = 10 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_item_age: Duration = timedelta(hours=48)
+    max_backoff: Duration = timedelta(hours=6)
+    dead_after: int = Field(default=8, ge=1)
+    user_agent: str | None = None
+
+
+class Settings(_Strict):
+    """The whole configuration; every field has a default, so no file at all is valid."""
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    watchlists_dir: Path | None = None
+    default_feeds: bool = True
+    feeds: list[FeedConfig] = []
+    poll: PollSettings = PollSettings()
+
+    def resolved_database_url(self) -> str:
+        """`$WIREWATCH_DATABASE_URL`, else `database_url`, else SQLite in `data_dir`."""
+        url = os.environ.get("WIREWATCH_DATABASE_URL") or self.database_url
+        return url or f"sqlite+aiosqlite:///{self.data_dir / 'wirewatch.db'}"
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config file to read, or None for the embedded defaults."""
+    chosen = explicit or os.environ.get("WIREWATCH_CONFIG")
+    if chosen:
+        return Path(chosen)
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.exists() else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate `path` (None: defaults). Raises SourceError listing every problem."""
+    if path is None:
+        return _with_env(Settings())
+    if not path.exists():
+        raise SourceError([f"{path}: config file not found"])
+    doc = load_yaml(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise SourceError([f"{path}:1: the config file must be a mapping of settings"])
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SourceError(doc.describe(exc)) from exc
+    base = path.parent
+    updates: dict[str, Any] = {"data_dir": base / settings.data_dir}
+    if settings.watchlists_dir is not None:
+        updates["watchlists_dir"] = base / settings.watchlists_dir
+    return _with_env(settings.model_copy(update=updates))
+
+
+def _with_env(settings: Settings) -> Settings:
+    """Apply the environment variables that override file settings."""
+    updates: dict[str, Any] = {}
+    if data_dir := os.environ.get("WIREWATCH_DATA_DIR"):
+        updates["data_dir"] = Path(data_dir)
+    if watchlists := os.environ.get("WIREWATCH_WATCHLISTS"):
+        updates["watchlists_dir"] = Path(watchlists)
+    return settings.model_copy(update=updates) if updates else settings
+

@@ -1,0 +1,153 @@
+"""The frozen values that pass between the stages: feed state, fetch results, items, matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed the bot is asked to poll, from one origin (default list, config, OPML, watchlist)."""
+
+    url: str
+    name: str
+    origin: str
+    interval: timedelta | None = None
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store knows about one feed: its validators, health and schedule."""
+
+    id: int
+    url: str
+    name: str
+    origin: str
+    verified: bool
+    active: bool
+    interval: timedelta | None
+    fetch_url: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    disabled_reason: str | None
+    consecutive_failures: int
+    last_status: int | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    next_poll_at: datetime | None
+    hold_until: datetime | None
+    first_polled_at: datetime | None
+    items_seen: int
+
+    @property
+    def request_url(self) -> str:
+        """The URL to request: the permanent redirect target once one was seen."""
+        return self.fetch_url or self.url
+
+
+class Outcome(StrEnum):
+    """How one poll of one feed ended."""
+
+    OK = "ok"  # 200 with a body that changed and parsed
+    UNCHANGED = "unchanged"  # 200 with the same bytes as last time: not parsed again
+    NOT_MODIFIED = "not_modified"  # 304
+    GONE = "gone"  # 410: the feed is disabled
+    FAILED = "failed"  # network, HTTP or parse error
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One conditional GET of a feed, after redirects. `body` is set only for a 200."""
+
+    status: int | None
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
+    retry_after: float | None = None
+    max_age: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One feed entry as plain text, with a stable key and a canonical URL."""
+
+    key: str
+    title: str
+    summary: str
+    url: str | None
+    published: datetime | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why a watchlist matched: which alias of which group hit which text, and how well."""
+
+    group: str
+    alias: str
+    field: str  # "title" or "summary"
+    text: str
+    similarity: float  # 100 for an exact hit, the rapidfuzz score for a fuzzy one
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """An item matched a watchlist with this score; `alert` when it reaches the alert threshold."""
+
+    watchlist: str
+    score: float
+    alert: bool
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """One feed's poll as the pipeline hands it to the store."""
+
+    feed: FeedState
+    outcome: Outcome
+    fetch: FetchResult
+    polled_at: datetime
+    items: tuple[Item, ...] = ()
+    body_hash: str | None = None
+    parse_warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as stored: its row id, the feed it came from, and whether it may be reported."""
+
+    id: int
+    feed_id: int
+    item: Item
+    first_seen: datetime
+    reportable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A newly matched item that is reported (not from a first poll, not too old)."""
+
+    item: Item
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class CycleSummary:
+    """The outcome of one poll cycle, for the terminal summary and `run --once`."""
+
+    polls: tuple[PollResult, ...]
+    new_items: int
+    reports: tuple[Report, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        """How many feeds ended with `outcome`."""
+        return sum(1 for p in self.polls if p.outcome is outcome)

@@ -1,0 +1,109 @@
+"""Text normalisation for matching: one canonical spelling of words, positions kept.
+
+Both feed text and watchlist aliases go through the same steps: Unicode NFKC, accent
+folding of Latin letters (Québec → quebec), one hyphen and one apostrophe, lower case.
+Each step maps one character to one character, so a span in the normalised text is the
+same span in the NFKC text and evidence can quote what the article said.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_PUNCT = str.maketrans(
+    {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"}
+    | {c: "'" for c in "\u2018\u2019\u02bc\u2032\uff07`"}
+)
+WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_HYPHENATED = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+_ELISIONS = ("l", "d", "j", "n", "s", "c", "m", "t", "qu", "jusqu", "lorsqu", "puisqu")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    """A Latin letter without its accents; anything else unchanged. Always one character."""
+    if ord(char) >= 0x250:
+        return char
+    base = unicodedata.normalize("NFKD", char)[:1]
+    return base if base and base.isascii() else char
+
+
+def nfkc(text: str) -> str:
+    """NFKC with typographic hyphens and apostrophes unified; one character for one."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_PUNCT)
+    return text
+
+
+def fold(text: str, *, lower: bool = True) -> str:
+    """Accent-folded (and unless told otherwise lower-cased) `nfkc(text)`, of the same length."""
+    if not text.isascii():
+        text = "".join(_fold_char(c) for c in text)
+    if not lower:
+        return text
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a rare letter whose lower case is two characters
+        lowered = "".join(c.lower()[:1] for c in text)
+    return lowered
+
+
+def has_cjk(text: str) -> bool:
+    """Whether the text has Chinese, Japanese or Korean characters (matched without spaces)."""
+    return _CJK.search(text) is not None
+
+
+def word(token: str) -> str:
+    """A token with possessive `'s` and French elision (`l'`, `d'`) removed."""
+    if "'" not in token:
+        return token
+    head, _, tail = token.partition("'")
+    if tail == "s":
+        return head
+    if head in _ELISIONS:
+        return tail.replace("'", "")
+    return token.replace("'", "")
+
+
+def words(folded: str) -> list[str]:
+    """The words of folded text, in order (positions are list indexes)."""
+    return [word(t) for t in WORD.findall(folded)]
+
+
+def joined_hyphenations(folded: str) -> list[tuple[int, str]]:
+    """`anti-dumping` → (position of `anti`, `antidumping`), so that both spellings match."""
+    out = []
+    for m in _HYPHENATED.finditer(folded):
+        position = len(WORD.findall(folded, 0, m.start()))
+        out.append((position, word(m.group().replace("-", ""))))
+    return out
+
+
+def word_spans(folded: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each word of `words(folded)`, for quoting evidence."""
+    return [m.span() for m in WORD.finditer(folded)]
+
+
+def inflections(token: str) -> set[str]:
+    """Common English and French inflections of a word: plurals, -ed, -ing, -ies.
+
+    Generated on the alias side only, so text words are looked up exactly and no stemmer
+    conflates unrelated words.
+    """
+    forms = {token}
+    if len(token) < 3 or not token.isascii() or not token.isalpha():
+        return forms
+    forms |= {token + "s", token + "es"}
+    if token.endswith("y") and token[-2] not in "aeiou":
+        forms |= {token[:-1] + "ies", token[:-1] + "ied"}
+    if token.endswith("e"):
+        forms |= {token + "d", token[:-1] + "ing"}
+    else:
+        forms |= {token + "ed", token + "ing"}
+        if token[-1] not in "aeiouwxy" and token[-2] in "aeiou" and token[-3] not in "aeiou":
+            forms |= {token + token[-1] + "ed", token + token[-1] + "ing"}  # ship → shipped
+    if token.endswith(("s", "x", "z")):
+        forms.discard(token + "s")
+    return forms

@@ -1,0 +1,49 @@
+"""Feed text to plain text: tags stripped, entities decoded, white space folded."""
+
+from __future__ import annotations
+
+import html
+import re
+
+_DROP_BLOCKS = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+_COMMENTS = re.compile(r"<!--.*?-->", re.S)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+_TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)[^<>]*>|<[a-zA-Z][^<>]*$")
+_INLINE = frozenset(
+    "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub "
+    "sup time tt u var wbr".split()
+)
+_SPACE = re.compile(r"\s+")
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+
+
+def to_plain_text(text: str | None, limit: int | None = None) -> str:
+    """Strip HTML from untrusted feed text and fold white space; cut to `limit` characters.
+
+    Entity-escaped HTML (`&lt;b&gt;`) is unescaped and stripped too, since feeds
+    escape their markup inconsistently.
+    """
+    if not text:
+        return ""
+    for _ in range(2):  # a second round for markup that was escaped once
+        if "<" in text:
+            text = _CDATA.sub(r"\1", text)
+            text = _COMMENTS.sub(" ", text)
+            text = _DROP_BLOCKS.sub(" ", text)
+            text = _TAG.sub(_replace_tag, text)
+        if "&" not in text:
+            break
+        text = html.unescape(text)
+        if "<" not in text:
+            break
+    text = _INVISIBLE.sub("", text)
+    text = _SPACE.sub(" ", text).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def _replace_tag(tag: re.Match[str]) -> str:
+    """Inline tags vanish (`<b>Can</b>ola` stays one word); block tags become a space."""
+    name = tag.group(1)
+    return "" if name and name.lower() in _INLINE else " "

@@ -1,0 +1,310 @@
+"""The only module that speaks SQL: feeds, items and matches, behind a narrow interface.
+
+SQLAlchemy Core on an async engine: SQLite (WAL) by default, PostgreSQL by URL.
+A single writer (the pipeline) calls the write methods; readers may run alongside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.models import (
+    FeedSpec,
+    FeedState,
+    Item,
+    Match,
+    Outcome,
+    PollResult,
+    StoredItem,
+)
+from bot.polling import Schedule
+from bot.schema import feeds, items, matches, migrate
+
+_CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
+MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at each start
+
+
+class Store:
+    """Feeds, items and matches. Open with `await Store.open(url)`; close with `close()`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect, enable WAL on SQLite, and apply pending migrations."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        if parsed.get_backend_name() == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate)
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Release every connection."""
+        await self.engine.dispose()
+
+    # --- feeds -------------------------------------------------------------------------
+
+    async def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the managed feeds (default, config, watchlist) exactly `specs`.
+
+        New URLs are added, known ones updated, and managed feeds no longer declared are
+        deactivated (their history is kept). Feeds imported from OPML are left alone.
+        """
+        async with self.engine.begin() as conn:
+            known = {r.url: r for r in (await conn.execute(sa.select(feeds))).all()}
+            declared = set()
+            for spec in specs:
+                declared.add(spec.url)
+                values = _spec_values(spec)
+                row = known.get(spec.url)
+                if row is None:
+                    await conn.execute(feeds.insert().values(**values, created_at=now))
+                elif row.origin in MANAGED_ORIGINS or not row.active:
+                    await conn.execute(feeds.update().where(feeds.c.id == row.id).values(**values))
+            stale = [r.id for r in known.values()
+                     if r.origin in MANAGED_ORIGINS and r.url not in declared and r.active]  # fmt: skip
+            if stale:
+                await conn.execute(feeds.update().where(feeds.c.id.in_(stale)).values(active=False))
+
+    async def add_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> list[str]:
+        """Add feeds the bot keeps by itself (OPML imports); returns the URLs that were new."""
+        added = []
+        async with self.engine.begin() as conn:
+            known = {r.url: r for r in (await conn.execute(sa.select(feeds.c.url, feeds.c.id,
+                                                                     feeds.c.active))).all()}  # fmt: skip
+            for spec in specs:
+                row = known.get(spec.url)
+                if row is None:
+                    await conn.execute(feeds.insert().values(**_spec_values(spec), created_at=now))
+                    added.append(spec.url)
+                elif not row.active:
+                    await conn.execute(
+                        feeds.update().where(feeds.c.id == row.id).values(**_spec_values(spec))
+                    )
+                    added.append(spec.url)
+        return added
+
+    async def list_feeds(self, *, active_only: bool = False) -> list[FeedState]:
+        """Every feed with its health, failing ones first, then by name."""
+        query = sa.select(feeds)
+        if active_only:
+            query = query.where(feeds.c.active.is_(True))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        states = [_feed_state(r) for r in rows]
+        return sorted(states, key=lambda f: (-f.consecutive_failures, f.name.lower(), f.url))
+
+    async def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
+        """Active, enabled feeds whose hold has passed and (unless ignored) whose slot has come."""
+        query = sa.select(feeds).where(
+            feeds.c.active.is_(True),
+            feeds.c.disabled_reason.is_(None),
+            sa.or_(feeds.c.hold_until.is_(None), feeds.c.hold_until <= now),
+        )
+        if not ignore_schedule:
+            query = query.where(sa.or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now))
+        async with self.engine.connect() as conn:
+            return [_feed_state(r) for r in (await conn.execute(query.order_by(feeds.c.id))).all()]
+
+    # --- polls and items -----------------------------------------------------------------
+
+    async def record_polls(
+        self,
+        polls: Sequence[tuple[PollResult, Schedule]],
+        max_item_age: timedelta,
+    ) -> list[StoredItem]:
+        """Store each poll's feed state and its new items, in one transaction.
+
+        An item is new when neither its (feed, key) nor its canonical URL is stored yet,
+        across all feeds. New items of a feed's first successful poll, and items published
+        longer than `max_item_age` ago, are stored but not reportable. Returns the new items.
+        """
+        stored: list[StoredItem] = []
+        async with self.engine.begin() as conn:
+            batch_urls: set[str] = set()
+            for poll, schedule in polls:
+                new = await self._insert_new_items(conn, poll, max_item_age, batch_urls)
+                stored.extend(new)
+                await conn.execute(
+                    feeds.update()
+                    .where(feeds.c.id == poll.feed.id)
+                    .values(**_poll_values(poll, schedule, len(new)))
+                )
+        return stored
+
+    async def _insert_new_items(
+        self,
+        conn: AsyncConnection,
+        poll: PollResult,
+        max_item_age: timedelta,
+        batch_urls: set[str],
+    ) -> list[StoredItem]:
+        if not poll.items:
+            return []
+        feed_id = poll.feed.id
+        keys = [i.key for i in poll.items]
+        urls = [i.url for i in poll.items if i.url]
+        seen_keys = await _existing(conn, items.c.key, keys, items.c.feed_id == feed_id)
+        seen_urls = await _existing(conn, items.c.url, urls) | batch_urls
+        first_poll = poll.feed.first_polled_at is None
+        cutoff = poll.polled_at - max_item_age
+        rows: list[dict[str, Any]] = []
+        fresh: list[Item] = []
+        for item in poll.items:
+            if item.key in seen_keys or (item.url and item.url in seen_urls):
+                continue
+            if item.url:
+                seen_urls.add(item.url)
+                batch_urls.add(item.url)
+            seen_keys.add(item.key)
+            reportable = not first_poll and (item.published is None or item.published >= cutoff)
+            fresh.append(item)
+            rows.append(
+                {"feed_id": feed_id, "key": item.key, "url": item.url, "title": item.title,
+                 "summary": item.summary, "source": item.source, "published_at": item.published,
+                 "first_seen": poll.polled_at, "reportable": reportable}  # fmt: skip
+            )
+        if not rows:
+            return []
+        result = await conn.execute(
+            items.insert().returning(items.c.id, sort_by_parameter_order=True), rows
+        )
+        ids = [r.id for r in result.all()]
+        return [
+            StoredItem(id=i, feed_id=feed_id, item=item, first_seen=poll.polled_at,
+                       reportable=row["reportable"])  # fmt: skip
+            for i, item, row in zip(ids, fresh, rows, strict=True)
+        ]
+
+    async def record_matches(
+        self, found: Sequence[tuple[StoredItem, Match]], now: datetime
+    ) -> None:
+        """Store matches with their evidence; a match of a reportable item is marked reported."""
+        if not found:
+            return
+        rows = [
+            {"item_id": s.id, "watchlist": m.watchlist, "score": m.score, "alert": m.alert,
+             "evidence": [asdict(e) for e in m.evidence], "reported": s.reportable,
+             "matched_at": now}  # fmt: skip
+            for s, m in found
+        ]
+        async with self.engine.begin() as conn:
+            await conn.execute(matches.insert(), rows)
+
+    async def items_since(self, since: datetime) -> list[StoredItem]:
+        """Stored items first seen at or after `since`, oldest first (for backtests)."""
+        query = sa.select(items).where(items.c.first_seen >= since).order_by(items.c.id)
+        async with self.engine.connect() as conn:
+            return [_stored_item(r) for r in (await conn.execute(query)).all()]
+
+    async def count_items(self) -> int:
+        """How many items are stored."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).select_from(items))).scalar_one())
+
+
+async def _existing(
+    conn: AsyncConnection, column: sa.Column[Any], values: Iterable[str], *where: Any
+) -> set[str]:
+    """Which of `values` are already stored in `column`."""
+    found: set[str] = set()
+    values = list(dict.fromkeys(values))
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        query = sa.select(column).where(column.in_(chunk), *where)
+        found.update(r[0] for r in (await conn.execute(query)).all())
+    return found
+
+
+def _spec_values(spec: FeedSpec) -> dict[str, Any]:
+    return {
+        "url": spec.url,
+        "name": spec.name,
+        "origin": spec.origin,
+        "verified": spec.verified,
+        "active": True,
+        "interval_s": int(spec.interval.total_seconds()) if spec.interval else None,
+    }
+
+
+def _poll_values(poll: PollResult, schedule: Schedule, new_items: int) -> dict[str, Any]:
+    fetch = poll.fetch
+    values: dict[str, Any] = {
+        "last_status": fetch.status,
+        "consecutive_failures": schedule.consecutive_failures,
+        "next_poll_at": schedule.next_poll_at,
+        "hold_until": schedule.hold_until,
+        "items_seen": poll.feed.items_seen + new_items,
+    }
+    if fetch.permanent_url:
+        values["fetch_url"] = fetch.permanent_url
+    if poll.outcome is Outcome.FAILED:
+        values |= {"last_error": fetch.error, "last_error_at": poll.polled_at}
+        return values
+    if poll.outcome is Outcome.GONE:
+        return values | {"disabled_reason": "410 Gone: the publisher removed this feed",
+                         "last_error": "HTTP 410 Gone", "last_error_at": poll.polled_at}  # fmt: skip
+    values["last_success_at"] = poll.polled_at
+    if poll.feed.first_polled_at is None:
+        values["first_polled_at"] = poll.polled_at
+    if poll.outcome in (Outcome.OK, Outcome.UNCHANGED):
+        values |= {"etag": fetch.etag, "last_modified": fetch.last_modified}
+    if poll.body_hash:
+        values["body_hash"] = poll.body_hash
+    return values
+
+
+def _feed_state(row: sa.Row[Any]) -> FeedState:
+    return FeedState(
+        id=row.id,
+        url=row.url,
+        name=row.name,
+        origin=row.origin,
+        verified=row.verified,
+        active=row.active,
+        interval=timedelta(seconds=row.interval_s) if row.interval_s else None,
+        fetch_url=row.fetch_url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_hash=row.body_hash,
+        disabled_reason=row.disabled_reason,
+        consecutive_failures=row.consecutive_failures,
+        last_status=row.last_status,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        last_error_at=row.last_error_at,
+        next_poll_at=row.next_poll_at,
+        hold_until=row.hold_until,
+        first_polled_at=row.first_polled_at,
+        items_seen=row.items_seen,
+    )
+
+
+def _stored_item(row: sa.Row[Any]) -> StoredItem:
+    item = Item(key=row.key, title=row.title, summary=row.summary, url=row.url,
+                published=row.published_at, source=row.source)  # fmt: skip
+    return StoredItem(id=row.id, feed_id=row.feed_id, item=item, first_seen=row.first_seen,
+                      reportable=row.reportable)  # fmt: skip
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+

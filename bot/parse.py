@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import fastfeedparser
+import fastfeedparser.main as fastfeedparser_main
 import feedparser
 
 from bot.canonical import canonical_url
@@ -73,8 +74,13 @@ def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
         except Exception as exc:  # the fast parser raises many types; all mean "fall back"
             log.debug("fast parser failed on %s (%s); using feedparser", url, exc)
         else:
-            entries = list(_fast_entries(fast.get("entries") or []))
-            if entries and len(entries) >= len(_ENTRY_TAG.findall(body)):
+            raw = fast.get("entries") or []
+            entries = list(_fast_entries(raw))
+            if (
+                entries
+                and len(entries) >= len(_ENTRY_TAG.findall(body))
+                and not any(_date_from_guid(e) for e in raw)
+            ):
                 feed = fast.get("feed") or {}
                 title = to_plain_text(feed.get("title"), TITLE_LIMIT)
                 base = _base(feed, url)
@@ -101,6 +107,19 @@ def parse_feed_reference(body: bytes, url: str, source: str | None = None) -> Pa
 def _base(feed: Mapping[str, Any], url: str) -> str:
     """Relative item links resolve against the feed's own site link, else the feed URL."""
     return canonical_url(feed.get("link"), url) or url
+
+
+def _date_from_guid(entry: Mapping[str, Any]) -> bool:
+    """Whether the fast parser may have taken the date from a date-like guid.
+
+    fastfeedparser dates an undated RSS item by parsing its guid ("7" becomes the 7th of
+    this month); feedparser leaves it undated. Such feeds go to feedparser.
+    """
+    guid = entry.get("id")
+    if not guid or not entry.get("published") or str(guid).startswith(("http://", "https://")):
+        return False
+    guess = getattr(fastfeedparser_main, "_parse_date", None)
+    return guess is None or guess(str(guid)) is not None
 
 
 def _needs_reference(body: bytes) -> bool:
@@ -142,7 +161,8 @@ def _reference_entries(raw: Iterable[Mapping[str, Any]]) -> list[_Entry]:
         summary = e.get("summary")
         if not summary and e.get("content"):
             summary = e["content"][0].get("value")
-        stamp = e.get("published_parsed") or e.get("updated_parsed")
+        # dict.get: feedparser's own lookup warns about its published/updated aliasing
+        stamp = dict.get(e, "published_parsed") or dict.get(e, "updated_parsed")
         entries.append(
             _Entry(
                 guid=e.get("id") or None,

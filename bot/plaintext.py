@@ -14,7 +14,11 @@ _INLINE = frozenset(
     "sup time tt u var wbr".split()
 )
 _SPACE = re.compile(r"\s+")
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Zero-width and bidi-control characters, and C0/C1 controls (terminal escapes): dropped.
+_INVISIBLE = re.compile(
+    "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069"
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
 
 
 def to_plain_text(text: str | None, limit: int | None = None) -> str:

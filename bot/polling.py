@@ -27,7 +27,10 @@ class PollPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """The next regular slot, an optional hold before which the feed must not be polled."""
+    """Our next poll (regular slot or backoff), and the server's wait (Retry-After, max-age).
+
+    `run --once` ignores `next_poll_at` but never polls before `hold_until`.
+    """
 
     next_poll_at: datetime
     hold_until: datetime | None
@@ -57,21 +60,20 @@ def plan_next(
     rng: random.Random | None = None,
 ) -> Schedule:
     """The schedule after a poll that ended with `outcome` (failures: the count before it)."""
-    slot = next_slot(url, interval, now)
+    hold = None
+    if fetch.retry_after is not None:
+        hold = now + min(timedelta(seconds=fetch.retry_after), MAX_HOLD)
     if outcome is Outcome.FAILED:
         failures += 1
         backoff = min(interval * 2 ** min(failures - 1, 30), policy.max_backoff)
         backoff *= (rng or random).uniform(0.8, 1.2)
-        if fetch.retry_after is not None:
-            backoff = max(backoff, min(timedelta(seconds=fetch.retry_after), MAX_HOLD))
-        return Schedule(slot, now + backoff, failures)
-    hold = None
-    if fetch.retry_after is not None:  # e.g. a 200 or 304 that still asks us to wait
-        hold = now + min(timedelta(seconds=fetch.retry_after), MAX_HOLD)
+        return Schedule(now + backoff, hold, failures)
+    slot = next_slot(url, interval, now)
     if fetch.max_age is not None and timedelta(seconds=fetch.max_age) > interval:
         until = now + min(timedelta(seconds=fetch.max_age), MAX_HOLD)
         hold = max(hold, until) if hold else until
     return Schedule(slot, hold, 0)
+
 
 
 def is_dead(failures: int, policy: PollPolicy) -> bool:

@@ -6,7 +6,7 @@ A single writer (the pipeline) calls the write methods; readers may run alongsid
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -125,25 +125,32 @@ class Store:
         self,
         polls: Sequence[tuple[PollResult, Schedule]],
         max_item_age: timedelta,
-    ) -> list[StoredItem]:
-        """Store each poll's feed state and its new items, in one transaction.
+        match: Callable[[Item], list[Match]],
+    ) -> tuple[list[tuple[StoredItem, Match]], int]:
+        """Store each poll's feed state, its new items and their matches, in one transaction.
 
         An item is new when neither its (feed, key) nor its canonical URL is stored yet,
         across all feeds. New items of a feed's first successful poll, and items published
-        longer than `max_item_age` ago, are stored but not reportable. Returns the new items.
+        longer than `max_item_age` ago, are stored but not reportable. `match` is called
+        on each new item; returns every (new item, match) pair and the number of new items.
         """
-        stored: list[StoredItem] = []
+        found: list[tuple[StoredItem, Match]] = []
+        new_items = 0
         async with self.engine.begin() as conn:
             batch_urls: set[str] = set()
             for poll, schedule in polls:
                 new = await self._insert_new_items(conn, poll, max_item_age, batch_urls)
-                stored.extend(new)
+                new_items += len(new)
+                found.extend((s, m) for s in new for m in match(s.item))
                 await conn.execute(
                     feeds.update()
                     .where(feeds.c.id == poll.feed.id)
                     .values(**_poll_values(poll, schedule, len(new)))
                 )
-        return stored
+            if found:
+                await conn.execute(matches.insert(), [_match_row(s, m, now=s.first_seen)
+                                                      for s, m in found])  # fmt: skip
+        return found, new_items
 
     async def _insert_new_items(
         self,
@@ -189,21 +196,6 @@ class Store:
             for i, item, row in zip(ids, fresh, rows, strict=True)
         ]
 
-    async def record_matches(
-        self, found: Sequence[tuple[StoredItem, Match]], now: datetime
-    ) -> None:
-        """Store matches with their evidence; a match of a reportable item is marked reported."""
-        if not found:
-            return
-        rows = [
-            {"item_id": s.id, "watchlist": m.watchlist, "score": m.score, "alert": m.alert,
-             "evidence": [asdict(e) for e in m.evidence], "reported": s.reportable,
-             "matched_at": now}  # fmt: skip
-            for s, m in found
-        ]
-        async with self.engine.begin() as conn:
-            await conn.execute(matches.insert(), rows)
-
     async def items_since(self, since: datetime) -> list[StoredItem]:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""
         query = sa.select(items).where(items.c.first_seen >= since).order_by(items.c.id)
@@ -227,6 +219,13 @@ async def _existing(
         query = sa.select(column).where(column.in_(chunk), *where)
         found.update(r[0] for r in (await conn.execute(query)).all())
     return found
+
+
+def _match_row(stored: StoredItem, match: Match, now: datetime) -> dict[str, Any]:
+    """A match as stored; a match of a reportable item is marked reported."""
+    return {"item_id": stored.id, "watchlist": match.watchlist, "score": match.score,
+            "alert": match.alert, "evidence": [asdict(e) for e in match.evidence],
+            "reported": stored.reportable, "matched_at": now}  # fmt: skip
 
 
 def _spec_values(spec: FeedSpec) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class YamlDocument:
 
     def describe(self, error: ValidationError) -> list[str]:
         """Each pydantic error as `file:line: field: message`."""
-        problems = []
+        problems: list[tuple[int, str]] = []
         for err in error.errors():
             loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
             line = self.line_of(loc)
@@ -53,8 +53,10 @@ class YamlDocument:
             message = err["msg"]
             if err["type"] == "extra_forbidden":
                 message = "unknown key"
-            problems.append(f"{where}: {field}: {message}")
-        return problems
+            elif err["type"] in ("model_type", "dict_type"):
+                message = "expected a mapping (key: value lines)"
+            problems.append((line or 0, f"{where}: {field}: {message}"))
+        return [text for _, text in sorted(problems, key=lambda p: p[0])]
 
 
 def _is_union_tag(part: str | int) -> bool:

@@ -1,0 +1,254 @@
+"""The `wirewatch` command: run, check, feeds, match, import-opml, export-opml.
+
+Exit codes: 0 success; 1 a runtime failure (database, file); 2 a configuration or
+usage error, printed as a list of problems without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot import __version__
+from bot.app import App, load_configured_watchlists, open_app
+from bot.config import Settings, find_config, load_settings
+from bot.feedlist import declared_feeds
+from bot.matcher import Matcher, Verdict
+from bot.opml import OpmlError, read_opml, write_opml
+from bot.pipeline import utcnow
+from bot.report import CycleProgress, evidence_line, print_feed_health, print_reports, print_summary
+from bot.watchlists import Watchlist
+from bot.yaml_source import SourceError
+
+log = logging.getLogger("wirewatch")
+
+
+class UsageError(Exception):
+    """A bad argument or input file; the message says what was expected."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with `--help` on every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $WIREWATCH_CONFIG, else ./wirewatch.yaml "
+                             "if present, else built-in defaults)")  # fmt: skip
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="wirewatch", parents=[common],
+        description="Poll news feeds, match them against watchlists, report what is new.",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"wirewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="poll feeds until stopped (SIGINT/SIGTERM)")
+    run.add_argument("--once", action="store_true",
+                     help="poll every feed once, print what is new, and exit 0")  # fmt: skip
+    sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
+    sub.add_parser("feeds", parents=[common], help="feed health: failing feeds first")
+    match = sub.add_parser("match", parents=[common], help="which watchlists match some text")
+    match.add_argument("text", nargs="*", help="the text to match (title first)")
+    match.add_argument("--summary", default="", help="text matched as the summary field")
+    match.add_argument("--jsonl", action="store_true",
+                       help="read JSON lines {title, summary, id, url} from stdin; "
+                            "write one JSON line of matches per input line")  # fmt: skip
+    imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
+    imp.add_argument("file", type=Path)
+    exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")
+    exp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `wirewatch` and `python -m bot`; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        settings = load_settings(find_config(getattr(args, "config", None)))
+        watchlists = load_configured_watchlists(settings)
+        return _dispatch(args, settings, watchlists)
+    except SourceError as exc:
+        print("wirewatch: configuration errors:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"wirewatch: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"wirewatch: database error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"wirewatch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+    commands: dict[str, Callable[[], int]] = {
+        "run": lambda: asyncio.run(_run(settings, watchlists, once=args.once)),
+        "check": lambda: _check(settings, watchlists),
+        "feeds": lambda: asyncio.run(_feeds(settings, watchlists)),
+        "match": lambda: _match(args, watchlists),
+        "import-opml": lambda: asyncio.run(_import_opml(settings, watchlists, args.file)),
+        "export-opml": lambda: asyncio.run(_export_opml(settings, watchlists, args.output)),
+    }
+    return commands[args.command]()
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    if sys.stderr.isatty():
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False,
+                                               markup=False, rich_tracebacks=False)  # fmt: skip
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for noisy in ("apscheduler", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    async with open_app(settings, watchlists) as app:
+        if once:
+            await _cycle(app, console, ignore_schedule=True)
+            return 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        from bot.scheduler import run_until_stopped
+
+        log.info("wirewatch %s: %d watchlists, database %s", __version__, len(watchlists),
+                 settings.resolved_database_url())  # fmt: skip
+        await run_until_stopped(lambda: _cycle(app, console), settings.poll.tick.total_seconds(),
+                                stop)  # fmt: skip
+        log.info("stopped")
+    return 0
+
+
+async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -> None:
+    progress = CycleProgress(console)
+    started = time.monotonic()
+    try:
+        summary = await app.pipeline.run_cycle(
+            ignore_schedule=ignore_schedule, on_start=progress.start, on_poll=progress.advance
+        )
+    finally:
+        progress.stop()
+    print_reports(console, summary.reports, app.watchlists)
+    if summary.polls or ignore_schedule:
+        print_summary(console, summary, time.monotonic() - started)
+
+
+def _check(settings: Settings, watchlists: list[Watchlist]) -> int:
+    feeds = declared_feeds(settings, watchlists)
+    origins = Counter(f.origin for f in feeds)
+    by_origin = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
+    print(f"configuration OK: {len(watchlists)} watchlists "
+          f"({', '.join(w.id for w in watchlists)}), {len(feeds)} declared feeds "
+          f"({by_origin or 'none'}), database {settings.resolved_database_url()}")  # fmt: skip
+    return 0
+
+
+async def _feeds(settings: Settings, watchlists: list[Watchlist]) -> int:
+    async with open_app(settings, watchlists) as app:
+        feeds = await app.store.list_feeds(active_only=True)
+    print_feed_health(Console(highlight=False, soft_wrap=True), feeds, utcnow())
+    return 0
+
+
+def _match(args: argparse.Namespace, watchlists: list[Watchlist]) -> int:
+    matcher = Matcher(watchlists)
+    if args.jsonl:
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps(match_json_line(matcher, line), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        return 0
+    title = " ".join(args.text)
+    if not title and not args.summary:
+        raise UsageError("match: give the text to match, e.g. wirewatch match \"China lifts canola duties\"")
+    console = Console(highlight=False, soft_wrap=True)
+    verdicts = sorted(matcher.judge(title, args.summary), key=lambda v: -v.score)
+    matched = [v for v in verdicts if v.matched]
+    for verdict in matched:
+        flag = " ALERT" if verdict.alert else ""
+        console.print(Text(f"{verdict.watchlist.id}: score {verdict.score:g}{flag}", style="bold"))
+        console.print(Text(f"  matched {evidence_line(verdict.evidence)}"))
+    if not matched:
+        console.print("no watchlist matches")
+    for verdict in verdicts:
+        if not verdict.matched:
+            console.print(Text(f"{verdict.watchlist.id}: no match ({_shortfall(verdict)})", style="dim"))
+    return 0
+
+
+def _shortfall(verdict: Verdict) -> str:
+    """Why a verdict did not match: the rule, or the score below the threshold."""
+    hits = evidence_line(verdict.evidence)
+    if not verdict.rule_ok:
+        return f"rule not satisfied; hits: {hits}"
+    return f"score {verdict.score:g} below threshold {verdict.watchlist.threshold:g}; hits: {hits}"
+
+
+def match_json_line(matcher: Matcher, line: str) -> dict[str, Any]:
+    """One `match --jsonl` output object for one input line; bad input gives an `error`."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {"id": None, "matches": [], "error": f"invalid JSON: {exc.msg}"}
+    if not isinstance(obj, dict):
+        return {"id": None, "matches": [], "error": "expected a JSON object"}
+    item_id = obj.get("id")
+    title, summary = obj.get("title", ""), obj.get("summary", "")
+    if not isinstance(title, str) or not isinstance(summary, str):
+        return {"id": item_id, "matches": [], "error": "title and summary must be strings"}
+    matches = [
+        {"watchlist": m.watchlist, "score": m.score, "alert": m.alert,
+         "evidence": [{"group": e.group, "alias": e.alias, "field": e.field, "text": e.text,
+                       "similarity": e.similarity} for e in m.evidence]}  # fmt: skip
+        for m in matcher.match(title, summary)
+    ]
+    return {"id": item_id, "matches": matches}
+
+
+async def _import_opml(settings: Settings, watchlists: list[Watchlist], file: Path) -> int:
+    try:
+        specs = read_opml(file.read_bytes())
+    except OpmlError as exc:
+        raise UsageError(f"{file}: {exc}") from exc
+    async with open_app(settings, watchlists) as app:
+        added = await app.store.add_feeds(specs, utcnow())
+    print(f"{file}: {len(specs)} feeds, {len(added)} added, {len(specs) - len(added)} already known")
+    return 0
+
+
+async def _export_opml(settings: Settings, watchlists: list[Watchlist], output: Path | None) -> int:
+    async with open_app(settings, watchlists) as app:
+        feeds = await app.store.list_feeds(active_only=True)
+    data = write_opml(sorted(feeds, key=lambda f: f.name.lower()))
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)
+        print(f"wrote {len(feeds)} feeds to {output}", file=sys.stderr)
+    return 0

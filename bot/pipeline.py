@@ -1,0 +1,148 @@
+"""One poll cycle end to end: due feeds → fetch → parse → store → match → reports.
+
+The only module that calls across stages. Feeds are fetched concurrently; one writer
+drains finished polls in batches, so the store sees one transaction per batch and new
+matches are reported as soon as their feed's batch is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.fetch import Fetcher
+from bot.matcher import Matcher
+from bot.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
+from bot.parse import FeedParseError, parse_feed
+from bot.polling import PollPolicy, is_dead, plan_next
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+BATCH = 200  # polls written per transaction at most
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    """Polls due feeds and records what is new. Safe to call `run_cycle` repeatedly."""
+
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        matcher: Matcher,
+        policy: PollPolicy,
+        max_item_age: timedelta,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.matcher = matcher
+        self.policy = policy
+        self.max_item_age = max_item_age
+        self.clock = clock
+
+    async def run_cycle(
+        self,
+        *,
+        ignore_schedule: bool = False,
+        on_start: Callable[[int], None] | None = None,
+        on_poll: Callable[[PollResult], None] | None = None,
+    ) -> CycleSummary:
+        """Poll every due feed once (`ignore_schedule`: every feed not on hold).
+
+        `on_start` gets the number of feeds, `on_poll` each finished poll (progress output).
+        """
+        feeds = await self.store.due_feeds(self.clock(), ignore_schedule=ignore_schedule)
+        if on_start:
+            on_start(len(feeds))
+        done: asyncio.Queue[PollResult] = asyncio.Queue()
+        tasks = [asyncio.create_task(self._poll_into(feed, done)) for feed in feeds]
+        polls: list[PollResult] = []
+        reports: list[Report] = []
+        new_items = 0
+        try:
+            while len(polls) < len(feeds):
+                batch = [await done.get()]
+                while not done.empty() and len(batch) < BATCH:
+                    batch.append(done.get_nowait())
+                stored, found = await self._record(batch)
+                polls.extend(batch)
+                new_items += stored
+                reports.extend(found)
+                if on_poll:
+                    for poll in batch:
+                        on_poll(poll)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return CycleSummary(tuple(polls), new_items, tuple(reports))
+
+    async def _poll_into(self, feed: FeedState, done: asyncio.Queue[PollResult]) -> None:
+        try:
+            result = await self.poll_feed(feed)
+        except Exception as exc:  # a bug must cost one feed's poll, never the cycle
+            log.exception("internal error polling %s", feed.url)
+            result = PollResult(feed, Outcome.FAILED,
+                                FetchResult(status=None, error=f"internal error: {exc}",
+                                            error_kind="internal"), self.clock())  # fmt: skip
+        done.put_nowait(result)
+
+    async def poll_feed(self, feed: FeedState) -> PollResult:
+        """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems."""
+        fetch = await self.fetcher.fetch(feed.request_url, feed.etag, feed.last_modified)
+        now = self.clock()
+        if fetch.status == 304:
+            return PollResult(feed, Outcome.NOT_MODIFIED, fetch, now)
+        if fetch.error_kind == "gone":
+            return PollResult(feed, Outcome.GONE, fetch, now)
+        if fetch.error is not None or fetch.body is None:
+            return PollResult(feed, Outcome.FAILED, fetch, now)
+        body_hash = hashlib.blake2b(fetch.body, digest_size=16).hexdigest()
+        if body_hash == feed.body_hash:
+            return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
+        try:
+            parsed = await asyncio.to_thread(parse_feed, fetch.body, feed.request_url, feed.name)
+        except FeedParseError as exc:
+            failed = FetchResult(status=fetch.status, error=str(exc), error_kind="parse",
+                                 retry_after=fetch.retry_after)  # fmt: skip
+            return PollResult(feed, Outcome.FAILED, failed, now)
+        if parsed.warning:
+            log.info("%s: %s", feed.name, parsed.warning)
+        return PollResult(feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning)
+
+    async def _record(self, batch: list[PollResult]) -> tuple[int, list[Report]]:
+        planned = []
+        for poll in batch:
+            interval = poll.feed.interval or self.policy.interval
+            schedule = plan_next(poll.feed.url, interval, poll.feed.consecutive_failures,
+                                 poll.outcome, poll.fetch, poll.polled_at, self.policy)  # fmt: skip
+            planned.append((poll, schedule))
+            _log_health_change(poll, schedule.consecutive_failures, self.policy)
+        found, new_items = await self.store.record_polls(
+            planned, self.max_item_age, self.matcher.match_item
+        )
+        return new_items, [Report(s.item, m) for s, m in found if s.reportable]
+
+
+def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> None:
+    """One log line when a feed's health changes, not one per failed poll."""
+    before = poll.feed.consecutive_failures
+    name = poll.feed.name
+    if poll.outcome is Outcome.GONE:
+        log.warning("%s: 410 Gone, feed disabled (%s)", name, poll.feed.url)
+    elif poll.outcome is Outcome.FAILED and before == 0:
+        log.warning("%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
+    elif poll.outcome is Outcome.FAILED and is_dead(failures, policy) and not is_dead(before, policy):
+        log.warning("%s: %d failures in a row, now re-probed every %s", name, failures,
+                    policy.max_backoff)  # fmt: skip
+    elif poll.outcome is not Outcome.FAILED and before > 0:
+        log.info("%s: recovered after %d failures", name, before)

@@ -1,0 +1,169 @@
+"""Terminal output: new matches grouped by watchlist, a progress bar and a cycle summary.
+
+With a TTY, rich renders a progress bar and a summary table; without one, plain lines.
+Feed text is untrusted: it is printed as text, never as rich markup, and control
+characters were removed when the item was parsed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from bot.models import CycleSummary, Evidence, FeedState, Outcome, PollResult, Report
+from bot.watchlists import Watchlist
+
+
+def evidence_line(evidence: Iterable[Evidence]) -> str:
+    """`canola: "canola" (title); trade: "tariffs" (title, fuzzy 91)` ."""
+    parts = []
+    for e in evidence:
+        fuzzy = "" if e.similarity >= 100 else f", fuzzy {e.similarity:g}"
+        parts.append(f'{e.group}: "{e.text}" ({e.field}{fuzzy})')
+    return "; ".join(parts)
+
+
+def print_reports(console: Console, reports: Sequence[Report], watchlists: Sequence[Watchlist]) -> None:
+    """New matches grouped by watchlist: title, source, time, link, evidence."""
+    titles = {w.id: w.title for w in watchlists}
+    grouped: dict[str, list[Report]] = defaultdict(list)
+    for report in reports:
+        grouped[report.match.watchlist].append(report)
+    for watchlist_id in sorted(grouped):
+        found = sorted(grouped[watchlist_id], key=lambda r: -r.match.score)
+        header = Text(f"{titles.get(watchlist_id, watchlist_id)} [{watchlist_id}]", style="bold cyan")
+        header.append(f"  {len(found)} new", style="dim")
+        console.print(header)
+        for report in found:
+            item, match = report.item, report.match
+            line = Text("  • ")
+            line.append("ALERT " if match.alert else "", style="bold red")
+            line.append(item.title or "(no title)", style="bold")
+            console.print(line)
+            when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "undated"
+            console.print(Text(f"    {item.source} · {when} · score {match.score:g}", style="dim"))
+            if item.url:
+                console.print(Text(f"    {item.url}", style="blue"))
+            console.print(Text(f"    matched {evidence_line(match.evidence)}", style="green"))
+
+
+def print_summary(console: Console, summary: CycleSummary, elapsed: float) -> None:
+    """The cycle's counts; failing feeds named with their error."""
+    failed = [p for p in summary.polls if p.outcome in (Outcome.FAILED, Outcome.GONE)]
+    counts = {o: summary.count(o) for o in Outcome}
+    if console.is_terminal:
+        table = Table(title=f"Poll cycle ({elapsed:.1f} s)", show_header=True)
+        for label in ("feeds", "ok", "unchanged", "not modified", "failed", "new items", "matches"):
+            table.add_column(label, justify="right")
+        table.add_row(
+            str(len(summary.polls)), str(counts[Outcome.OK]), str(counts[Outcome.UNCHANGED]),
+            str(counts[Outcome.NOT_MODIFIED]), str(len(failed)), str(summary.new_items),
+            str(len(summary.reports)),
+        )  # fmt: skip
+        console.print(table)
+    else:
+        console.print(
+            f"cycle: {len(summary.polls)} feeds, {counts[Outcome.OK]} ok, "
+            f"{counts[Outcome.UNCHANGED]} unchanged, {counts[Outcome.NOT_MODIFIED]} not modified, "
+            f"{len(failed)} failed; {summary.new_items} new items, {len(summary.reports)} matches "
+            f"in {elapsed:.1f} s",
+            markup=False, highlight=False,
+        )  # fmt: skip
+    for poll in failed:
+        console.print(Text(f"  failed: {poll.feed.name} ({poll.feed.url}): {poll.fetch.error}",
+                           style="yellow"))  # fmt: skip
+
+
+class CycleProgress:
+    """A progress bar over one cycle's feeds on a TTY; nothing otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress: Progress | None = None
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=console, transient=True,
+            )  # fmt: skip
+        self.task = None
+
+    def start(self, total: int) -> None:
+        """Show the bar for `total` feeds."""
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task("poll", total=total)
+
+    def advance(self, _poll: PollResult) -> None:
+        """One more feed done."""
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+    def stop(self) -> None:
+        """Remove the bar."""
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def print_feed_health(console: Console, feeds: Sequence[FeedState], now: datetime | None = None) -> None:
+    """`wirewatch feeds`: one line per feed, failing feeds first."""
+    now = now or datetime.now(UTC)
+    if not console.is_terminal:
+        for feed in feeds:
+            console.print(
+                f"{_status(feed)}\t{feed.name}\t{feed.url}\tlast success "
+                f"{_ago(feed.last_success_at, now)}\tfails {feed.consecutive_failures}\t"
+                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}",
+                markup=False, highlight=False, soft_wrap=True,
+            )  # fmt: skip
+        return
+    table = Table(show_header=True, expand=False)
+    for label in ("feed", "status", "last success", "last error", "fails", "next poll", "items"):
+        table.add_column(label, overflow="fold")
+    for feed in feeds:
+        table.add_row(
+            Text(f"{feed.name}\n{feed.url}"),
+            Text(_status(feed)),
+            _ago(feed.last_success_at, now),
+            Text(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}".strip()),
+            str(feed.consecutive_failures),
+            _next_poll(feed, now),
+            str(feed.items_seen),
+        )
+    console.print(table)
+
+
+def _status(feed: FeedState) -> str:
+    if not feed.active:
+        return "inactive"
+    if feed.disabled_reason:
+        return f"disabled: {feed.disabled_reason}"
+    if feed.consecutive_failures:
+        return "failing"
+    if feed.last_success_at is None:
+        return "new" + ("" if feed.verified else " (unverified)")
+    return "ok"
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+def _next_poll(feed: FeedState, now: datetime) -> str:
+    if feed.disabled_reason or not feed.active:
+        return "—"
+    due = max((t for t in (feed.next_poll_at, feed.hold_until) if t), default=None)
+    if due is None or due <= now:
+        return "due"
+    seconds = int((due - now).total_seconds())
+    return f"in {seconds // 60}m" if seconds >= 60 else f"in {seconds}s"

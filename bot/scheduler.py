@@ -1,0 +1,58 @@
+"""APScheduler wiring only: a tick that starts a poll cycle when none is running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 10.0  # seconds an in-flight cycle gets to finish on shutdown
+
+
+async def run_until_stopped(
+    cycle: Callable[[], Awaitable[object]], tick_seconds: float, stop: asyncio.Event
+) -> None:
+    """Run `cycle` at once and then on every tick, never two at a time, until `stop` is set.
+
+    Each tick only starts a cycle; the cycle itself picks the feeds that are due, so a
+    slow cycle delays the next one instead of piling up. On stop, an in-flight cycle
+    gets SHUTDOWN_GRACE seconds to finish and is then cancelled (its transaction rolls
+    back, and its feeds are polled again at the next start).
+    """
+    running: asyncio.Task[object] | None = None
+
+    async def tick() -> None:
+        nonlocal running
+        if running is not None and not running.done():
+            return
+        running = asyncio.create_task(_guarded(cycle))
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(tick, IntervalTrigger(seconds=tick_seconds), id="poll-tick",
+                      next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
+                      misfire_grace_time=int(tick_seconds) + 1)  # fmt: skip
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        if running is not None and not running.done():
+            log.info("waiting up to %.0f s for the running poll cycle", SHUTDOWN_GRACE)
+            try:
+                await asyncio.wait_for(asyncio.shield(running), SHUTDOWN_GRACE)
+            except TimeoutError:
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+
+
+async def _guarded(cycle: Callable[[], Awaitable[object]]) -> object:
+    try:
+        return await cycle()
+    except Exception:  # one failed cycle is logged; the next tick tries again
+        log.exception("poll cycle failed")
+        return None

@@ -1,0 +1,114 @@
+"""Parsing: the fast parser and feedparser agree on every fixture; items are clean."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.canonical import canonical_url
+from bot.parse import FeedParseError, parse_feed, parse_feed_reference
+from bot.plaintext import to_plain_text
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+URL = "https://feeds.example.test/feed.xml"
+READABLE = sorted(p for p in FEEDS.iterdir() if p.name not in ("README.md", "unreadable.xml",
+                                                                   "garbage.bin"))  # fmt: skip
+
+
+@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
+def test_fast_path_gives_the_same_items_as_feedparser(path: Path) -> None:
+    body = path.read_bytes()
+    fast = parse_feed(body, URL)
+    reference = parse_feed_reference(body, URL)
+    assert fast.items == reference.items
+    assert fast.items, "every readable fixture has items"
+
+
+def test_ordinary_feeds_take_the_fast_path() -> None:
+    for name in ("rss2.xml", "rss1.rdf", "cjk.xml", "dates.xml", "big-summary.xml"):
+        assert parse_feed((FEEDS / name).read_bytes(), URL).parser == "fast", name
+
+
+@pytest.mark.parametrize("name", ["unreadable.xml", "garbage.bin"])
+def test_unreadable_bodies_are_feed_errors(name: str) -> None:
+    with pytest.raises(FeedParseError):
+        parse_feed((FEEDS / name).read_bytes(), URL)
+
+
+def test_malformed_feed_keeps_entries_with_a_warning() -> None:
+    parsed = parse_feed((FEEDS / "malformed.xml").read_bytes(), URL)
+    assert len(parsed.items) >= 3 and parsed.warning and "malformed" in parsed.warning
+    assert parsed.items[0].title == "Canola & peas: China widens tariff probe to pulse crops"
+
+
+def test_html_in_titles_becomes_plain_text() -> None:
+    titles = [i.title for i in parse_feed((FEEDS / "html-titles.xml").read_bytes(), URL).items]
+    assert titles[0] == 'China lifts duties on "canola" & peas'
+    assert "Live: China’s commerce ministry briefs on Canadian EV tariff review" in titles
+    assert all("<" not in t and "&amp;" not in t and "  " not in t for t in titles)
+
+
+def test_relative_links_resolve_against_the_site_and_xml_base() -> None:
+    rel = parse_feed((FEEDS / "relative-links.xml").read_bytes(), URL).items
+    assert [i.url for i in rel] == [
+        "https://news.example.test/world/2026/11/canada-japan-energy-pledge",
+        "https://news.example.test/story.html",
+        "https://news.example.test/?id=4",
+        "https://news.example.test/analysis/2026/10/canada-china-reset.html",
+    ]
+    atom = parse_feed((FEEDS / "atom.xml").read_bytes(), URL).items
+    assert all(i.url and i.url.startswith("https://www.example.ca/news/") for i in atom)
+
+
+def test_keys_guid_then_link_then_hash() -> None:
+    dup = parse_feed((FEEDS / "duplicate-guids.xml").read_bytes(), URL).items
+    assert len({i.key for i in dup}) == len(dup) == 4  # the repeated guid kept once
+    no_guid = parse_feed((FEEDS / "no-guid.xml").read_bytes(), URL).items
+    assert no_guid[0].key == no_guid[0].url
+    assert no_guid[2].url is None and no_guid[2].key.startswith("sha1:")
+
+
+def test_charsets_are_decoded_right() -> None:
+    latin = parse_feed((FEEDS / "wrong-charset.xml").read_bytes(), URL).items
+    assert any("à Pékin" in i.title for i in latin)
+    utf8 = parse_feed((FEEDS / "declared-latin1-actually-utf8.xml").read_bytes(), URL).items
+    text = " ".join(i.title + i.summary for i in utf8)
+    assert "台湾海峡" in text and "Ã" not in text
+
+
+def test_dates_are_utc() -> None:
+    items = parse_feed((FEEDS / "dates.xml").read_bytes(), URL).items
+    assert items[0].published == datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
+    assert [i.published for i in items[-2:]] == [None, None]
+    rdf = parse_feed((FEEDS / "rss1.rdf").read_bytes(), URL).items
+    assert all(i.published and i.published.tzinfo == UTC for i in rdf)
+
+
+def test_tracking_parameters_and_fragments_are_removed() -> None:
+    items = parse_feed((FEEDS / "rss2.xml").read_bytes(), URL).items
+    tracked = [i for i in items if i.url and "id=7" in i.url]
+    assert tracked and "utm_" not in tracked[0].url and "#" not in tracked[0].url
+    assert canonical_url("HTTPS://Example.COM:443/a?gclid=x&b=2&fbclid=y#top") == "https://example.com/a?b=2"
+    assert canonical_url("/x", "http://h.test:8080/feed") == "http://h.test:8080/x"
+    assert canonical_url("javascript:alert(1)") is None
+    assert canonical_url("mailto:a@b.c") is None
+
+
+def test_big_summaries_are_cut() -> None:
+    items = parse_feed((FEEDS / "big-summary.xml").read_bytes(), URL).items
+    assert all(len(i.summary) <= 1000 for i in items)
+
+
+def test_plain_text_drops_controls_zero_width_and_scripts() -> None:
+    hostile = "<script>alert(1)</script>Ca\u200bnola\x1b[31m red\u202e <b>tariff</b>&nbsp;news"
+    assert to_plain_text(hostile) == "Canola[31m red tariff news"
+    assert to_plain_text("<p>one</p><p>two</p>") == "one two"
+    assert to_plain_text("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+def test_a_numeric_guid_is_not_a_date() -> None:
+    items = parse_feed((FEEDS / "guid-dates.xml").read_bytes(), URL).items
+    assert items[0].published is None
+    assert items[1].published == datetime(2026, 11, 10, 8, 0, tzinfo=UTC)

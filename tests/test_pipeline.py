@@ -1,0 +1,151 @@
+"""Poll cycles end to end in process: real feed server, real SQLite, real watchlists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+from bot.app import App, load_configured_watchlists, open_app
+from bot.config import FeedConfig, Settings
+from bot.models import Outcome
+from feedserver import Feed, FeedServer, redirect, rss, status
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+CANOLA = "China imposes 100% tariff on Canadian canola oil"
+OTHER = "Local bakery wins regional bread award"
+
+
+def settings_for(server: FeedServer, db_url: str, *paths: str) -> Settings:
+    feeds = [FeedConfig(url=server.url(p), name=p.strip("/")) for p in paths]
+    return Settings(default_feeds=False, feeds=feeds, database_url=db_url)
+
+
+@asynccontextmanager
+async def app_for(settings: Settings) -> AsyncIterator[App]:
+    async with open_app(settings, load_configured_watchlists(settings)) as app:
+        yield app
+
+
+async def test_first_poll_reports_nothing_then_new_items_once(feed_server: FeedServer,
+                                                              db_url: str) -> None:  # fmt: skip
+    feed_server.feeds["/a"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]))
+    async with app_for(settings_for(feed_server, db_url, "/a")) as app:
+        await _disable_watchlist_sources(app)
+        first = await app.pipeline.run_cycle(ignore_schedule=True)
+        assert first.new_items == 1 and first.reports == ()
+        feed_server.feeds["/a"] = Feed(rss([("2", CANOLA, "https://news.example.test/2?utm_source=x"),
+                                            ("1", OTHER, "https://news.example.test/1")]))  # fmt: skip
+        second = await app.pipeline.run_cycle(ignore_schedule=True)
+        assert [r.item.title for r in second.reports if r.match.watchlist == "canola"] == [CANOLA]
+        report = next(r for r in second.reports if r.match.watchlist == "canola")
+        assert report.item.url == "https://news.example.test/2"
+        assert {e.group for e in report.match.evidence} >= {"canola", "trade"}
+        third = await app.pipeline.run_cycle(ignore_schedule=True)
+        assert third.reports == () and third.count(Outcome.UNCHANGED) == 1
+
+
+async def test_same_story_from_two_feeds_is_one_item(feed_server: FeedServer, db_url: str) -> None:
+    feed_server.feeds["/a"] = Feed(rss([("a0", OTHER, "https://news.example.test/0")]))
+    feed_server.feeds["/b"] = Feed(rss([("b0", OTHER, "https://news.example.test/00")]))
+    async with app_for(settings_for(feed_server, db_url, "/a", "/b")) as app:
+        await _disable_watchlist_sources(app)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        feed_server.feeds["/a"] = Feed(rss([("a1", CANOLA, "https://news.example.test/s?utm_medium=rss"),
+                                            ("a0", OTHER, "https://news.example.test/0")]))  # fmt: skip
+        feed_server.feeds["/b"] = Feed(rss([("b1", CANOLA, "https://news.example.test/s#top"),
+                                            ("b0", OTHER, "https://news.example.test/00")]))  # fmt: skip
+        cycle = await app.pipeline.run_cycle(ignore_schedule=True)
+        assert cycle.new_items == 1
+        assert len([r for r in cycle.reports if r.match.watchlist == "canola"]) == 1
+
+
+async def test_old_items_are_stored_but_never_reported(feed_server: FeedServer, db_url: str) -> None:
+    old = format_datetime(datetime.now(UTC) - timedelta(days=5), usegmt=True)
+    body = rss([("1", OTHER, "https://news.example.test/1")])
+    feed_server.feeds["/a"] = Feed(body)
+    async with app_for(settings_for(feed_server, db_url, "/a")) as app:
+        await _disable_watchlist_sources(app)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        stale = rss([("9", CANOLA, "https://news.example.test/9")]).replace(
+            b"</link><description>", f"</link><pubDate>{old}</pubDate><description>".encode()
+        )
+        feed_server.feeds["/a"] = Feed(stale)
+        cycle = await app.pipeline.run_cycle(ignore_schedule=True)
+        assert cycle.new_items == 1 and cycle.reports == ()
+
+
+async def test_validators_and_unchanged_bodies_skip_parsing(feed_server: FeedServer,
+                                                            db_url: str) -> None:  # fmt: skip
+    body = rss([("1", OTHER, "https://news.example.test/1")])
+    feed_server.feeds["/etag"] = Feed(body, etag='"abc"')
+    feed_server.feeds["/plain"] = Feed(body)
+    async with app_for(settings_for(feed_server, db_url, "/etag", "/plain")) as app:
+        await _disable_watchlist_sources(app)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        cycle = await app.pipeline.run_cycle(ignore_schedule=True)
+        outcomes = {p.feed.name: p.outcome for p in cycle.polls}
+        assert outcomes == {"etag": Outcome.NOT_MODIFIED, "plain": Outcome.UNCHANGED}
+        assert feed_server.request_headers["/etag"][1]["If-None-Match"] == '"abc"'
+
+
+async def test_failures_cost_only_their_feed(feed_server: FeedServer, db_url: str) -> None:
+    feed_server.feeds["/good"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]))
+    feed_server.handlers["/gone"] = status(410)
+    feed_server.handlers["/limited"] = status(429, {"Retry-After": "3600"})
+    feed_server.handlers["/broken"] = status(500)
+    feed_server.feeds["/html"] = Feed((FEEDS / "unreadable.xml").read_bytes())
+    feed_server.feeds["/malformed"] = Feed((FEEDS / "malformed.xml").read_bytes())
+    paths = ("/good", "/gone", "/limited", "/broken", "/html", "/malformed")
+    async with app_for(settings_for(feed_server, db_url, *paths)) as app:
+        await _disable_watchlist_sources(app)
+        cycle = await app.pipeline.run_cycle(ignore_schedule=True)
+        outcomes = {p.feed.name: p.outcome for p in cycle.polls}
+        assert outcomes == {"good": Outcome.OK, "gone": Outcome.GONE, "limited": Outcome.FAILED,
+                            "broken": Outcome.FAILED, "html": Outcome.FAILED,
+                            "malformed": Outcome.OK}  # fmt: skip
+        health = {f.name: f for f in await app.store.list_feeds()}
+        assert health["gone"].disabled_reason and "410" in health["gone"].disabled_reason
+        assert health["broken"].consecutive_failures == 1 and health["broken"].last_error == "HTTP 500"
+        assert "not a readable feed" in (health["html"].last_error or "")
+        assert health["malformed"].items_seen >= 3
+        again = await app.pipeline.run_cycle(ignore_schedule=True)
+        polled = {p.feed.name for p in again.polls}
+        assert "gone" not in polled and "limited" not in polled  # disabled; held by Retry-After
+        assert {"good", "broken", "html"} <= polled
+        assert feed_server.hits["/gone"] == 1 and feed_server.hits["/limited"] == 1
+
+
+async def test_permanent_redirect_is_remembered(feed_server: FeedServer, db_url: str) -> None:
+    feed_server.handlers["/old"] = redirect(301, "/new")
+    feed_server.feeds["/new"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]))
+    async with app_for(settings_for(feed_server, db_url, "/old")) as app:
+        await _disable_watchlist_sources(app)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        (feed,) = await app.store.list_feeds(active_only=True)
+        assert feed.fetch_url == feed_server.url("/new") and feed.url == feed_server.url("/old")
+        assert feed_server.hits["/old"] == 1 and feed_server.hits["/new"] == 2
+
+
+async def test_scheduled_cycle_polls_only_due_feeds(feed_server: FeedServer, db_url: str) -> None:
+    feed_server.feeds["/a"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]))
+    async with app_for(settings_for(feed_server, db_url, "/a")) as app:
+        await _disable_watchlist_sources(app)
+        first = await app.pipeline.run_cycle()
+        assert len(first.polls) == 1
+        second = await app.pipeline.run_cycle()
+        assert second.polls == ()  # next slot is up to one interval away
+        (feed,) = await app.store.list_feeds(active_only=True)
+        assert feed.next_poll_at is not None
+        assert timedelta(0) < feed.next_poll_at - datetime.now(UTC) <= timedelta(minutes=15)
+
+
+async def _disable_watchlist_sources(app: App) -> None:
+    """Keep the bundled watchlists' news-search feeds out of these tests (no internet)."""
+    keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
+    from bot.models import FeedSpec
+
+    await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], datetime.now(UTC))

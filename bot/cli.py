@@ -1,4 +1,4 @@
-"""The `wirewatch` command: run, check, feeds, match, import-opml, export-opml.
+"""The `wirewatch` command: run, check, feeds, match, eval, backtest, import/export-opml.
 
 Exit codes: 0 success; 1 a runtime failure (database, file); 2 a configuration or
 usage error, printed as a list of problems without a traceback.
@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import __version__
 from bot.app import App, load_configured_watchlists, open_app
 from bot.config import Settings, find_config, load_settings
+from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
 from bot.matcher import Matcher, Verdict
 from bot.opml import OpmlError, read_opml, write_opml
 from bot.pipeline import utcnow
-from bot.report import CycleProgress, evidence_line, print_feed_health, print_reports, print_summary
-from bot.watchlists import Watchlist
+from bot.models import Report
+from bot.report import (
+    CycleProgress,
+    evidence_line,
+    print_evaluation,
+    print_feed_health,
+    print_reports,
+    print_summary,
+)
+from bot.watchlists import Watchlist, load_watchlist, resolve_watchlists_dir
 from bot.yaml_source import SourceError
 
 log = logging.getLogger("wirewatch")
@@ -67,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--jsonl", action="store_true",
                        help="read JSON lines {title, summary, id, url} from stdin; "
                             "write one JSON line of matches per input line")  # fmt: skip
+    ev = sub.add_parser("eval", parents=[common],
+                        help="precision, recall and F1 of the watchlists on labelled examples")  # fmt: skip
+    ev.add_argument("files", nargs="*", type=Path,
+                    help="JSON-lines files {title, summary, labels} (default: the examples "
+                         "folder beside the watchlists)")  # fmt: skip
+    ev.add_argument("--min-f1", type=float, default=None, metavar="X",
+                    help="exit 1 when any watchlist's F1 is below X")  # fmt: skip
+    ev.add_argument("--quiet", action="store_true", help="print the scores only")
+    bt = sub.add_parser("backtest", parents=[common],
+                        help="run a watchlist (id or file) over stored items")  # fmt: skip
+    bt.add_argument("watchlist", help="a watchlist id, or the path of a watchlist file")
+    bt.add_argument("--days", type=float, default=7.0, help="look back this many days (default 7)")
     imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
     imp.add_argument("file", type=Path)
     exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")
@@ -106,6 +128,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
         "check": lambda: _check(settings, watchlists),
         "feeds": lambda: asyncio.run(_feeds(settings, watchlists)),
         "match": lambda: _match(args, watchlists),
+        "eval": lambda: _eval(args, settings, watchlists),
+        "backtest": lambda: asyncio.run(_backtest(args, settings, watchlists)),
         "import-opml": lambda: asyncio.run(_import_opml(settings, watchlists, args.file)),
         "export-opml": lambda: asyncio.run(_export_opml(settings, watchlists, args.output)),
     }
@@ -229,6 +253,61 @@ def match_json_line(matcher: Matcher, line: str) -> dict[str, Any]:
         for m in matcher.match(title, summary)
     ]
     return {"id": item_id, "matches": matches}
+
+
+def _eval(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+    files = list(args.files)
+    if not files:
+        folder = resolve_watchlists_dir(settings.watchlists_dir) / "examples"
+        files = sorted(folder.glob("*.jsonl"))
+        if not files:
+            raise UsageError(f"eval: no example files given and none in {folder}")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise UsageError(f"eval: no such file: {', '.join(missing)}")
+    examples = load_examples(files)
+    result = evaluate(Matcher(watchlists), examples)
+    console = Console(highlight=False, soft_wrap=True)
+    print_evaluation(console, result, show_misses=not args.quiet)
+    if args.min_f1 is not None:
+        low = [s for s in result.scores if s.f1 < args.min_f1]
+        if low:
+            names = ", ".join(f"{s.watchlist} ({s.f1:.3f})" for s in low)
+            print(f"F1 below {args.min_f1}: {names}", file=sys.stderr)
+            return 1
+    return 0
+
+
+async def _backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+    candidate = Path(args.watchlist)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        tested = load_watchlist(candidate)
+    else:
+        known = {w.id: w for w in watchlists}
+        if args.watchlist not in known:
+            raise UsageError(f"backtest: no watchlist {args.watchlist!r}; known: {', '.join(known)}"
+                             " (or give the path of a watchlist file)")  # fmt: skip
+        tested = known[args.watchlist]
+    if args.days <= 0:
+        raise UsageError("backtest: --days must be positive")
+    since = utcnow() - timedelta(days=args.days)
+    async with open_app(settings, watchlists) as app:
+        stored = await app.store.items_since(since)
+        before = await app.store.matched_item_ids(tested.id, since)
+    matcher = Matcher([tested])
+    reports = [Report(s.item, m) for s in stored for m in matcher.match_item(s.item)]
+    ids = {s.item.key: s.id for s in stored}
+    now_matched = {ids[r.item.key] for r in reports}
+    console = Console(highlight=False, soft_wrap=True)
+    print_reports(console, reports, [tested])
+    alerts = sum(1 for r in reports if r.match.alert)
+    console.print(
+        f"backtest {tested.id}: {len(reports)} of {len(stored)} items stored in the last "
+        f"{args.days:g} days would match ({alerts} as alerts); compared with the stored "
+        f"matches: {len(now_matched - before)} new, {len(before - now_matched)} no longer matched",
+        markup=False,
+    )  # fmt: skip
+    return 0
 
 
 async def _import_opml(settings: Settings, watchlists: list[Watchlist], file: Path) -> int:

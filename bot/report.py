@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from bot.evaluate import Evaluation
 from bot.models import CycleSummary, Evidence, FeedState, Outcome, PollResult, Report
 from bot.watchlists import Watchlist
 
@@ -113,13 +114,12 @@ def print_feed_health(console: Console, feeds: Sequence[FeedState], now: datetim
     """`wirewatch feeds`: one line per feed, failing feeds first."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
-        for feed in feeds:
-            console.print(
+        for feed in feeds:  # tab-separated, for scripts
+            console.file.write(
                 f"{_status(feed)}\t{feed.name}\t{feed.url}\tlast success "
                 f"{_ago(feed.last_success_at, now)}\tfails {feed.consecutive_failures}\t"
-                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}",
-                markup=False, highlight=False, soft_wrap=True,
-            )  # fmt: skip
+                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}\n"
+            )
         return
     table = Table(show_header=True, expand=False)
     for label in ("feed", "status", "last success", "last error", "fails", "next poll", "items"):
@@ -167,3 +167,26 @@ def _next_poll(feed: FeedState, now: datetime) -> str:
         return "due"
     seconds = int((due - now).total_seconds())
     return f"in {seconds // 60}m" if seconds >= 60 else f"in {seconds}s"
+
+
+def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool = True) -> None:
+    """Scores per watchlist, then each false positive and false negative with its evidence."""
+    table = Table(title=f"{result.examples} examples", show_header=True)
+    for label in ("watchlist", "precision", "recall", "F1", "TP", "FP", "FN"):
+        table.add_column(label, justify="right")
+    for s in result.scores:
+        table.add_row(s.watchlist, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}",
+                      str(s.true_positives), str(s.false_positives), str(s.false_negatives))  # fmt: skip
+    console.print(table)
+    if not show_misses:
+        return
+    for miss in result.misses:
+        verdict = miss.verdict
+        console.print(Text(f"{miss.kind} [{miss.watchlist}] {miss.example.where}", style="bold"))
+        console.print(Text(f"  {miss.example.title}"))
+        if verdict is None:
+            console.print(Text("  no alias of this watchlist appears", style="dim"))
+            continue
+        state = "rule holds" if verdict.rule_ok else "rule fails"
+        console.print(Text(f"  score {verdict.score:g} (threshold {verdict.watchlist.threshold:g}),"
+                           f" {state}; {evidence_line(verdict.evidence)}", style="dim"))  # fmt: skip

@@ -202,6 +202,16 @@ class Store:
         async with self.engine.connect() as conn:
             return [_stored_item(r) for r in (await conn.execute(query)).all()]
 
+    async def matched_item_ids(self, watchlist: str, since: datetime) -> set[int]:
+        """Ids of items first seen since `since` that `watchlist` matched when they arrived."""
+        query = (
+            sa.select(matches.c.item_id)
+            .join(items, items.c.id == matches.c.item_id)
+            .where(matches.c.watchlist == watchlist, items.c.first_seen >= since)
+        )
+        async with self.engine.connect() as conn:
+            return {r[0] for r in (await conn.execute(query)).all()}
+
     async def count_items(self) -> int:
         """How many items are stored."""
         async with self.engine.connect() as conn:

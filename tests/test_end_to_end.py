@@ -1,0 +1,98 @@
+"""`wirewatch run --once` as a user runs it: a real process, a real feed server, a SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import yaml
+
+from bot.watchlists import BUNDLED_DIR, watchlist_files
+from feedserver import Feed, FeedServer, rss
+
+CANOLA = "China imposes 100% tariff on Canadian canola oil"
+QUIET = "Regional transit authority approves new bus routes"
+
+
+def offline_watchlists(target: Path) -> Path:
+    """The bundled watchlists without their news-search sources (no internet in tests)."""
+    target.mkdir()
+    for path in watchlist_files(BUNDLED_DIR):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data.pop("sources", None)
+        (target / path.name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+async def wirewatch(*args: str, cwd: Path) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_run_once_three_times_reports_a_new_item_exactly_once(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    (tmp_path / "wirewatch.yaml").write_text(
+        "default_feeds: false\n"
+        "feeds:\n"
+        f"  - url: {feed_server.url('/wire.xml')}\n"
+        "    name: Test Wire\n"
+        f"  - url: {feed_server.url('/dead.xml')}\n"
+        "    name: Dead Feed\n"
+    )
+    feed_server.feeds["/wire.xml"] = Feed(rss([("1", QUIET, "https://news.example.test/1")]))
+
+    code, out, _ = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0
+    assert QUIET not in out and CANOLA not in out
+    assert "1 failed" in out and "Dead Feed" in out and "HTTP 404" in out  # summary names it
+    assert (tmp_path / "data" / "wirewatch.db").exists()
+
+    feed_server.feeds["/wire.xml"] = Feed(rss([("2", CANOLA, "https://news.example.test/2?utm_source=rss"),
+                                               ("1", QUIET, "https://news.example.test/1")]))  # fmt: skip
+    code, out, _ = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0
+    # reported once under each watchlist it matches: canola, and canada-china (a duty
+    # imposed by one government on the other)
+    assert out.count("Canola trade and tariffs [canola]") == 1
+    assert out.count("Canada–China relations [canada-china]") == 1
+    assert out.count(CANOLA) == 2
+    assert "https://news.example.test/2\n" in out  # canonical link, tracking removed
+    assert 'canola: "canola' in out and "Test Wire" in out
+
+    code, out, _ = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0 and CANOLA not in out
+    assert "0 new items" in out
+
+
+async def test_feeds_and_opml_round_trip(feed_server: FeedServer, tmp_path: Path) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    (tmp_path / "wirewatch.yaml").write_text("default_feeds: false\n")
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head><body>'
+        '<outline text="Folder">'
+        f'<outline type="rss" text="Imported Wire" xmlUrl="{feed_server.url("/wire.xml")}"/>'
+        "</outline>"
+        '<outline type="rss" text="Not http" xmlUrl="file:///etc/passwd"/>'
+        "</body></opml>"
+    )
+    feed_server.feeds["/wire.xml"] = Feed(rss([("1", QUIET, "https://news.example.test/1")]))
+    code, out, _ = await wirewatch("import-opml", str(opml), cwd=tmp_path)
+    assert code == 0 and "1 added" in out
+    code, out, _ = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0 and "1 ok" in out  # a plain run in the same folder polls the import
+    code, out, _ = await wirewatch("feeds", cwd=tmp_path)
+    assert code == 0 and "Imported Wire" in out and "ok\t" in out
+    code, out, _ = await wirewatch("export-opml", cwd=tmp_path)
+    assert code == 0 and 'xmlUrl="' + feed_server.url("/wire.xml") in out
+    (tmp_path / "bad.opml").write_text("<html>nope</html>")
+    code, _, err = await wirewatch("import-opml", str(tmp_path / "bad.opml"), cwd=tmp_path)
+    assert code == 2 and "not <opml>" in err and "Traceback" not in err

@@ -59,8 +59,9 @@ async def open_app(settings: Settings, watchlists: list[Watchlist]) -> AsyncIter
             dead_after=settings.poll.dead_after,
         )
         async with Fetcher(fetch_limits(settings)) as fetcher:
-            pipeline = Pipeline(store, fetcher, Matcher(watchlists), policy,
-                                settings.poll.max_item_age)  # fmt: skip
+            pipeline = Pipeline(
+                store, fetcher, Matcher(watchlists), policy, settings.poll.max_item_age
+            )
             yield App(settings, tuple(watchlists), store, pipeline)
     finally:
         await store.close()

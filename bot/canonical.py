@@ -8,12 +8,38 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "piwik_", "matomo_", "hsa_", "_hs")
 _TRACKING_NAMES = frozenset(
     {
-        "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "igshid", "twclid",
-        "ocid", "cmpid", "cmp", "ncid", "ref_src", "ref_url", "rss", "taid", "_ga", "_gl",
-        "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "wt_mc", "wt.mc_id", "s_cid",
-        "__twitter_impression", "at_medium", "at_campaign", "guccounter", "spm",
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "twclid",
+        "ocid",
+        "cmpid",
+        "cmp",
+        "ncid",
+        "ref_src",
+        "ref_url",
+        "rss",
+        "taid",
+        "_ga",
+        "_gl",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "wt_mc",
+        "wt.mc_id",
+        "s_cid",
+        "__twitter_impression",
+        "at_medium",
+        "at_campaign",
+        "guccounter",
+        "spm",
     }
-)  # fmt: skip
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -43,9 +69,7 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(k)
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     ]
     return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
 

@@ -14,8 +14,8 @@ import signal
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ from bot.config import Settings, find_config, load_settings
 from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
 from bot.matcher import Matcher, Verdict
+from bot.models import FeedState, Report, StoredItem
 from bot.opml import OpmlError, read_opml, write_opml
 from bot.pipeline import utcnow
-from bot.models import Report
 from bot.report import (
     CycleProgress,
     evidence_line,
@@ -54,39 +54,62 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with `--help` on every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                        help="config file (default: $WIREWATCH_CONFIG, else ./wirewatch.yaml "
-                             "if present, else built-in defaults)")  # fmt: skip
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="debug logging")  # fmt: skip
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $WIREWATCH_CONFIG, else ./wirewatch.yaml "
+        "if present, else built-in defaults)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
     parser = argparse.ArgumentParser(
-        prog="wirewatch", parents=[common],
+        prog="wirewatch",
+        parents=[common],
         description="Poll news feeds, match them against watchlists, report what is new.",
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"wirewatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", parents=[common], help="poll feeds until stopped (SIGINT/SIGTERM)")
-    run.add_argument("--once", action="store_true",
-                     help="poll every feed once, print what is new, and exit 0")  # fmt: skip
+    run.add_argument(
+        "--once", action="store_true", help="poll every feed once, print what is new, and exit 0"
+    )
     sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
     sub.add_parser("feeds", parents=[common], help="feed health: failing feeds first")
     match = sub.add_parser("match", parents=[common], help="which watchlists match some text")
     match.add_argument("text", nargs="*", help="the text to match (title first)")
     match.add_argument("--summary", default="", help="text matched as the summary field")
-    match.add_argument("--jsonl", action="store_true",
-                       help="read JSON lines {title, summary, id, url} from stdin; "
-                            "write one JSON line of matches per input line")  # fmt: skip
-    ev = sub.add_parser("eval", parents=[common],
-                        help="precision, recall and F1 of the watchlists on labelled examples")  # fmt: skip
-    ev.add_argument("files", nargs="*", type=Path,
-                    help="JSON-lines files {title, summary, labels} (default: the examples "
-                         "folder beside the watchlists)")  # fmt: skip
-    ev.add_argument("--min-f1", type=float, default=None, metavar="X",
-                    help="exit 1 when any watchlist's F1 is below X")  # fmt: skip
+    match.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="read JSON lines {title, summary, id, url} from stdin; "
+        "write one JSON line of matches per input line",
+    )
+    ev = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="precision, recall and F1 of the watchlists on labelled examples",
+    )
+    ev.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        help="JSON-lines files {title, summary, labels} (default: the examples "
+        "folder beside the watchlists)",
+    )
+    ev.add_argument(
+        "--min-f1",
+        type=float,
+        default=None,
+        metavar="X",
+        help="exit 1 when any watchlist's F1 is below X",
+    )
     ev.add_argument("--quiet", action="store_true", help="print the scores only")
-    bt = sub.add_parser("backtest", parents=[common],
-                        help="run a watchlist (id or file) over stored items")  # fmt: skip
+    bt = sub.add_parser(
+        "backtest", parents=[common], help="run a watchlist (id or file) over stored items"
+    )
     bt.add_argument("watchlist", help="a watchlist id, or the path of a watchlist file")
     bt.add_argument("--days", type=float, default=7.0, help="look back this many days (default 7)")
     imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
@@ -129,9 +152,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
         "feeds": lambda: asyncio.run(_feeds(settings, watchlists)),
         "match": lambda: _match(args, watchlists),
         "eval": lambda: _eval(args, settings, watchlists),
-        "backtest": lambda: asyncio.run(_backtest(args, settings, watchlists)),
-        "import-opml": lambda: asyncio.run(_import_opml(settings, watchlists, args.file)),
-        "export-opml": lambda: asyncio.run(_export_opml(settings, watchlists, args.output)),
+        "backtest": lambda: _backtest(args, settings, watchlists),
+        "import-opml": lambda: _import_opml(settings, watchlists, args.file),
+        "export-opml": lambda: _export_opml(settings, watchlists, args.output),
     }
     return commands[args.command]()
 
@@ -139,8 +162,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
 def _setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     if sys.stderr.isatty():
-        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_path=False,
-                                               markup=False, rich_tracebacks=False)  # fmt: skip
+        handler: logging.Handler = RichHandler(
+            console=Console(stderr=True), show_path=False, markup=False, rich_tracebacks=False
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
@@ -162,10 +186,15 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
             loop.add_signal_handler(sig, stop.set)
         from bot.scheduler import run_until_stopped
 
-        log.info("wirewatch %s: %d watchlists, database %s", __version__, len(watchlists),
-                 settings.resolved_database_url())  # fmt: skip
-        await run_until_stopped(lambda: _cycle(app, console), settings.poll.tick.total_seconds(),
-                                stop)  # fmt: skip
+        log.info(
+            "wirewatch %s: %d watchlists, database %s",
+            __version__,
+            len(watchlists),
+            settings.resolved_database_url(),
+        )
+        await run_until_stopped(
+            lambda: _cycle(app, console), settings.poll.tick.total_seconds(), stop
+        )
         log.info("stopped")
     return 0
 
@@ -188,9 +217,11 @@ def _check(settings: Settings, watchlists: list[Watchlist]) -> int:
     feeds = declared_feeds(settings, watchlists)
     origins = Counter(f.origin for f in feeds)
     by_origin = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
-    print(f"configuration OK: {len(watchlists)} watchlists "
-          f"({', '.join(w.id for w in watchlists)}), {len(feeds)} declared feeds "
-          f"({by_origin or 'none'}), database {settings.resolved_database_url()}")  # fmt: skip
+    print(
+        f"configuration OK: {len(watchlists)} watchlists "
+        f"({', '.join(w.id for w in watchlists)}), {len(feeds)} declared feeds "
+        f"({by_origin or 'none'}), database {settings.resolved_database_url()}"
+    )
     return 0
 
 
@@ -210,7 +241,9 @@ def _match(args: argparse.Namespace, watchlists: list[Watchlist]) -> int:
         return 0
     title = " ".join(args.text)
     if not title and not args.summary:
-        raise UsageError("match: give the text to match, e.g. wirewatch match \"China lifts canola duties\"")
+        raise UsageError(
+            'match: give the text to match, e.g. wirewatch match "China lifts canola duties"'
+        )
     console = Console(highlight=False, soft_wrap=True)
     verdicts = sorted(matcher.judge(title, args.summary), key=lambda v: -v.score)
     matched = [v for v in verdicts if v.matched]
@@ -222,7 +255,9 @@ def _match(args: argparse.Namespace, watchlists: list[Watchlist]) -> int:
         console.print("no watchlist matches")
     for verdict in verdicts:
         if not verdict.matched:
-            console.print(Text(f"{verdict.watchlist.id}: no match ({_shortfall(verdict)})", style="dim"))
+            console.print(
+                Text(f"{verdict.watchlist.id}: no match ({_shortfall(verdict)})", style="dim")
+            )
     return 0
 
 
@@ -247,9 +282,21 @@ def match_json_line(matcher: Matcher, line: str) -> dict[str, Any]:
     if not isinstance(title, str) or not isinstance(summary, str):
         return {"id": item_id, "matches": [], "error": "title and summary must be strings"}
     matches = [
-        {"watchlist": m.watchlist, "score": m.score, "alert": m.alert,
-         "evidence": [{"group": e.group, "alias": e.alias, "field": e.field, "text": e.text,
-                       "similarity": e.similarity} for e in m.evidence]}  # fmt: skip
+        {
+            "watchlist": m.watchlist,
+            "score": m.score,
+            "alert": m.alert,
+            "evidence": [
+                {
+                    "group": e.group,
+                    "alias": e.alias,
+                    "field": e.field,
+                    "text": e.text,
+                    "similarity": e.similarity,
+                }
+                for e in m.evidence
+            ],
+        }
         for m in matcher.match(title, summary)
     ]
     return {"id": item_id, "matches": matches}
@@ -278,22 +325,28 @@ def _eval(args: argparse.Namespace, settings: Settings, watchlists: list[Watchli
     return 0
 
 
-async def _backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+def _backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
     candidate = Path(args.watchlist)
     if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         tested = load_watchlist(candidate)
     else:
         known = {w.id: w for w in watchlists}
         if args.watchlist not in known:
-            raise UsageError(f"backtest: no watchlist {args.watchlist!r}; known: {', '.join(known)}"
-                             " (or give the path of a watchlist file)")  # fmt: skip
+            raise UsageError(
+                f"backtest: no watchlist {args.watchlist!r}; known: {', '.join(known)}"
+                " (or give the path of a watchlist file)"
+            )
         tested = known[args.watchlist]
     if args.days <= 0:
         raise UsageError("backtest: --days must be positive")
     since = utcnow() - timedelta(days=args.days)
-    async with open_app(settings, watchlists) as app:
-        stored = await app.store.items_since(since)
-        before = await app.store.matched_item_ids(tested.id, since)
+
+    async def load() -> tuple[list[StoredItem], set[int]]:
+        async with open_app(settings, watchlists) as app:
+            stored = await app.store.items_since(since)
+            return stored, await app.store.matched_item_ids(tested.id, since)
+
+    stored, before = asyncio.run(load())
     matcher = Matcher([tested])
     reports = [Report(s.item, m) for s in stored for m in matcher.match_item(s.item)]
     ids = {s.item.key: s.id for s in stored}
@@ -306,24 +359,33 @@ async def _backtest(args: argparse.Namespace, settings: Settings, watchlists: li
         f"{args.days:g} days would match ({alerts} as alerts); compared with the stored "
         f"matches: {len(now_matched - before)} new, {len(before - now_matched)} no longer matched",
         markup=False,
-    )  # fmt: skip
+    )
     return 0
 
 
-async def _import_opml(settings: Settings, watchlists: list[Watchlist], file: Path) -> int:
+def _import_opml(settings: Settings, watchlists: list[Watchlist], file: Path) -> int:
     try:
         specs = read_opml(file.read_bytes())
     except OpmlError as exc:
         raise UsageError(f"{file}: {exc}") from exc
-    async with open_app(settings, watchlists) as app:
-        added = await app.store.add_feeds(specs, utcnow())
-    print(f"{file}: {len(specs)} feeds, {len(added)} added, {len(specs) - len(added)} already known")
+
+    async def add() -> list[str]:
+        async with open_app(settings, watchlists) as app:
+            return await app.store.add_feeds(specs, utcnow())
+
+    added = asyncio.run(add())
+    print(
+        f"{file}: {len(specs)} feeds, {len(added)} added, {len(specs) - len(added)} already known"
+    )
     return 0
 
 
-async def _export_opml(settings: Settings, watchlists: list[Watchlist], output: Path | None) -> int:
-    async with open_app(settings, watchlists) as app:
-        feeds = await app.store.list_feeds(active_only=True)
+def _export_opml(settings: Settings, watchlists: list[Watchlist], output: Path | None) -> int:
+    async def load() -> list[FeedState]:
+        async with open_app(settings, watchlists) as app:
+            return await app.store.list_feeds(active_only=True)
+
+    feeds = asyncio.run(load())
     data = write_opml(sorted(feeds, key=lambda f: f.name.lower()))
     if output is None:
         sys.stdout.buffer.write(data)

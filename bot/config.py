@@ -143,4 +143,3 @@ def _with_env(settings: Settings) -> Settings:
     if watchlists := os.environ.get("WIREWATCH_WATCHLISTS"):
         updates["watchlists_dir"] = Path(watchlists)
     return settings.model_copy(update=updates) if updates else settings
-

@@ -26,8 +26,9 @@ def declared_feeds(settings: Settings, watchlists: Iterable[Watchlist]) -> list[
     """Every feed the configuration declares, one per URL; the config file's entry wins."""
     chosen: dict[str, FeedSpec] = {}
     for feed in settings.feeds:
-        chosen[feed.url] = FeedSpec(url=feed.url, name=feed.name or feed.url, origin="config",
-                                    interval=feed.interval)  # fmt: skip
+        chosen[feed.url] = FeedSpec(
+            url=feed.url, name=feed.name or feed.url, origin="config", interval=feed.interval
+        )
     for spec in all_sources(watchlists):
         chosen.setdefault(spec.url, spec)
     if settings.default_feeds:

@@ -64,17 +64,22 @@ class Fetcher:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
-            headers={"User-Agent": self.limits.user_agent, "Accept": ACCEPT,
-                     "Accept-Encoding": "gzip, deflate"},  # fmt: skip
+            headers={
+                "User-Agent": self.limits.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": "gzip, deflate",
+            },
             auto_decompress=True,
             trust_env=True,
         )
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -91,8 +91,8 @@ class Matcher:
         self._index_cs = dict(self._index_cs)
         self._ascii_substrings = any(s.isascii() for s, _ in self._substrings)
         self._fuzzy_groups: dict[int, set[str]] = defaultdict(set)
-        for wi, group in self._fuzzy:
-            self._fuzzy_groups[wi].add(group)
+        for wi, group_name in self._fuzzy:
+            self._fuzzy_groups[wi].add(group_name)
 
     def _add(self, entry: _Entry) -> None:
         alias = entry.alias
@@ -185,8 +185,15 @@ class Matcher:
             if spans is None:
                 spans = word_spans(f.folded)
             position = sum(1 for s, _ in spans if s < at)
-            yield _Hit(entry.watchlist, entry.group, entry.alias.text, f.name,
-                       position, position + 1, f.text[at : at + len(needle)])  # fmt: skip
+            yield _Hit(
+                entry.watchlist,
+                entry.group,
+                entry.alias.text,
+                f.name,
+                position,
+                position + 1,
+                f.text[at : at + len(needle)],
+            )
 
     def _fuzzy_hits(self, wi: int, hit_groups: set[str], fields: list[_Field]) -> list[_Hit]:
         extra: list[_Hit] = []
@@ -204,8 +211,18 @@ class Matcher:
                     start, score = best
                     spans = word_spans(f.folded)
                     text = f.text[spans[start][0] : spans[start + size - 1][1]]
-                    extra.append(_Hit(wi, group.name, alias.text, f.name, start,
-                                      start + size, text, round(score, 1)))  # fmt: skip
+                    extra.append(
+                        _Hit(
+                            wi,
+                            group.name,
+                            alias.text,
+                            f.name,
+                            start,
+                            start + size,
+                            text,
+                            round(score, 1),
+                        )
+                    )
         return extra
 
 
@@ -227,7 +244,9 @@ def _variants(tokens: list[str], folded: str) -> set[tuple[str, ...]]:
     return out
 
 
-def _best_fuzzy(target: str, size: int, threshold: float, toks: list[str]) -> tuple[int, float] | None:
+def _best_fuzzy(
+    target: str, size: int, threshold: float, toks: list[str]
+) -> tuple[int, float] | None:
     """The best window of `size` words within `threshold` of `target`, guarded against noise."""
     best: tuple[int, float] | None = None
     for i in range(len(toks) - size + 1):
@@ -247,8 +266,10 @@ def _verdict(watchlist: Watchlist, hits: list[_Hit]) -> Verdict:
     weights = {g.name: g.weight for g in watchlist.groups}
     score = 0.0
     for group, group_hits in by_group.items():
-        best = max((watchlist.title_weight if h.field == "title" else 1.0) * h.similarity / 100
-                   for h in group_hits)  # fmt: skip
+        best = max(
+            (watchlist.title_weight if h.field == "title" else 1.0) * h.similarity / 100
+            for h in group_hits
+        )
         score += weights[group] * best
     seen: set[tuple[str, str, int]] = set()
     evidence = []

@@ -49,7 +49,7 @@ def write_opml(feeds: Iterable[FeedState], title: str = "wirewatch feeds") -> by
     ET.SubElement(head, "dateCreated").text = format_datetime(datetime.now(UTC), usegmt=True)
     body = ET.SubElement(root, "body")
     for feed in feeds:
-        ET.SubElement(body, "outline", type="rss", text=feed.name, title=feed.name,
-                      xmlUrl=feed.url)  # fmt: skip
+        ET.SubElement(body, "outline", type="rss", text=feed.name, title=feed.name, xmlUrl=feed.url)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"

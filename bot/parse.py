@@ -96,7 +96,9 @@ def parse_feed_reference(body: bytes, url: str, source: str | None = None) -> Pa
         raise FeedParseError(f"not a readable feed: {_bozo_reason(parsed)}")
     if not raw_entries and not parsed.get("feed"):
         raise FeedParseError("no feed found in the response")
-    warning = f"malformed feed, entries kept: {_bozo_reason(parsed)}" if parsed.get("bozo") else None
+    warning = (
+        f"malformed feed, entries kept: {_bozo_reason(parsed)}" if parsed.get("bozo") else None
+    )
     feed = parsed.get("feed") or {}
     title = to_plain_text(feed.get("title"), TITLE_LIMIT)
     entries = _reference_entries(raw_entries)
@@ -155,7 +157,7 @@ def _fast_entries(raw: Iterable[Mapping[str, Any]]) -> Iterable[_Entry]:
         )
 
 
-def _reference_entries(raw: Iterable[Mapping[str, Any]]) -> list[_Entry]:
+def _reference_entries(raw: Iterable[dict[str, Any]]) -> list[_Entry]:
     entries = []
     for e in raw:
         summary = e.get("summary")
@@ -212,6 +214,14 @@ def _items(entries: Iterable[_Entry], base: str, source: str) -> tuple[Item, ...
         if key in seen:  # a feed that repeats a guid: the first (newest) entry wins
             continue
         seen.add(key)
-        items.append(Item(key=key[:1000], title=title, summary=summary, url=link,
-                          published=entry.published, source=source))  # fmt: skip
+        items.append(
+            Item(
+                key=key[:1000],
+                title=title,
+                summary=summary,
+                url=link,
+                published=entry.published,
+                source=source,
+            )
+        )
     return tuple(items)

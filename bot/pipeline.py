@@ -91,9 +91,12 @@ class Pipeline:
             result = await self.poll_feed(feed)
         except Exception as exc:  # a bug must cost one feed's poll, never the cycle
             log.exception("internal error polling %s", feed.url)
-            result = PollResult(feed, Outcome.FAILED,
-                                FetchResult(status=None, error=f"internal error: {exc}",
-                                            error_kind="internal"), self.clock())  # fmt: skip
+            result = PollResult(
+                feed,
+                Outcome.FAILED,
+                FetchResult(status=None, error=f"internal error: {exc}", error_kind="internal"),
+                self.clock(),
+            )
         done.put_nowait(result)
 
     async def poll_feed(self, feed: FeedState) -> PollResult:
@@ -112,8 +115,12 @@ class Pipeline:
         try:
             parsed = await asyncio.to_thread(parse_feed, fetch.body, feed.request_url, feed.name)
         except FeedParseError as exc:
-            failed = FetchResult(status=fetch.status, error=str(exc), error_kind="parse",
-                                 retry_after=fetch.retry_after)  # fmt: skip
+            failed = FetchResult(
+                status=fetch.status,
+                error=str(exc),
+                error_kind="parse",
+                retry_after=fetch.retry_after,
+            )
             return PollResult(feed, Outcome.FAILED, failed, now)
         if parsed.warning:
             log.info("%s: %s", feed.name, parsed.warning)
@@ -123,8 +130,15 @@ class Pipeline:
         planned = []
         for poll in batch:
             interval = poll.feed.interval or self.policy.interval
-            schedule = plan_next(poll.feed.url, interval, poll.feed.consecutive_failures,
-                                 poll.outcome, poll.fetch, poll.polled_at, self.policy)  # fmt: skip
+            schedule = plan_next(
+                poll.feed.url,
+                interval,
+                poll.feed.consecutive_failures,
+                poll.outcome,
+                poll.fetch,
+                poll.polled_at,
+                self.policy,
+            )
             planned.append((poll, schedule))
             _log_health_change(poll, schedule.consecutive_failures, self.policy)
         found, new_items = await self.store.record_polls(
@@ -141,8 +155,11 @@ def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> N
         log.warning("%s: 410 Gone, feed disabled (%s)", name, poll.feed.url)
     elif poll.outcome is Outcome.FAILED and before == 0:
         log.warning("%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
-    elif poll.outcome is Outcome.FAILED and is_dead(failures, policy) and not is_dead(before, policy):
-        log.warning("%s: %d failures in a row, now re-probed every %s", name, failures,
-                    policy.max_backoff)  # fmt: skip
+    elif (
+        poll.outcome is Outcome.FAILED and is_dead(failures, policy) and not is_dead(before, policy)
+    ):
+        log.warning(
+            "%s: %d failures in a row, now re-probed every %s", name, failures, policy.max_backoff
+        )
     elif poll.outcome is not Outcome.FAILED and before > 0:
         log.info("%s: recovered after %d failures", name, before)

@@ -75,7 +75,6 @@ def plan_next(
     return Schedule(slot, hold, 0)
 
 
-
 def is_dead(failures: int, policy: PollPolicy) -> bool:
     """A feed failing this often is re-probed only at the backoff ceiling."""
     return failures >= policy.dead_after

@@ -12,7 +12,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -30,7 +37,9 @@ def evidence_line(evidence: Iterable[Evidence]) -> str:
     return "; ".join(parts)
 
 
-def print_reports(console: Console, reports: Sequence[Report], watchlists: Sequence[Watchlist]) -> None:
+def print_reports(
+    console: Console, reports: Sequence[Report], watchlists: Sequence[Watchlist]
+) -> None:
     """New matches grouped by watchlist: title, source, time, link, evidence."""
     titles = {w.id: w.title for w in watchlists}
     grouped: dict[str, list[Report]] = defaultdict(list)
@@ -38,7 +47,9 @@ def print_reports(console: Console, reports: Sequence[Report], watchlists: Seque
         grouped[report.match.watchlist].append(report)
     for watchlist_id in sorted(grouped):
         found = sorted(grouped[watchlist_id], key=lambda r: -r.match.score)
-        header = Text(f"{titles.get(watchlist_id, watchlist_id)} [{watchlist_id}]", style="bold cyan")
+        header = Text(
+            f"{titles.get(watchlist_id, watchlist_id)} [{watchlist_id}]", style="bold cyan"
+        )
         header.append(f"  {len(found)} new", style="dim")
         console.print(header)
         for report in found:
@@ -63,10 +74,14 @@ def print_summary(console: Console, summary: CycleSummary, elapsed: float) -> No
         for label in ("feeds", "ok", "unchanged", "not modified", "failed", "new items", "matches"):
             table.add_column(label, justify="right")
         table.add_row(
-            str(len(summary.polls)), str(counts[Outcome.OK]), str(counts[Outcome.UNCHANGED]),
-            str(counts[Outcome.NOT_MODIFIED]), str(len(failed)), str(summary.new_items),
+            str(len(summary.polls)),
+            str(counts[Outcome.OK]),
+            str(counts[Outcome.UNCHANGED]),
+            str(counts[Outcome.NOT_MODIFIED]),
+            str(len(failed)),
+            str(summary.new_items),
             str(len(summary.reports)),
-        )  # fmt: skip
+        )
         console.print(table)
     else:
         console.print(
@@ -74,11 +89,15 @@ def print_summary(console: Console, summary: CycleSummary, elapsed: float) -> No
             f"{counts[Outcome.UNCHANGED]} unchanged, {counts[Outcome.NOT_MODIFIED]} not modified, "
             f"{len(failed)} failed; {summary.new_items} new items, {len(summary.reports)} matches "
             f"in {elapsed:.1f} s",
-            markup=False, highlight=False,
-        )  # fmt: skip
+            markup=False,
+            highlight=False,
+        )
     for poll in failed:
-        console.print(Text(f"  failed: {poll.feed.name} ({poll.feed.url}): {poll.fetch.error}",
-                           style="yellow"))  # fmt: skip
+        console.print(
+            Text(
+                f"  failed: {poll.feed.name} ({poll.feed.url}): {poll.fetch.error}", style="yellow"
+            )
+        )
 
 
 class CycleProgress:
@@ -88,10 +107,14 @@ class CycleProgress:
         self.progress: Progress | None = None
         if console.is_terminal:
             self.progress = Progress(
-                TextColumn("polling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, transient=True,
-            )  # fmt: skip
-        self.task = None
+                TextColumn("polling"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+        self.task: TaskID | None = None
 
     def start(self, total: int) -> None:
         """Show the bar for `total` feeds."""
@@ -110,7 +133,9 @@ class CycleProgress:
             self.progress.stop()
 
 
-def print_feed_health(console: Console, feeds: Sequence[FeedState], now: datetime | None = None) -> None:
+def print_feed_health(
+    console: Console, feeds: Sequence[FeedState], now: datetime | None = None
+) -> None:
     """`wirewatch feeds`: one line per feed, failing feeds first."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
@@ -175,8 +200,15 @@ def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool 
     for label in ("watchlist", "precision", "recall", "F1", "TP", "FP", "FN"):
         table.add_column(label, justify="right")
     for s in result.scores:
-        table.add_row(s.watchlist, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}",
-                      str(s.true_positives), str(s.false_positives), str(s.false_negatives))  # fmt: skip
+        table.add_row(
+            s.watchlist,
+            f"{s.precision:.3f}",
+            f"{s.recall:.3f}",
+            f"{s.f1:.3f}",
+            str(s.true_positives),
+            str(s.false_positives),
+            str(s.false_negatives),
+        )
     console.print(table)
     if not show_misses:
         return
@@ -188,5 +220,10 @@ def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool 
             console.print(Text("  no alias of this watchlist appears", style="dim"))
             continue
         state = "rule holds" if verdict.rule_ok else "rule fails"
-        console.print(Text(f"  score {verdict.score:g} (threshold {verdict.watchlist.threshold:g}),"
-                           f" {state}; {evidence_line(verdict.evidence)}", style="dim"))  # fmt: skip
+        console.print(
+            Text(
+                f"  score {verdict.score:g} (threshold {verdict.watchlist.threshold:g}),"
+                f" {state}; {evidence_line(verdict.evidence)}",
+                style="dim",
+            )
+        )

@@ -33,9 +33,15 @@ async def run_until_stopped(
         running = asyncio.create_task(_guarded(cycle))
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(tick, IntervalTrigger(seconds=tick_seconds), id="poll-tick",
-                      next_run_time=datetime.now(UTC), coalesce=True, max_instances=1,
-                      misfire_grace_time=int(tick_seconds) + 1)  # fmt: skip
+    scheduler.add_job(
+        tick,
+        IntervalTrigger(seconds=tick_seconds),
+        id="poll-tick",
+        next_run_time=datetime.now(UTC),
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(tick_seconds) + 1,
+    )
     scheduler.start()
     try:
         await stop.wait()

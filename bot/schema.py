@@ -24,7 +24,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
+        if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -113,4 +113,3 @@ def migrate(conn: Connection) -> int:
         MIGRATIONS[version](conn)
         conn.execute(schema_version.insert().values(version=version + 1))
     return len(MIGRATIONS) - current
-

@@ -74,8 +74,11 @@ class Store:
                     await conn.execute(feeds.insert().values(**values, created_at=now))
                 elif row.origin in MANAGED_ORIGINS or not row.active:
                     await conn.execute(feeds.update().where(feeds.c.id == row.id).values(**values))
-            stale = [r.id for r in known.values()
-                     if r.origin in MANAGED_ORIGINS and r.url not in declared and r.active]  # fmt: skip
+            stale = [
+                r.id
+                for r in known.values()
+                if r.origin in MANAGED_ORIGINS and r.url not in declared and r.active
+            ]
             if stale:
                 await conn.execute(feeds.update().where(feeds.c.id.in_(stale)).values(active=False))
 
@@ -83,8 +86,12 @@ class Store:
         """Add feeds the bot keeps by itself (OPML imports); returns the URLs that were new."""
         added = []
         async with self.engine.begin() as conn:
-            known = {r.url: r for r in (await conn.execute(sa.select(feeds.c.url, feeds.c.id,
-                                                                     feeds.c.active))).all()}  # fmt: skip
+            known = {
+                r.url: r
+                for r in (
+                    await conn.execute(sa.select(feeds.c.url, feeds.c.id, feeds.c.active))
+                ).all()
+            }
             for spec in specs:
                 row = known.get(spec.url)
                 if row is None:
@@ -148,8 +155,9 @@ class Store:
                     .values(**_poll_values(poll, schedule, len(new)))
                 )
             if found:
-                await conn.execute(matches.insert(), [_match_row(s, m, now=s.first_seen)
-                                                      for s, m in found])  # fmt: skip
+                await conn.execute(
+                    matches.insert(), [_match_row(s, m, now=s.first_seen) for s, m in found]
+                )
         return found, new_items
 
     async def _insert_new_items(
@@ -180,9 +188,17 @@ class Store:
             reportable = not first_poll and (item.published is None or item.published >= cutoff)
             fresh.append(item)
             rows.append(
-                {"feed_id": feed_id, "key": item.key, "url": item.url, "title": item.title,
-                 "summary": item.summary, "source": item.source, "published_at": item.published,
-                 "first_seen": poll.polled_at, "reportable": reportable}  # fmt: skip
+                {
+                    "feed_id": feed_id,
+                    "key": item.key,
+                    "url": item.url,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "source": item.source,
+                    "published_at": item.published,
+                    "first_seen": poll.polled_at,
+                    "reportable": reportable,
+                }
             )
         if not rows:
             return []
@@ -191,8 +207,13 @@ class Store:
         )
         ids = [r.id for r in result.all()]
         return [
-            StoredItem(id=i, feed_id=feed_id, item=item, first_seen=poll.polled_at,
-                       reportable=row["reportable"])  # fmt: skip
+            StoredItem(
+                id=i,
+                feed_id=feed_id,
+                item=item,
+                first_seen=poll.polled_at,
+                reportable=row["reportable"],
+            )
             for i, item, row in zip(ids, fresh, rows, strict=True)
         ]
 
@@ -215,7 +236,9 @@ class Store:
     async def count_items(self) -> int:
         """How many items are stored."""
         async with self.engine.connect() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).select_from(items))).scalar_one())
+            return int(
+                (await conn.execute(sa.select(sa.func.count()).select_from(items))).scalar_one()
+            )
 
 
 async def _existing(
@@ -233,9 +256,15 @@ async def _existing(
 
 def _match_row(stored: StoredItem, match: Match, now: datetime) -> dict[str, Any]:
     """A match as stored; a match of a reportable item is marked reported."""
-    return {"item_id": stored.id, "watchlist": match.watchlist, "score": match.score,
-            "alert": match.alert, "evidence": [asdict(e) for e in match.evidence],
-            "reported": stored.reportable, "matched_at": now}  # fmt: skip
+    return {
+        "item_id": stored.id,
+        "watchlist": match.watchlist,
+        "score": match.score,
+        "alert": match.alert,
+        "evidence": [asdict(e) for e in match.evidence],
+        "reported": stored.reportable,
+        "matched_at": now,
+    }
 
 
 def _spec_values(spec: FeedSpec) -> dict[str, Any]:
@@ -264,8 +293,11 @@ def _poll_values(poll: PollResult, schedule: Schedule, new_items: int) -> dict[s
         values |= {"last_error": fetch.error, "last_error_at": poll.polled_at}
         return values
     if poll.outcome is Outcome.GONE:
-        return values | {"disabled_reason": "410 Gone: the publisher removed this feed",
-                         "last_error": "HTTP 410 Gone", "last_error_at": poll.polled_at}  # fmt: skip
+        return values | {
+            "disabled_reason": "410 Gone: the publisher removed this feed",
+            "last_error": "HTTP 410 Gone",
+            "last_error_at": poll.polled_at,
+        }
     values["last_success_at"] = poll.polled_at
     if poll.feed.first_polled_at is None:
         values["first_polled_at"] = poll.polled_at
@@ -303,10 +335,21 @@ def _feed_state(row: sa.Row[Any]) -> FeedState:
 
 
 def _stored_item(row: sa.Row[Any]) -> StoredItem:
-    item = Item(key=row.key, title=row.title, summary=row.summary, url=row.url,
-                published=row.published_at, source=row.source)  # fmt: skip
-    return StoredItem(id=row.id, feed_id=row.feed_id, item=item, first_seen=row.first_seen,
-                      reportable=row.reportable)  # fmt: skip
+    item = Item(
+        key=row.key,
+        title=row.title,
+        summary=row.summary,
+        url=row.url,
+        published=row.published_at,
+        source=row.source,
+    )
+    return StoredItem(
+        id=row.id,
+        feed_id=row.feed_id,
+        item=item,
+        first_seen=row.first_seen,
+        reportable=row.reportable,
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -316,4 +359,3 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
-

@@ -172,7 +172,9 @@ def load_watchlists(paths: Iterable[Path]) -> list[Watchlist]:
             problems.extend(exc.problems)
             continue
         if watchlist.id in seen:
-            problems.append(f"{path}:1: id: {watchlist.id!r} is also the id of {seen[watchlist.id]}")
+            problems.append(
+                f"{path}:1: id: {watchlist.id!r} is also the id of {seen[watchlist.id]}"
+            )
             continue
         seen[watchlist.id] = path
         loaded.append(watchlist)
@@ -199,8 +201,13 @@ def load_watchlist(path: Path) -> Watchlist:
         raise SourceError(problems)
     groups = tuple(_compile_group(name, g) for name, g in model.groups.items())
     sources = tuple(
-        FeedSpec(url=s.url, name=s.name or f"{model.title} search", origin="watchlist",
-                 interval=s.interval, verified=False)  # fmt: skip
+        FeedSpec(
+            url=s.url,
+            name=s.name or f"{model.title} search",
+            origin="watchlist",
+            interval=s.interval,
+            verified=False,
+        )
         for s in model.sources
     )
     return Watchlist(
@@ -238,14 +245,18 @@ def _compile_rule(
 ) -> Rule:
     parts: list[Rule] = []
     kinds: tuple[tuple[Literal["all", "any", "none"], type[AllOf | AnyOf | NoneOf]], ...] = (
-        ("all", AllOf), ("any", AnyOf), ("none", NoneOf),
-    )  # fmt: skip
+        ("all", AllOf),
+        ("any", AnyOf),
+        ("none", NoneOf),
+    )
     for key, kind in kinds:
         children = getattr(model, key)
         if children is None:
             continue
         if not children:
-            problems.append(f"{doc.path}:{doc.line_of((*loc, key))}: {_dotted(loc, key)}: empty list")
+            problems.append(
+                f"{doc.path}:{doc.line_of((*loc, key))}: {_dotted(loc, key)}: empty list"
+            )
         compiled: list[Rule] = []
         for i, child in enumerate(children):
             child_loc = (*loc, key, i)
@@ -266,12 +277,13 @@ def _compile_rule(
     return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
 
 
-def _check_group(name: str, groups: set[str], loc: Loc, doc: YamlDocument, problems: list[str]) -> None:
+def _check_group(
+    name: str, groups: set[str], loc: Loc, doc: YamlDocument, problems: list[str]
+) -> None:
     if name not in groups:
         known = ", ".join(sorted(groups))
-        problems.append(
-            f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}: unknown group {name!r} (groups: {known})"
-        )
+        where = f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}"
+        problems.append(f"{where}: unknown group {name!r} (groups: {known})")
 
 
 def _dotted(loc: Loc, *more: Any) -> str:
@@ -293,4 +305,3 @@ def all_sources(watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
         for spec in watchlist.sources:
             seen.setdefault(spec.url, spec)
     return list(seen.values())
-

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from feedserver import FeedServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -16,9 +15,18 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No proxy and no wirewatch variable from the developer's shell leaks into a test."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY",
-                 "all_proxy", "WIREWATCH_CONFIG", "WIREWATCH_DATABASE_URL",
-                 "WIREWATCH_DATA_DIR", "WIREWATCH_WATCHLISTS"):  # fmt: skip
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "WIREWATCH_CONFIG",
+        "WIREWATCH_DATABASE_URL",
+        "WIREWATCH_DATA_DIR",
+        "WIREWATCH_WATCHLISTS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 

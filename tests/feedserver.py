@@ -134,7 +134,7 @@ def endless(chunk: bytes = b"<!-- padding -->" * 4096) -> Handler:
 def rss(items: list[tuple[str, str, str]], title: str = "Test Feed") -> bytes:
     """A small RSS 2.0 document from (guid, title, link) triples."""
     entries = "".join(
-        f"<item><guid isPermaLink=\"false\">{g}</guid><title>{t}</title><link>{link}</link>"
+        f'<item><guid isPermaLink="false">{g}</guid><title>{t}</title><link>{link}</link>'
         f"<description>About {t}</description></item>"
         for g, t, link in items
     )

@@ -69,8 +69,9 @@ def test_cli_exits_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["check", "--config", str(tmp_path / "missing.yaml")]) == 2
 
 
-def test_env_var_names_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_env_var_names_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "custom.yaml"
     path.write_text("default_feeds: false\nfeeds:\n  - url: http://127.0.0.1:1/feed\n")
     monkeypatch.setenv("WIREWATCH_CONFIG", str(path))

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from feedserver import Feed, FeedServer, rss
 
 from bot.watchlists import BUNDLED_DIR, watchlist_files
-from feedserver import Feed, FeedServer, rss
 
 CANOLA = "China imposes 100% tariff on Canadian canola oil"
 QUIET = "Regional transit authority approves new bus routes"
@@ -27,9 +27,14 @@ def offline_watchlists(target: Path) -> Path:
 
 async def wirewatch(*args: str, cwd: Path) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -55,8 +60,14 @@ async def test_run_once_three_times_reports_a_new_item_exactly_once(
     assert "1 failed" in out and "Dead Feed" in out and "HTTP 404" in out  # summary names it
     assert (tmp_path / "data" / "wirewatch.db").exists()
 
-    feed_server.feeds["/wire.xml"] = Feed(rss([("2", CANOLA, "https://news.example.test/2?utm_source=rss"),
-                                               ("1", QUIET, "https://news.example.test/1")]))  # fmt: skip
+    feed_server.feeds["/wire.xml"] = Feed(
+        rss(
+            [
+                ("2", CANOLA, "https://news.example.test/2?utm_source=rss"),
+                ("1", QUIET, "https://news.example.test/1"),
+            ]
+        )
+    )
     code, out, _ = await wirewatch("run", "--once", cwd=tmp_path)
     assert code == 0
     # reported once under each watchlist it matches: canola, and canada-china (a duty

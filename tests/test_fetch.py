@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from aiohttp import web
+from feedserver import Feed, FeedServer, endless, redirect, rss, slow, status
 
 from bot import USER_AGENT
 from bot.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
-from feedserver import Feed, FeedServer, endless, redirect, rss, slow, status
 
 BODY = rss([("g1", "Canola duties lifted", "https://news.example.test/a")])
 
@@ -120,7 +120,9 @@ async def test_per_host_concurrency_is_bounded(feed_server: FeedServer) -> None:
     for i in range(8):
         feed_server.handlers[f"/c{i}"] = counting
     async with Fetcher(FetchLimits(per_host=2)) as fetcher:
-        results = await asyncio.gather(*(fetcher.fetch(feed_server.url(f"/c{i}")) for i in range(8)))
+        results = await asyncio.gather(
+            *(fetcher.fetch(feed_server.url(f"/c{i}")) for i in range(8))
+        )
     assert all(r.body == BODY for r in results)
     assert peak == 2
 

@@ -13,8 +13,9 @@ from bot.plaintext import to_plain_text
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 URL = "https://feeds.example.test/feed.xml"
-READABLE = sorted(p for p in FEEDS.iterdir() if p.name not in ("README.md", "unreadable.xml",
-                                                                   "garbage.bin"))  # fmt: skip
+READABLE = sorted(
+    p for p in FEEDS.iterdir() if p.name not in ("README.md", "unreadable.xml", "garbage.bin")
+)
 
 
 @pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
@@ -90,7 +91,10 @@ def test_tracking_parameters_and_fragments_are_removed() -> None:
     items = parse_feed((FEEDS / "rss2.xml").read_bytes(), URL).items
     tracked = [i for i in items if i.url and "id=7" in i.url]
     assert tracked and "utm_" not in tracked[0].url and "#" not in tracked[0].url
-    assert canonical_url("HTTPS://Example.COM:443/a?gclid=x&b=2&fbclid=y#top") == "https://example.com/a?b=2"
+    assert (
+        canonical_url("HTTPS://Example.COM:443/a?gclid=x&b=2&fbclid=y#top")
+        == "https://example.com/a?b=2"
+    )
     assert canonical_url("/x", "http://h.test:8080/feed") == "http://h.test:8080/x"
     assert canonical_url("javascript:alert(1)") is None
     assert canonical_url("mailto:a@b.c") is None

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+from feedserver import Feed, FeedServer, redirect, rss, status
+
 from bot.app import App, load_configured_watchlists, open_app
 from bot.config import FeedConfig, Settings
 from bot.models import Outcome
-from feedserver import Feed, FeedServer, redirect, rss, status
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CANOLA = "China imposes 100% tariff on Canadian canola oil"
@@ -29,15 +30,22 @@ async def app_for(settings: Settings) -> AsyncIterator[App]:
         yield app
 
 
-async def test_first_poll_reports_nothing_then_new_items_once(feed_server: FeedServer,
-                                                              db_url: str) -> None:  # fmt: skip
+async def test_first_poll_reports_nothing_then_new_items_once(
+    feed_server: FeedServer, db_url: str
+) -> None:
     feed_server.feeds["/a"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]))
     async with app_for(settings_for(feed_server, db_url, "/a")) as app:
         await _disable_watchlist_sources(app)
         first = await app.pipeline.run_cycle(ignore_schedule=True)
         assert first.new_items == 1 and first.reports == ()
-        feed_server.feeds["/a"] = Feed(rss([("2", CANOLA, "https://news.example.test/2?utm_source=x"),
-                                            ("1", OTHER, "https://news.example.test/1")]))  # fmt: skip
+        feed_server.feeds["/a"] = Feed(
+            rss(
+                [
+                    ("2", CANOLA, "https://news.example.test/2?utm_source=x"),
+                    ("1", OTHER, "https://news.example.test/1"),
+                ]
+            )
+        )
         second = await app.pipeline.run_cycle(ignore_schedule=True)
         assert [r.item.title for r in second.reports if r.match.watchlist == "canola"] == [CANOLA]
         report = next(r for r in second.reports if r.match.watchlist == "canola")
@@ -53,16 +61,30 @@ async def test_same_story_from_two_feeds_is_one_item(feed_server: FeedServer, db
     async with app_for(settings_for(feed_server, db_url, "/a", "/b")) as app:
         await _disable_watchlist_sources(app)
         await app.pipeline.run_cycle(ignore_schedule=True)
-        feed_server.feeds["/a"] = Feed(rss([("a1", CANOLA, "https://news.example.test/s?utm_medium=rss"),
-                                            ("a0", OTHER, "https://news.example.test/0")]))  # fmt: skip
-        feed_server.feeds["/b"] = Feed(rss([("b1", CANOLA, "https://news.example.test/s#top"),
-                                            ("b0", OTHER, "https://news.example.test/00")]))  # fmt: skip
+        feed_server.feeds["/a"] = Feed(
+            rss(
+                [
+                    ("a1", CANOLA, "https://news.example.test/s?utm_medium=rss"),
+                    ("a0", OTHER, "https://news.example.test/0"),
+                ]
+            )
+        )
+        feed_server.feeds["/b"] = Feed(
+            rss(
+                [
+                    ("b1", CANOLA, "https://news.example.test/s#top"),
+                    ("b0", OTHER, "https://news.example.test/00"),
+                ]
+            )
+        )
         cycle = await app.pipeline.run_cycle(ignore_schedule=True)
         assert cycle.new_items == 1
         assert len([r for r in cycle.reports if r.match.watchlist == "canola"]) == 1
 
 
-async def test_old_items_are_stored_but_never_reported(feed_server: FeedServer, db_url: str) -> None:
+async def test_old_items_are_stored_but_never_reported(
+    feed_server: FeedServer, db_url: str
+) -> None:
     old = format_datetime(datetime.now(UTC) - timedelta(days=5), usegmt=True)
     body = rss([("1", OTHER, "https://news.example.test/1")])
     feed_server.feeds["/a"] = Feed(body)
@@ -77,8 +99,9 @@ async def test_old_items_are_stored_but_never_reported(feed_server: FeedServer, 
         assert cycle.new_items == 1 and cycle.reports == ()
 
 
-async def test_validators_and_unchanged_bodies_skip_parsing(feed_server: FeedServer,
-                                                            db_url: str) -> None:  # fmt: skip
+async def test_validators_and_unchanged_bodies_skip_parsing(
+    feed_server: FeedServer, db_url: str
+) -> None:
     body = rss([("1", OTHER, "https://news.example.test/1")])
     feed_server.feeds["/etag"] = Feed(body, etag='"abc"')
     feed_server.feeds["/plain"] = Feed(body)
@@ -103,12 +126,19 @@ async def test_failures_cost_only_their_feed(feed_server: FeedServer, db_url: st
         await _disable_watchlist_sources(app)
         cycle = await app.pipeline.run_cycle(ignore_schedule=True)
         outcomes = {p.feed.name: p.outcome for p in cycle.polls}
-        assert outcomes == {"good": Outcome.OK, "gone": Outcome.GONE, "limited": Outcome.FAILED,
-                            "broken": Outcome.FAILED, "html": Outcome.FAILED,
-                            "malformed": Outcome.OK}  # fmt: skip
+        assert outcomes == {
+            "good": Outcome.OK,
+            "gone": Outcome.GONE,
+            "limited": Outcome.FAILED,
+            "broken": Outcome.FAILED,
+            "html": Outcome.FAILED,
+            "malformed": Outcome.OK,
+        }
         health = {f.name: f for f in await app.store.list_feeds()}
         assert health["gone"].disabled_reason and "410" in health["gone"].disabled_reason
-        assert health["broken"].consecutive_failures == 1 and health["broken"].last_error == "HTTP 500"
+        assert (
+            health["broken"].consecutive_failures == 1 and health["broken"].last_error == "HTTP 500"
+        )
         assert "not a readable feed" in (health["html"].last_error or "")
         assert health["malformed"].items_seen >= 3
         again = await app.pipeline.run_cycle(ignore_schedule=True)

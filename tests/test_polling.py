@@ -15,8 +15,10 @@ OK = FetchResult(status=200)
 
 def test_feeds_are_spread_across_the_interval() -> None:
     interval = timedelta(minutes=15)
-    offsets = [(next_slot(f"https://feed{i}.example.test/rss", interval, NOW) - NOW).total_seconds()
-               for i in range(1000)]  # fmt: skip
+    offsets = [
+        (next_slot(f"https://feed{i}.example.test/rss", interval, NOW) - NOW).total_seconds()
+        for i in range(1000)
+    ]
     assert all(0 < o <= 900 for o in offsets)
     buckets = [sum(1 for o in offsets if b * 90 < o <= (b + 1) * 90) for b in range(10)]
     assert min(buckets) > 60  # about 100 per 90-second bucket, no herd at :00
@@ -34,7 +36,9 @@ def test_backoff_grows_with_jitter_up_to_the_ceiling() -> None:
     delays = []
     failures = 0
     for _ in range(12):
-        schedule = plan_next("u", POLICY.interval, failures, Outcome.FAILED, failed, NOW, POLICY, rng)
+        schedule = plan_next(
+            "u", POLICY.interval, failures, Outcome.FAILED, failed, NOW, POLICY, rng
+        )
         failures = schedule.consecutive_failures
         delays.append(schedule.next_poll_at - NOW)
     assert delays[0] <= timedelta(minutes=18) and delays[1] > delays[0]

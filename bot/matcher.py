@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
+from ahocorasick_rs import AhoCorasick, MatchKind
 from rapidfuzz import fuzz
 
 from bot.models import Evidence, Item, Match
-from bot.normalize import fold, has_cjk, inflections, joined_hyphenations, nfkc, word_spans, words
+from bot.normalize import (
+    WORD,
+    fold,
+    has_cjk,
+    inflections,
+    joined_hyphenations,
+    nfkc,
+    word_spans,
+    words,
+)
 from bot.watchlists import Alias, AllOf, AnyOf, GroupRef, Near, NoneOf, Rule, Watchlist
 
 MIN_FUZZY_LENGTH = 5  # shorter aliases never match fuzzily: "PLA" must not hit "plan"
@@ -28,18 +39,19 @@ class _Entry:
     watchlist: int
     group: str
     alias: Alias
+    cased: frozenset[tuple[str, ...]] | None = None  # case-sensitive aliases: exact spellings
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    watchlist: int
+class _Hit(NamedTuple):
+    """An alias found in a field, by word positions (for `near`); quoted only when reported."""
+
     group: str
     alias: str
-    field: str
-    start: int  # word positions in the field, for `near`
+    field: int  # index into the item's fields: 0 title, 1 summary
+    start: int
     end: int
-    text: str
     similarity: float = 100.0
+    chars: tuple[int, int] | None = None  # exact character span, for substring hits
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +92,6 @@ class Matcher:
     def __init__(self, watchlists: Sequence[Watchlist]) -> None:
         self.watchlists = tuple(watchlists)
         self._index: dict[str, list[tuple[tuple[str, ...], _Entry]]] = defaultdict(list)
-        self._index_cs: dict[str, list[tuple[tuple[str, ...], _Entry]]] = defaultdict(list)
         self._substrings: list[tuple[str, _Entry]] = []
         self._fuzzy: dict[tuple[int, str], list[tuple[str, int, Alias]]] = defaultdict(list)
         for wi, watchlist in enumerate(self.watchlists):
@@ -88,7 +99,9 @@ class Matcher:
                 for alias in group.aliases:
                     self._add(_Entry(wi, group.name, alias))
         self._index = dict(self._index)
-        self._index_cs = dict(self._index_cs)
+        self._first_words = frozenset(self._index)
+        self._build_prefilter()
+        self._possible: dict[tuple[int, frozenset[str]], bool] = {}
         self._ascii_substrings = any(s.isascii() for s, _ in self._substrings)
         self._fuzzy_groups: dict[int, set[str]] = defaultdict(set)
         for wi, group_name in self._fuzzy:
@@ -103,127 +116,183 @@ class Matcher:
         tokens = words(folded)
         if not tokens:
             return
-        index = self._index_cs if alias.case_sensitive else self._index
-        for variant in _variants(tokens, folded):
-            index[variant[0]].append((variant[1:], entry))
+        variants = _variants(tokens, folded)
+        if alias.case_sensitive:  # indexed lower-cased; the spelling is checked on a hit
+            lowered = {tuple(t.lower() for t in v) for v in variants}
+            entry = replace(entry, cased=frozenset(variants))
+            variants = lowered
+        for variant in variants:
+            self._index[variant[0]].append((variant[1:], entry))
         if alias.fuzzy and len(folded) >= MIN_FUZZY_LENGTH and not alias.case_sensitive:
             key = (entry.watchlist, entry.group)
             self._fuzzy[key].append((" ".join(tokens), len(tokens), alias))
 
+    def _build_prefilter(self) -> None:
+        """One Aho-Corasick automaton over a key part of every alias, for `_may_match`.
+
+        Each alias contributes substrings that every text it can hit contains (see
+        `_key_parts`), so the groups found are a superset of the groups hit, and a
+        watchlist whose rule cannot hold even with those cannot match.
+        """
+        masks: dict[str, int] = defaultdict(int)
+        self._group_bits: list[tuple[int, str, int]] = []  # (watchlist, group, bit)
+        for wi, watchlist in enumerate(self.watchlists):
+            for group in watchlist.groups:
+                bit = 1 << len(self._group_bits)
+                self._group_bits.append((wi, group.name, bit))
+                for alias in group.aliases:
+                    for part in _key_parts(alias):
+                        masks[part] |= bit
+        patterns = [p for p in masks if p]
+        self._prefilter = AhoCorasick(patterns, matchkind=MatchKind.Standard)
+        self._key_masks = [masks[p] for p in patterns]
+        self._decisions: dict[int, bool] = {}
+
+    def _may_match(self, title: str, summary: str) -> bool:
+        """Whether any watchlist could match: the cheap exact pre-filter before tokenising."""
+        text = fold(nfkc(f"{title}\n{summary}")).replace("-", "")
+        found = 0
+        masks = self._key_masks
+        for index, _, _ in self._prefilter.find_matches_as_indexes(text, overlapping=True):
+            found |= masks[index]
+        decision = self._decisions.get(found)
+        if decision is None:
+            groups: dict[int, set[str]] = defaultdict(set)
+            for wi, name, bit in self._group_bits:
+                if found & bit:
+                    groups[wi].add(name)
+            decision = any(self._may_hold(wi, names) for wi, names in groups.items())
+            if len(self._decisions) > 100_000:
+                self._decisions.clear()
+            self._decisions[found] = decision
+        return decision
+
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The watchlists this text matches, each with score and evidence."""
-        return [v.to_match() for v in self.judge(title, summary) if v.matched]
+        if not self._may_match(title, summary):
+            return []
+        return [v.to_match() for v in self.judge(title, summary, explain=False)]
 
     def match_item(self, item: Item) -> list[Match]:
         """`match` on an item's title and summary."""
         return self.match(item.title, item.summary)
 
-    def judge(self, title: str, summary: str = "") -> list[Verdict]:
-        """A verdict for every watchlist that got at least one hit, matched or not."""
-        fields = [_field("title", title), _field("summary", summary)]
-        hits: dict[int, list[_Hit]] = defaultdict(list)
-        for f in fields:
-            for hit in self._exact_hits(f):
-                hits[hit.watchlist].append(hit)
+    def judge(self, title: str, summary: str = "", *, explain: bool = True) -> list[Verdict]:
+        """Verdicts for this text. With `explain`, one for every watchlist that got at least
+        one hit, matched or not (for `why` and `eval`); without, only the matched ones.
+
+        A watchlist whose rule cannot hold for the groups hit costs a set check, not a
+        verdict; fuzzy matching runs only where fuzzy hits could make the rule hold.
+        """
+        fields = (_field("title", title), _field("summary", summary))
+        hits: dict[int, list[_Hit]] = {}
+        for fi, f in enumerate(fields):
+            if f.words:
+                self._exact_hits(fi, f, hits)
         verdicts = []
         for wi, found in hits.items():
             watchlist = self.watchlists[wi]
-            verdict = _verdict(watchlist, found)
-            if not verdict.matched and self._could_match_fuzzily(wi, found):
-                extra = self._fuzzy_hits(wi, {h.group for h in found}, fields)
+            groups = {h.group for h in found}
+            possible = self._may_hold(wi, groups)
+            verdict = _verdict(watchlist, found, fields) if possible else None
+            fuzzy_groups = self._fuzzy_groups.get(wi, set()) - groups
+            if (
+                fuzzy_groups
+                and (verdict is None or not verdict.matched)
+                and self._may_hold(wi, groups | fuzzy_groups)
+            ):
+                extra = self._fuzzy_hits(wi, fuzzy_groups, fields)
                 if extra:
-                    verdict = _verdict(watchlist, found + extra)
-            verdicts.append(verdict)
+                    found = found + extra
+                    verdict = _verdict(watchlist, found, fields)
+            if verdict is None and explain:
+                verdict = _verdict(watchlist, found, fields)
+            if verdict is not None and (explain or verdict.matched):
+                verdicts.append(verdict)
         return verdicts
 
-    def _could_match_fuzzily(self, wi: int, found: list[_Hit]) -> bool:
-        """Whether fuzzy hits in the groups without a hit could make the rule hold."""
-        fuzzy_groups = self._fuzzy_groups.get(wi)
-        if not fuzzy_groups:
-            return False
-        optimistic: dict[str, list[_Hit]] = {h.group: [h] for h in found}
-        for group in fuzzy_groups - optimistic.keys():
-            optimistic[group] = []
-        return _holds(self.watchlists[wi].rule, optimistic, optimistic=True)
+    def _may_hold(self, wi: int, groups: set[str]) -> bool:
+        """`_may_hold` of a watchlist's rule, remembered per set of groups hit."""
+        key = (wi, frozenset(groups))
+        known = self._possible.get(key)
+        if known is None:
+            if len(self._possible) > 100_000:
+                self._possible.clear()
+            known = self._possible[key] = _may_hold(self.watchlists[wi].rule, groups)
+        return known
 
-    def _exact_hits(self, f: _Field) -> Iterable[_Hit]:
-        if not f.text:
-            return
-        found: list[tuple[_Entry, int, int]] = []
+    def _exact_hits(self, fi: int, f: _Field, hits: dict[int, list[_Hit]]) -> None:
+        """Add the exact hits of one field to `hits`, by watchlist."""
         toks = f.words
-        for i, tok in enumerate(toks):
-            for tail, entry in self._index.get(tok, ()):
-                if not tail or tuple(toks[i + 1 : i + 1 + len(tail)]) == tail:
-                    found.append((entry, i, i + 1 + len(tail)))
-        if self._index_cs:
-            cased = words(fold(f.text, lower=False))
-            for i, tok in enumerate(cased):
-                for tail, entry in self._index_cs.get(tok, ()):
-                    if not tail or tuple(cased[i + 1 : i + 1 + len(tail)]) == tail:
-                        found.append((entry, i, i + 1 + len(tail)))
+        index = self._index
+        present = self._first_words.intersection(toks)
+        cased: list[str] | None = None
+        for i in [i for i, tok in enumerate(toks) if tok in present] if present else ():
+            for tail, entry in index[toks[i]]:
+                end = i + 1 + len(tail)
+                if tail and tuple(toks[i + 1 : end]) != tail:
+                    continue
+                if entry.cased is not None:
+                    cased = cased if cased is not None else words(fold(f.text, lower=False))
+                    if tuple(cased[i:end]) not in entry.cased:
+                        continue
+                hit = _Hit(entry.group, entry.alias.text, fi, i, end)
+                hits.setdefault(entry.watchlist, []).append(hit)
         if "-" in f.folded:
-            for pos, joined in joined_hyphenations(f.folded):
-                for tail, entry in self._index.get(joined, ()):
-                    if not tail:
-                        found.append((entry, pos, pos + 1 + joined.count("-")))
-        if found:
-            spans = word_spans(f.folded)
-            for entry, start, end in found:
-                end = max(end, start + 1)
-                text = f.text[spans[start][0] : spans[min(end, len(spans)) - 1][1]]
-                yield _Hit(entry.watchlist, entry.group, entry.alias.text, f.name, start, end, text)
+            for pos, joined, size in joined_hyphenations(f.folded):
+                for tail, entry in index.get(joined, ()):
+                    if not tail and entry.cased is None:
+                        hit = _Hit(entry.group, entry.alias.text, fi, pos, pos + size)
+                        hits.setdefault(entry.watchlist, []).append(hit)
         if self._substrings and (self._ascii_substrings or not f.folded.isascii()):
-            yield from self._substring_hits(f)
+            self._substring_hits(fi, f, hits)
 
-    def _substring_hits(self, f: _Field) -> Iterable[_Hit]:
-        spans: list[tuple[int, int]] | None = None
+    def _substring_hits(self, fi: int, f: _Field, hits: dict[int, list[_Hit]]) -> None:
         for needle, entry in self._substrings:
-            haystack = f.folded if not entry.alias.case_sensitive else fold(f.text, lower=False)
+            haystack = f.folded if entry.cased is None else fold(f.text, lower=False)
             at = haystack.find(needle)
             if at < 0:
                 continue
-            if spans is None:
-                spans = word_spans(f.folded)
-            position = sum(1 for s, _ in spans if s < at)
-            yield _Hit(
-                entry.watchlist,
-                entry.group,
-                entry.alias.text,
-                f.name,
-                position,
-                position + 1,
-                f.text[at : at + len(needle)],
-            )
+            position = len(WORD.findall(f.folded, 0, at))
+            chars = (at, at + len(needle))
+            hit = _Hit(entry.group, entry.alias.text, fi, position, position + 1, 100.0, chars)
+            hits.setdefault(entry.watchlist, []).append(hit)
 
-    def _fuzzy_hits(self, wi: int, hit_groups: set[str], fields: list[_Field]) -> list[_Hit]:
+    def _fuzzy_hits(self, wi: int, groups: set[str], fields: tuple[_Field, ...]) -> list[_Hit]:
+        """Fuzzy hits of the aliases of `groups` (which have no exact hit) in either field."""
         extra: list[_Hit] = []
-        for group in self.watchlists[wi].groups:
-            if group.name in hit_groups:
-                continue
-            candidates = self._fuzzy.get((wi, group.name))
-            if not candidates:
-                continue
-            for f in fields:
-                for target, size, alias in candidates:
+        for group in groups:
+            for fi, f in enumerate(fields):
+                for target, size, alias in self._fuzzy.get((wi, group), ()):
                     best = _best_fuzzy(target, size, alias.fuzzy_threshold, f.words)
-                    if best is None:
-                        continue
-                    start, score = best
-                    spans = word_spans(f.folded)
-                    text = f.text[spans[start][0] : spans[start + size - 1][1]]
-                    extra.append(
-                        _Hit(
-                            wi,
-                            group.name,
-                            alias.text,
-                            f.name,
-                            start,
-                            start + size,
-                            text,
-                            round(score, 1),
-                        )
-                    )
+                    if best is not None:
+                        start, score = best
+                        hit = _Hit(group, alias.text, fi, start, start + size, round(score, 1))
+                        extra.append(hit)
         return extra
+
+
+def _key_parts(alias: Alias) -> list[str]:
+    """Substrings found (folded, hyphens removed) in every text the alias can hit.
+
+    Exact: its longest word, less a final y or e that inflection may change ("duty" is
+    in "duties", "impos" in "imposing"). Fuzzy, several words: each word, since a hit
+    within the threshold (at most two edits) leaves one of them intact. Fuzzy, one word:
+    its first and its last three letters, since one typo cannot spoil both. The one
+    case given up is a typo in every word of a several-word alias.
+    """
+    folded = fold(nfkc(alias.text))
+    if has_cjk(folded) or not alias.whole_word:
+        return [folded.replace("-", "")]
+    tokens = words(folded)
+    if not tokens:
+        return []
+    if alias.fuzzy and not alias.case_sensitive and len(folded) >= MIN_FUZZY_LENGTH:
+        if len(tokens) == 1:
+            return [tokens[0][:3], tokens[0][-3:]]
+        return [t[:-1] if len(t) > 3 and t[-1] in "ye" else t for t in tokens]
+    longest = max(reversed(tokens), key=len)
+    return [longest[:-1] if len(longest) > 3 and longest[-1] in "ye" else longest]
 
 
 def _field(name: str, text: str) -> _Field:
@@ -259,7 +328,8 @@ def _best_fuzzy(
     return best
 
 
-def _verdict(watchlist: Watchlist, hits: list[_Hit]) -> Verdict:
+def _verdict(watchlist: Watchlist, hits: list[_Hit], fields: tuple[_Field, ...]) -> Verdict:
+    """Score the hits, check the rule, and quote each distinct hit as evidence."""
     by_group: dict[str, list[_Hit]] = defaultdict(list)
     for hit in hits:
         by_group[hit.group].append(hit)
@@ -267,33 +337,78 @@ def _verdict(watchlist: Watchlist, hits: list[_Hit]) -> Verdict:
     score = 0.0
     for group, group_hits in by_group.items():
         best = max(
-            (watchlist.title_weight if h.field == "title" else 1.0) * h.similarity / 100
+            (watchlist.title_weight if h.field == 0 else 1.0) * h.similarity / 100
             for h in group_hits
         )
         score += weights[group] * best
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[tuple[str, int, int]] = set()
     evidence = []
-    for h in sorted(hits, key=lambda h: (h.field != "title", h.start, -h.end)):
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for h in sorted(hits, key=lambda h: (h.field, h.start, -h.end)):
         key = (h.group, h.field, h.start)
         if key not in seen:
             seen.add(key)
-            evidence.append(Evidence(h.group, h.alias, h.field, h.text, h.similarity))
+            f = fields[h.field]
+            if h.field not in spans:
+                spans[h.field] = word_spans(f.folded)
+            quote = _quote(f, h, spans[h.field])
+            evidence.append(Evidence(h.group, h.alias, f.name, quote, h.similarity))
     return Verdict(watchlist, score, _holds(watchlist.rule, by_group), tuple(evidence))
 
 
-def _holds(rule: Rule, hits: dict[str, list[_Hit]], optimistic: bool = False) -> bool:
-    """Whether `rule` holds for these hits by group. `optimistic`: a group present with no
-    hits (a fuzzy candidate) counts as hit, and `near` as satisfied, for positive rules."""
+def _quote(f: _Field, hit: _Hit, spans: list[tuple[int, int]]) -> str:
+    """The words of the field that the hit covers, as the article wrote them (NFKC)."""
+    if hit.chars is not None:
+        return f.text[hit.chars[0] : hit.chars[1]]
+    if not spans:
+        return f.text
+    first = spans[min(hit.start, len(spans) - 1)]
+    last = spans[min(hit.end, len(spans)) - 1]
+    return f.text[first[0] : max(last[1], first[1])]
+
+
+def _may_hold(rule: Rule, groups: set[str]) -> bool:
+    """Whether the rule can hold with hits in exactly these groups (`near` assumed close)."""
     match rule:
         case AllOf(children):
-            return all(_holds(c, hits, optimistic) for c in children)
+            return all(_may_hold(c, groups) for c in children)
         case AnyOf(children):
-            return any(_holds(c, hits, optimistic) for c in children)
+            return any(_may_hold(c, groups) for c in children)
         case NoneOf(children):
-            return not any(_holds(c, {g: h for g, h in hits.items() if h}) for c in children)
+            return not any(_must_hold(c, groups) for c in children)
+        case Near(a, b, _):
+            return a in groups and b in groups
+        case GroupRef(group):
+            return group in groups
+    raise TypeError(f"unknown rule {rule!r}")
+
+
+def _must_hold(rule: Rule, groups: set[str]) -> bool:
+    """Whether the rule holds with hits in these groups however they lie (`near` not assumed)."""
+    match rule:
+        case AllOf(children):
+            return all(_must_hold(c, groups) for c in children)
+        case AnyOf(children):
+            return any(_must_hold(c, groups) for c in children)
+        case NoneOf(children):
+            return not any(_may_hold(c, groups) for c in children)
+        case Near(_, _, _):
+            return False
+        case GroupRef(group):
+            return group in groups
+    raise TypeError(f"unknown rule {rule!r}")
+
+
+def _holds(rule: Rule, hits: dict[str, list[_Hit]]) -> bool:
+    """Whether `rule` holds for these hits by group, positions included."""
+    match rule:
+        case AllOf(children):
+            return all(_holds(c, hits) for c in children)
+        case AnyOf(children):
+            return any(_holds(c, hits) for c in children)
+        case NoneOf(children):
+            return not any(_holds(c, hits) for c in children)
         case Near(a, b, within):
-            if optimistic and a in hits and b in hits:
-                return True
             return any(
                 x.field == y.field and max(0, y.start - x.end, x.start - y.end) <= within
                 for x in hits.get(a, ())

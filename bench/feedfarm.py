@@ -66,8 +66,9 @@ def main() -> None:
         if state["mode"] == "etag":
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304)
-            return web.Response(body=bodies[index], headers={"ETag": etag},
-                                content_type="application/rss+xml")
+            return web.Response(
+                body=bodies[index], headers={"ETag": etag}, content_type="application/rss+xml"
+            )
         return web.Response(body=bodies[index], content_type="application/rss+xml")
 
     async def mode(request: web.Request) -> web.Response:

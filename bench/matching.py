@@ -36,7 +36,10 @@ FILLER = (
 
 
 def make_items(count: int, rng: random.Random) -> list[tuple[str, str]]:
-    examples = [(e.title, e.summary) for e in load_examples(sorted((BUNDLED_DIR / "examples").glob("*.jsonl")))]
+    examples = [
+        (e.title, e.summary)
+        for e in load_examples(sorted((BUNDLED_DIR / "examples").glob("*.jsonl")))
+    ]
     items = []
     for i in range(count):
         if i % 20 == 0:
@@ -76,22 +79,33 @@ def main() -> None:
     started = time.perf_counter()
     for title, summary in items:
         automaton.find_matches_as_indexes(f"{title}\n{summary}".lower())
-    floor = rate("floor: Aho-Corasick of all aliases, exact", len(items), time.perf_counter() - started)
+    floor = rate(
+        "floor: Aho-Corasick of all aliases, exact", len(items), time.perf_counter() - started
+    )
 
     naive_items = items[: args.naive_items]
     started = time.perf_counter()
     for title, summary in naive_items:
         text = f"{title}\n{summary}".lower()
         [a for a in aliases if fuzz.partial_ratio(a, text) >= 90]
-    naive = rate("naive: partial_ratio of every alias", len(naive_items), time.perf_counter() - started)
+    naive = rate(
+        "naive: partial_ratio of every alias", len(naive_items), time.perf_counter() - started
+    )
 
-    print(f"  {len(aliases)} aliases, compiled in {compile_ms:.0f} ms; {matched} of {len(items)} items matched")
+    print(
+        f"  {len(aliases)} aliases, compiled in {compile_ms:.0f} ms; {matched} of {len(items)} items matched"
+    )
     print(f"  wirewatch / naive: {ours / naive:.0f}x faster (target >= 50x)")
-    print(f"  floor / wirewatch: {floor / ours:.2f}x (target <= 3x); absolute: target >= 40,000 items/s")
+    print(
+        f"  floor / wirewatch: {floor / ours:.2f}x (target <= 3x); absolute: target >= 40,000 items/s"
+    )
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    (results / "matching.json").write_text(json.dumps(
-        {"wirewatch": ours, "floor": floor, "naive": naive, "aliases": len(aliases)}, indent=2))
+    (results / "matching.json").write_text(
+        json.dumps(
+            {"wirewatch": ours, "floor": floor, "naive": naive, "aliases": len(aliases)}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,17 @@ CONCURRENCY = 64
 
 def start_farm(feeds: int, items: int, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port_file = workdir / "port"
-    proc = subprocess.Popen([sys.executable, str(HERE / "feedfarm.py"), str(port_file),
-                             "--feeds", str(feeds), "--items", str(items)])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(HERE / "feedfarm.py"),
+            str(port_file),
+            "--feeds",
+            str(feeds),
+            "--items",
+            str(items),
+        ]
+    )
     for _ in range(600):
         if port_file.exists() and port_file.read_text():
             return proc, int(port_file.read_text())
@@ -125,26 +134,51 @@ async def main() -> None:
             proc.terminate()
             proc.wait()
     rows = [
-        ("bot cold (everything new)", bot["cold"], f"{slow / bot['cold']:.1f}x faster than naive",
-         "target >= 10x"),
-        ("bot warm (everything 304)", bot["warm"], f"{bot['warm'] / not_modified:.2f}x the 304 floor",
-         "target <= 1.5x"),
-        ("bot unchanged (200, same bytes)", bot["unchanged"],
-         f"{bot['unchanged'] / fetch:.2f}x the fetch floor", "target <= 1.5x"),
+        (
+            "bot cold (everything new)",
+            bot["cold"],
+            f"{slow / bot['cold']:.1f}x faster than naive",
+            "target >= 10x",
+        ),
+        (
+            "bot warm (everything 304)",
+            bot["warm"],
+            f"{bot['warm'] / not_modified:.2f}x the 304 floor",
+            "target <= 1.5x",
+        ),
+        (
+            "bot unchanged (200, same bytes)",
+            bot["unchanged"],
+            f"{bot['unchanged'] / fetch:.2f}x the fetch floor",
+            "target <= 1.5x",
+        ),
         ("naive: sequential fetch + feedparser", slow, "", ""),
         ("floor: concurrent fetch, no parsing", fetch, "", ""),
         ("floor: concurrent 304s", not_modified, "", ""),
     ]
-    print(f"{args.feeds} feeds x {args.items} items, {int(bot['items'])} items stored, "
-          f"concurrency {CONCURRENCY}, all on 127.0.0.1")
+    print(
+        f"{args.feeds} feeds x {args.items} items, {int(bot['items'])} items stored, "
+        f"concurrency {CONCURRENCY}, all on 127.0.0.1"
+    )
     for name, seconds, ratio, target in rows:
         print(f"  {name:<40} {seconds:7.2f} s  {ratio:<32} {target}")
     print(f"  peak RSS of the bot process: {peak_mb:.0f} MB (target < 200 MB)")
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    (results / "poll_cycle.json").write_text(json.dumps(
-        {"bot": bot, "naive": slow, "fetch_floor": fetch, "not_modified_floor": not_modified,
-         "peak_rss_mb": peak_mb, "feeds": args.feeds, "items": args.items}, indent=2))
+    (results / "poll_cycle.json").write_text(
+        json.dumps(
+            {
+                "bot": bot,
+                "naive": slow,
+                "fetch_floor": fetch,
+                "not_modified_floor": not_modified,
+                "peak_rss_mb": peak_mb,
+                "feeds": args.feeds,
+                "items": args.items,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that track the reader, not identify the article.
@@ -41,6 +42,7 @@ _TRACKING_NAMES = frozenset(
     }
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_CLEAN = re.compile(r"https?://[a-z0-9.-]+/[^\s:@%]*$")
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
@@ -52,6 +54,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     url = url.strip()
+    if _CLEAN.match(url) and "?" not in url and "#" not in url:
+        return url  # the common case: already absolute, lower-case, nothing to drop
     if base:
         url = urljoin(base, url)
     try:

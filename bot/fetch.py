@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
+import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ class Fetcher:
             lambda: asyncio.Semaphore(limits.per_host)
         )
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = urllib.request.getproxies_environment()
+        self._proxy_for_host: dict[tuple[str, str], str | None] = {}
 
     async def __aenter__(self) -> Fetcher:
         timeout = aiohttp.ClientTimeout(
@@ -70,8 +73,8 @@ class Fetcher:
                 "Accept-Encoding": "gzip, deflate",
             },
             auto_decompress=True,
-            trust_env=True,
-        )
+            trust_env=False,  # proxies are read once (_proxy); aiohttp's per-request env and
+        )  # .netrc lookups made every poll four times slower
         return self
 
     async def __aexit__(
@@ -110,7 +113,10 @@ class Fetcher:
         permanent: str | None = None
         all_permanent = True
         for _hop in range(self.limits.max_redirects + 1):
-            async with self._session.get(url, headers=headers, allow_redirects=False) as resp:
+            proxy = self._proxy(url)
+            async with self._session.get(
+                url, headers=headers, allow_redirects=False, proxy=proxy
+            ) as resp:
                 if resp.status in _REDIRECTS:
                     location = resp.headers.get("Location")
                     if not location:
@@ -126,6 +132,18 @@ class Fetcher:
                     continue
                 return await self._finish(resp, permanent)
         return _error(None, f"more than {self.limits.max_redirects} redirects", "redirect")
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy for `url` from HTTP(S)_PROXY and NO_PROXY, decided once per host."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxy_for_host:
+            proxy = self._proxies.get(parts.scheme)
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy and bypass(key[1], self._proxies):
+                proxy = None
+            self._proxy_for_host[key] = proxy
+        return self._proxy_for_host[key]
 
     async def _finish(self, resp: aiohttp.ClientResponse, permanent: str | None) -> FetchResult:
         common = {

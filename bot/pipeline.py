@@ -22,6 +22,7 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 BATCH = 200  # polls written per transaction at most
+LINGER = 0.05  # seconds a batch waits for more finished polls
 
 Clock = Callable[[], datetime]
 
@@ -71,9 +72,7 @@ class Pipeline:
         new_items = 0
         try:
             while len(polls) < len(feeds):
-                batch = [await done.get()]
-                while not done.empty() and len(batch) < BATCH:
-                    batch.append(done.get_nowait())
+                batch = await _next_batch(done, len(feeds) - len(polls))
                 stored, found = await self._record(batch)
                 polls.extend(batch)
                 new_items += stored
@@ -145,6 +144,25 @@ class Pipeline:
             planned, self.max_item_age, self.matcher.match_item
         )
         return new_items, [Report(s.item, m) for s, m in found if s.reportable]
+
+
+async def _next_batch(done: asyncio.Queue[PollResult], remaining: int) -> list[PollResult]:
+    """The next polls to write: one at least, up to BATCH, lingering up to LINGER seconds
+    for more, so that a burst of finished polls costs one transaction, not one each."""
+    batch = [await done.get()]
+    deadline = asyncio.get_running_loop().time() + LINGER
+    while len(batch) < min(BATCH, remaining):
+        if done.empty():
+            timeout = deadline - asyncio.get_running_loop().time()
+            if timeout <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(done.get(), timeout))
+            except TimeoutError:
+                break
+        else:
+            batch.append(done.get_nowait())
+    return batch
 
 
 def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> None:

@@ -40,7 +40,6 @@ _INLINE = frozenset(
         "wbr",
     ]
 )
-_SPACE = re.compile(r"\s+")
 # Zero-width and bidi-control characters, and C0/C1 controls (terminal escapes): dropped.
 _INVISIBLE = re.compile(
     "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069"
@@ -58,20 +57,28 @@ def to_plain_text(text: str | None, limit: int | None = None) -> str:
         return ""
     for _ in range(2):  # a second round for markup that was escaped once
         if "<" in text:
-            text = _CDATA.sub(r"\1", text)
-            text = _COMMENTS.sub(" ", text)
-            text = _DROP_BLOCKS.sub(" ", text)
-            text = _TAG.sub(_replace_tag, text)
+            text = _strip_markup(text)
         if "&" not in text:
             break
         text = html.unescape(text)
         if "<" not in text:
             break
-    text = _INVISIBLE.sub("", text)
-    text = _SPACE.sub(" ", text).strip()
+    if not text.isascii() or not text.isprintable():
+        text = _INVISIBLE.sub("", text)
+    text = " ".join(text.split())
     if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
+
+
+def _strip_markup(text: str) -> str:
+    if "<!" in text:
+        text = _CDATA.sub(r"\1", text)
+        text = _COMMENTS.sub(" ", text)
+    lowered = text.lower()
+    if "<script" in lowered or "<style" in lowered or "<noscript" in lowered:
+        text = _DROP_BLOCKS.sub(" ", text)
+    return _TAG.sub(_replace_tag, text)
 
 
 def _replace_tag(tag: re.Match[str]) -> str:

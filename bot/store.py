@@ -6,6 +6,7 @@ A single writer (the pipeline) calls the write methods; readers may run alongsid
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -65,15 +66,20 @@ class Store:
         """
         async with self.engine.begin() as conn:
             known = {r.url: r for r in (await conn.execute(sa.select(feeds))).all()}
-            declared = set()
-            for spec in specs:
-                declared.add(spec.url)
-                values = _spec_values(spec)
-                row = known.get(spec.url)
-                if row is None:
-                    await conn.execute(feeds.insert().values(**values, created_at=now))
-                elif row.origin in MANAGED_ORIGINS or not row.active:
-                    await conn.execute(feeds.update().where(feeds.c.id == row.id).values(**values))
+            declared = {spec.url for spec in specs}
+            new = [_spec_values(s) | {"created_at": now} for s in specs if s.url not in known]
+            changed = [
+                _spec_values(s) | {"feed_id": known[s.url].id}
+                for s in specs
+                if s.url in known
+                and (known[s.url].origin in MANAGED_ORIGINS or not known[s.url].active)
+            ]
+            if new:
+                await conn.execute(feeds.insert(), new)
+            if changed:
+                await conn.execute(
+                    feeds.update().where(feeds.c.id == sa.bindparam("feed_id")), changed
+                )
             stale = [
                 r.id
                 for r in known.values()
@@ -142,80 +148,63 @@ class Store:
         on each new item; returns every (new item, match) pair and the number of new items.
         """
         found: list[tuple[StoredItem, Match]] = []
-        new_items = 0
         async with self.engine.begin() as conn:
-            batch_urls: set[str] = set()
-            for poll, schedule in polls:
-                new = await self._insert_new_items(conn, poll, max_item_age, batch_urls)
-                new_items += len(new)
-                found.extend((s, m) for s in new for m in match(s.item))
-                await conn.execute(
-                    feeds.update()
-                    .where(feeds.c.id == poll.feed.id)
-                    .values(**_poll_values(poll, schedule, len(new)))
-                )
+            stored = await self._insert_new_items(conn, polls, max_item_age)
+            new_by_feed: dict[int, int] = defaultdict(int)
+            for s in stored:
+                new_by_feed[s.feed_id] += 1
+                found.extend((s, m) for m in match(s.item))
+            await conn.execute(
+                feeds.update().where(feeds.c.id == sa.bindparam("feed_id")),
+                [_feed_after(p, sched, new_by_feed[p.feed.id]) for p, sched in polls],
+            )
             if found:
-                await conn.execute(
-                    matches.insert(), [_match_row(s, m, now=s.first_seen) for s, m in found]
-                )
-        return found, new_items
+                await conn.execute(matches.insert(), [_match_row(s, m) for s, m in found])
+        return found, len(stored)
 
     async def _insert_new_items(
         self,
         conn: AsyncConnection,
-        poll: PollResult,
+        polls: Sequence[tuple[PollResult, Schedule]],
         max_item_age: timedelta,
-        batch_urls: set[str],
     ) -> list[StoredItem]:
-        if not poll.items:
+        """Insert the items of `polls` that are not stored yet, with one query per kind."""
+        candidates = [(p, item) for p, _ in polls for item in p.items]
+        if not candidates:
             return []
-        feed_id = poll.feed.id
-        keys = [i.key for i in poll.items]
-        urls = [i.url for i in poll.items if i.url]
-        seen_keys = await _existing(conn, items.c.key, keys, items.c.feed_id == feed_id)
-        seen_urls = await _existing(conn, items.c.url, urls) | batch_urls
-        first_poll = poll.feed.first_polled_at is None
-        cutoff = poll.polled_at - max_item_age
+        seen_urls = await _existing(conn, items.c.url, (i.url for _, i in candidates if i.url))
+        seen_keys = await _existing_keys(conn, ((p.feed.id, i.key) for p, i in candidates))
         rows: list[dict[str, Any]] = []
-        fresh: list[Item] = []
-        for item in poll.items:
-            if item.key in seen_keys or (item.url and item.url in seen_urls):
+        fresh: list[tuple[PollResult, Item, bool]] = []
+        for poll, item in candidates:
+            key = (poll.feed.id, item.key)
+            if key in seen_keys or (item.url and item.url in seen_urls):
                 continue
+            seen_keys.add(key)
             if item.url:
                 seen_urls.add(item.url)
-                batch_urls.add(item.url)
-            seen_keys.add(item.key)
+            first_poll = poll.feed.first_polled_at is None
+            cutoff = poll.polled_at - max_item_age
             reportable = not first_poll and (item.published is None or item.published >= cutoff)
-            fresh.append(item)
+            fresh.append((poll, item, reportable))
             rows.append(
-                {
-                    "feed_id": feed_id,
-                    "key": item.key,
-                    "url": item.url,
-                    "title": item.title,
-                    "summary": item.summary,
-                    "source": item.source,
-                    "published_at": item.published,
-                    "first_seen": poll.polled_at,
-                    "reportable": reportable,
-                }
-            )
+                {"feed_id": poll.feed.id, "key": item.key, "url": item.url, "title": item.title,
+                 "summary": item.summary, "source": item.source, "published_at": item.published,
+                 "first_seen": poll.polled_at, "reportable": reportable}
+            )  # fmt: skip
         if not rows:
             return []
+        # RETURNING in parameter order makes SQLAlchemy insert row by row; ids are mapped
+        # back by (feed, key) instead, which keeps the insert batched.
         result = await conn.execute(
-            items.insert().returning(items.c.id, sort_by_parameter_order=True), rows
+            items.insert().returning(items.c.id, items.c.feed_id, items.c.key), rows
         )
-        ids = [r.id for r in result.all()]
+        ids = {(r.feed_id, r.key): r.id for r in result.all()}
         return [
-            StoredItem(
-                id=i,
-                feed_id=feed_id,
-                item=item,
-                first_seen=poll.polled_at,
-                reportable=row["reportable"],
-            )
-            for i, item, row in zip(ids, fresh, rows, strict=True)
-        ]
+            StoredItem(id=ids[(poll.feed.id, item.key)], feed_id=poll.feed.id, item=item,
+                       first_seen=poll.polled_at, reportable=reportable)
+            for poll, item, reportable in fresh
+        ]  # fmt: skip
 
     async def items_since(self, since: datetime) -> list[StoredItem]:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""
@@ -241,6 +230,34 @@ class Store:
             )
 
 
+async def _existing_keys(
+    conn: AsyncConnection, pairs: Iterable[tuple[int, str]]
+) -> set[tuple[int, str]]:
+    """Which (feed, key) pairs are already stored.
+
+    Queried as `feed_id IN (...) AND key IN (...)` over chunks of a few feeds each, which
+    both SQLite and PostgreSQL answer from the unique (feed_id, key) index; SQLite scans
+    the whole index for a row-value IN instead.
+    """
+    wanted = set(pairs)
+    by_feed: dict[int, list[str]] = defaultdict(list)
+    for feed_id, key in wanted:
+        by_feed[feed_id].append(key)
+    found: set[tuple[int, str]] = set()
+    chunk_feeds: list[int] = []
+    chunk_keys: list[str] = []
+    for feed_id, keys in [*by_feed.items(), (-1, [])]:  # a sentinel flushes the last chunk
+        if chunk_keys and (feed_id == -1 or len(chunk_keys) + len(keys) > _CHUNK):
+            query = sa.select(items.c.feed_id, items.c.key).where(
+                items.c.feed_id.in_(chunk_feeds), items.c.key.in_(chunk_keys)
+            )
+            found.update((r.feed_id, r.key) for r in (await conn.execute(query)).all())
+            chunk_feeds, chunk_keys = [], []
+        chunk_feeds.append(feed_id)
+        chunk_keys.extend(keys)
+    return found & wanted
+
+
 async def _existing(
     conn: AsyncConnection, column: sa.Column[Any], values: Iterable[str], *where: Any
 ) -> set[str]:
@@ -254,17 +271,11 @@ async def _existing(
     return found
 
 
-def _match_row(stored: StoredItem, match: Match, now: datetime) -> dict[str, Any]:
+def _match_row(stored: StoredItem, match: Match) -> dict[str, Any]:
     """A match as stored; a match of a reportable item is marked reported."""
-    return {
-        "item_id": stored.id,
-        "watchlist": match.watchlist,
-        "score": match.score,
-        "alert": match.alert,
-        "evidence": [asdict(e) for e in match.evidence],
-        "reported": stored.reportable,
-        "matched_at": now,
-    }
+    return {"item_id": stored.id, "watchlist": match.watchlist, "score": match.score,
+            "alert": match.alert, "evidence": [asdict(e) for e in match.evidence],
+            "reported": stored.reportable, "matched_at": stored.first_seen}  # fmt: skip
 
 
 def _spec_values(spec: FeedSpec) -> dict[str, Any]:
@@ -278,33 +289,33 @@ def _spec_values(spec: FeedSpec) -> dict[str, Any]:
     }
 
 
-def _poll_values(poll: PollResult, schedule: Schedule, new_items: int) -> dict[str, Any]:
-    fetch = poll.fetch
-    values: dict[str, Any] = {
+def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> dict[str, Any]:
+    """Every column a poll can change, as the feed's row should be after it."""
+    feed, fetch, now = poll.feed, poll.fetch, poll.polled_at
+    ok = poll.outcome in (Outcome.OK, Outcome.UNCHANGED, Outcome.NOT_MODIFIED)
+    fresh_body = poll.outcome in (Outcome.OK, Outcome.UNCHANGED)
+    values = {
+        "feed_id": feed.id,
         "last_status": fetch.status,
         "consecutive_failures": schedule.consecutive_failures,
         "next_poll_at": schedule.next_poll_at,
         "hold_until": schedule.hold_until,
-        "items_seen": poll.feed.items_seen + new_items,
+        "items_seen": feed.items_seen + new_items,
+        "fetch_url": fetch.permanent_url or feed.fetch_url,
+        "etag": fetch.etag if fresh_body else feed.etag,
+        "last_modified": fetch.last_modified if fresh_body else feed.last_modified,
+        "body_hash": poll.body_hash or feed.body_hash,
+        "last_success_at": now if ok else feed.last_success_at,
+        "first_polled_at": feed.first_polled_at or (now if ok else None),
+        "last_error": feed.last_error,
+        "last_error_at": feed.last_error_at,
+        "disabled_reason": feed.disabled_reason,
     }
-    if fetch.permanent_url:
-        values["fetch_url"] = fetch.permanent_url
     if poll.outcome is Outcome.FAILED:
-        values |= {"last_error": fetch.error, "last_error_at": poll.polled_at}
-        return values
-    if poll.outcome is Outcome.GONE:
-        return values | {
-            "disabled_reason": "410 Gone: the publisher removed this feed",
-            "last_error": "HTTP 410 Gone",
-            "last_error_at": poll.polled_at,
-        }
-    values["last_success_at"] = poll.polled_at
-    if poll.feed.first_polled_at is None:
-        values["first_polled_at"] = poll.polled_at
-    if poll.outcome in (Outcome.OK, Outcome.UNCHANGED):
-        values |= {"etag": fetch.etag, "last_modified": fetch.last_modified}
-    if poll.body_hash:
-        values["body_hash"] = poll.body_hash
+        values |= {"last_error": fetch.error, "last_error_at": now}
+    elif poll.outcome is Outcome.GONE:
+        values |= {"disabled_reason": "410 Gone: the publisher removed this feed",
+                   "last_error": "HTTP 410 Gone", "last_error_at": now}  # fmt: skip
     return values
 
 

@@ -93,11 +93,13 @@ def main() -> None:
     )
 
     print(
-        f"  {len(aliases)} aliases, compiled in {compile_ms:.0f} ms; {matched} of {len(items)} items matched"
+        f"  {len(aliases)} aliases, compiled in {compile_ms:.0f} ms; "
+        f"{matched} of {len(items)} items matched"
     )
     print(f"  wirewatch / naive: {ours / naive:.0f}x faster (target >= 50x)")
     print(
-        f"  floor / wirewatch: {floor / ours:.2f}x (target <= 3x); absolute: target >= 40,000 items/s"
+        f"  floor / wirewatch: {floor / ours:.2f}x (target <= 3x); "
+        "absolute: target >= 40,000 items/s"
     )
     results = HERE / "results"
     results.mkdir(exist_ok=True)

@@ -188,10 +188,18 @@ class Store:
             reportable = not first_poll and (item.published is None or item.published >= cutoff)
             fresh.append((poll, item, reportable))
             rows.append(
-                {"feed_id": poll.feed.id, "key": item.key, "url": item.url, "title": item.title,
-                 "summary": item.summary, "source": item.source, "published_at": item.published,
-                 "first_seen": poll.polled_at, "reportable": reportable}
-            )  # fmt: skip
+                {
+                    "feed_id": poll.feed.id,
+                    "key": item.key,
+                    "url": item.url,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "source": item.source,
+                    "published_at": item.published,
+                    "first_seen": poll.polled_at,
+                    "reportable": reportable,
+                }
+            )
         if not rows:
             return []
         # RETURNING in parameter order makes SQLAlchemy insert row by row; ids are mapped
@@ -201,10 +209,15 @@ class Store:
         )
         ids = {(r.feed_id, r.key): r.id for r in result.all()}
         return [
-            StoredItem(id=ids[(poll.feed.id, item.key)], feed_id=poll.feed.id, item=item,
-                       first_seen=poll.polled_at, reportable=reportable)
+            StoredItem(
+                id=ids[(poll.feed.id, item.key)],
+                feed_id=poll.feed.id,
+                item=item,
+                first_seen=poll.polled_at,
+                reportable=reportable,
+            )
             for poll, item, reportable in fresh
-        ]  # fmt: skip
+        ]
 
     async def items_since(self, since: datetime) -> list[StoredItem]:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""
@@ -273,9 +286,15 @@ async def _existing(
 
 def _match_row(stored: StoredItem, match: Match) -> dict[str, Any]:
     """A match as stored; a match of a reportable item is marked reported."""
-    return {"item_id": stored.id, "watchlist": match.watchlist, "score": match.score,
-            "alert": match.alert, "evidence": [asdict(e) for e in match.evidence],
-            "reported": stored.reportable, "matched_at": stored.first_seen}  # fmt: skip
+    return {
+        "item_id": stored.id,
+        "watchlist": match.watchlist,
+        "score": match.score,
+        "alert": match.alert,
+        "evidence": [asdict(e) for e in match.evidence],
+        "reported": stored.reportable,
+        "matched_at": stored.first_seen,
+    }
 
 
 def _spec_values(spec: FeedSpec) -> dict[str, Any]:
@@ -314,8 +333,11 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> dict[st
     if poll.outcome is Outcome.FAILED:
         values |= {"last_error": fetch.error, "last_error_at": now}
     elif poll.outcome is Outcome.GONE:
-        values |= {"disabled_reason": "410 Gone: the publisher removed this feed",
-                   "last_error": "HTTP 410 Gone", "last_error_at": now}  # fmt: skip
+        values |= {
+            "disabled_reason": "410 Gone: the publisher removed this feed",
+            "last_error": "HTTP 410 Gone",
+            "last_error_at": now,
+        }
     return values
 
 

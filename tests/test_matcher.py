@@ -52,8 +52,12 @@ def hits(w: Watchlist, title: str, summary: str = "") -> list[str]:
 def test_normalisation_folds_case_accents_and_punctuation() -> None:
     assert fold(nfkc("Québec ＣＡＮＡＤＡ Mélanie")) == "quebec canada melanie"
     assert words(fold(nfkc("China’s canola; l’Inde — anti‑dumping"))) == [
-        "china", "canola", "inde", "anti", "dumping",
-    ]  # fmt: skip
+        "china",
+        "canola",
+        "inde",
+        "anti",
+        "dumping",
+    ]
     assert len(fold(nfkc("Pékin – Ottawa"))) == len(nfkc("Pékin – Ottawa"))
 
 
@@ -94,10 +98,16 @@ def test_cjk_aliases_match_without_word_boundaries() -> None:
 
 def test_fuzzy_catches_typos_but_short_aliases_never_fire() -> None:
     w = watchlist(
-        {"s": [Alias("Taiwan Strait", fuzzy=True), Alias("Takaichi", fuzzy=True, fuzzy_threshold=85)],
-         "short": [Alias("Oslo", fuzzy=True)], "ship": ["warship"]},
+        {
+            "s": [
+                Alias("Taiwan Strait", fuzzy=True),
+                Alias("Takaichi", fuzzy=True, fuzzy_threshold=85),
+            ],
+            "short": [Alias("Oslo", fuzzy=True)],
+            "ship": ["warship"],
+        },
         AllOf((AnyOf((GroupRef("s"), GroupRef("short"))), GroupRef("ship"))),
-    )  # fmt: skip
+    )
     matched = Matcher([w]).match("Warships sail through the Taiwan Straight", "")
     assert matched and any(e.similarity < 100 for e in matched[0].evidence)
     assert Matcher([w]).match("Warship visit: Takiachi greets crew", "")

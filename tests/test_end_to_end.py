@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -107,3 +108,46 @@ async def test_feeds_and_opml_round_trip(feed_server: FeedServer, tmp_path: Path
     (tmp_path / "bad.opml").write_text("<html>nope</html>")
     code, _, err = await wirewatch("import-opml", str(tmp_path / "bad.opml"), cwd=tmp_path)
     assert code == 2 and "not <opml>" in err and "Traceback" not in err
+
+
+async def test_run_stops_cleanly_on_sigterm(feed_server: FeedServer, tmp_path: Path) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    (tmp_path / "wirewatch.yaml").write_text(
+        f"default_feeds: false\nfeeds:\n  - url: {feed_server.url('/wire.xml')}\n"
+    )
+    feed_server.feeds["/wire.xml"] = Feed(rss([("1", QUIET, "https://news.example.test/1")]))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)  # the first cycle's summary
+    assert b"cycle: 1 feeds" in line
+    proc.terminate()
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0 and b"stopped" in err and b"Traceback" not in err
+
+
+async def test_match_jsonl_keeps_order_and_reports_bad_lines(tmp_path: Path) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    lines = [
+        {"id": "a", "title": "China imposes 100% tariff on Canadian canola oil", "summary": ""},
+        "not json",
+        {"id": 7, "title": QUIET},
+        {"title": ["not", "text"]},
+    ]
+    stdin = "".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "match", "--jsonl", cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    results = [json.loads(x) for x in out.decode().splitlines()]
+    assert proc.returncode == 0 and len(results) == 4
+    assert results[0]["id"] == "a"
+    first = {m["watchlist"]: m for m in results[0]["matches"]}
+    assert first["canola"]["alert"] is True and first["canola"]["evidence"]
+    assert set(first["canola"]["evidence"][0]) == {"group", "alias", "field", "text", "similarity"}
+    assert results[1]["id"] is None and "invalid JSON" in results[1]["error"]
+    assert results[2] == {"id": 7, "matches": []}
+    assert "must be strings" in results[3]["error"]

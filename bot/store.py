@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.models import (
+    Evidence,
     FeedSpec,
     FeedState,
     Item,
@@ -173,7 +173,10 @@ class Store:
         if not candidates:
             return []
         seen_urls = await _existing(conn, items.c.url, (i.url for _, i in candidates if i.url))
-        seen_keys = await _existing_keys(conn, ((p.feed.id, i.key) for p, i in candidates))
+        # a feed that never had a successful poll has no stored items to compare keys with
+        seen_keys = await _existing_keys(
+            conn, ((p.feed.id, i.key) for p, i in candidates if p.feed.first_polled_at is not None)
+        )
         rows: list[dict[str, Any]] = []
         fresh: list[tuple[PollResult, Item, bool]] = []
         for poll, item in candidates:
@@ -284,6 +287,11 @@ async def _existing(
     return found
 
 
+def _evidence_json(e: Evidence) -> dict[str, Any]:
+    return {"group": e.group, "alias": e.alias, "field": e.field, "text": e.text,
+            "similarity": e.similarity}  # fmt: skip
+
+
 def _match_row(stored: StoredItem, match: Match) -> dict[str, Any]:
     """A match as stored; a match of a reportable item is marked reported."""
     return {
@@ -291,7 +299,7 @@ def _match_row(stored: StoredItem, match: Match) -> dict[str, Any]:
         "watchlist": match.watchlist,
         "score": match.score,
         "alert": match.alert,
-        "evidence": [asdict(e) for e in match.evidence],
+        "evidence": [_evidence_json(e) for e in match.evidence],
         "reported": stored.reportable,
         "matched_at": stored.first_seen,
     }

@@ -46,3 +46,27 @@ async def test_feed_list_sync_keeps_history_and_opml_imports(db_url: str) -> Non
         assert {f.name for f in due} == {"A", "C"}
     finally:
         await store.close()
+
+
+async def test_items_round_trip_as_sqlalchemy_writes_them(db_url: str, tmp_path: Path) -> None:
+    """Items go in through the driver's executemany; they must read back exactly."""
+    from bot.models import FetchResult, Item, Outcome, PollResult
+    from bot.polling import Schedule
+
+    store = await Store.open(db_url)
+    try:
+        await store.sync_feeds([FeedSpec("https://a.example.test/rss", "A", "config")], NOW)
+        (feed,) = await store.list_feeds()
+        published = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+        item = Item("k1", "Tïtle “quoted”", "Summary", "https://a.example.test/1", published, "A")
+        poll = PollResult(feed, Outcome.OK, FetchResult(status=200), NOW, (item,), "h")
+        await store.record_polls(
+            [(poll, Schedule(NOW, None, 0))], timedelta(hours=48), lambda _: []
+        )
+        (stored,) = await store.items_since(NOW - timedelta(seconds=1))
+        assert stored.item == item and stored.first_seen == NOW and stored.reportable is False
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "wirewatch.db") as conn:
+        (text,) = conn.execute("select published_at from items").fetchone()
+    assert text == "2026-11-20 08:30:00.000000"  # SQLAlchemy's own SQLite format

@@ -172,7 +172,10 @@ def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> N
     if poll.outcome is Outcome.GONE:
         log.warning("%s: 410 Gone, feed disabled (%s)", name, poll.feed.url)
     elif poll.outcome is Outcome.FAILED and before == 0:
-        log.warning("%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
+        # an unverified default that never worked costs only its health line, not a warning
+        quiet = not poll.feed.verified and poll.feed.last_success_at is None
+        level = logging.DEBUG if quiet else logging.WARNING
+        log.log(level, "%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
     elif (
         poll.outcome is Outcome.FAILED and is_dead(failures, policy) and not is_dead(before, policy)
     ):

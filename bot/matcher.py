@@ -367,33 +367,18 @@ def _quote(f: _Field, hit: _Hit, spans: list[tuple[int, int]]) -> str:
     return f.text[first[0] : max(last[1], first[1])]
 
 
-def _may_hold(rule: Rule, groups: set[str]) -> bool:
-    """Whether the rule can hold with hits in exactly these groups (`near` assumed close)."""
+def _may_hold(rule: Rule, groups: set[str], optimistic: bool = True) -> bool:
+    """Whether the rule can hold (`optimistic`: `near` assumed close) or surely holds (not:
+    `near` assumed far) with hits in exactly these groups; `none` swaps the two."""
     match rule:
         case AllOf(children):
-            return all(_may_hold(c, groups) for c in children)
+            return all(_may_hold(c, groups, optimistic) for c in children)
         case AnyOf(children):
-            return any(_may_hold(c, groups) for c in children)
+            return any(_may_hold(c, groups, optimistic) for c in children)
         case NoneOf(children):
-            return not any(_must_hold(c, groups) for c in children)
+            return not any(_may_hold(c, groups, not optimistic) for c in children)
         case Near(a, b, _):
-            return a in groups and b in groups
-        case GroupRef(group):
-            return group in groups
-    raise TypeError(f"unknown rule {rule!r}")
-
-
-def _must_hold(rule: Rule, groups: set[str]) -> bool:
-    """Whether the rule holds with hits in these groups however they lie (`near` not assumed)."""
-    match rule:
-        case AllOf(children):
-            return all(_must_hold(c, groups) for c in children)
-        case AnyOf(children):
-            return any(_must_hold(c, groups) for c in children)
-        case NoneOf(children):
-            return not any(_may_hold(c, groups) for c in children)
-        case Near(_, _, _):
-            return False
+            return optimistic and a in groups and b in groups
         case GroupRef(group):
             return group in groups
     raise TypeError(f"unknown rule {rule!r}")

@@ -43,25 +43,57 @@ class YamlDocument:
         return self.lines.get((), None)
 
     def describe(self, error: ValidationError) -> list[str]:
-        """Each pydantic error as `file:line: field: message`."""
-        problems: list[tuple[int, str]] = []
+        """Each pydantic error as `file:line: field: message`, in line order.
+
+        Pydantic names the union member in an error's location (`AliasModel`,
+        `constrained-str`); those parts are dropped, and where one value failed several
+        members, the "wrong type" errors give way to the member that fits its type.
+        """
+        by_loc: dict[Loc, list[tuple[str, str]]] = {}
         for err in error.errors():
-            loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            loc = self._data_loc(err["loc"])
+            by_loc.setdefault(loc, []).append((err["type"], err["msg"]))
+        problems: list[tuple[int, str]] = []
+        for loc, errors in by_loc.items():
+            specific = [e for e in errors if e[0] not in _TYPE_MISMATCH] or errors
+            deeper = any(other[: len(loc)] == loc and other != loc for other in by_loc)
+            if deeper and all(kind in _TYPE_MISMATCH for kind, _ in specific):
+                continue  # another union member got further into this value
             line = self.line_of(loc)
             where = f"{self.path}:{line}" if line else str(self.path)
             field = ".".join(str(p) for p in loc) or "(top level)"
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown key"
-            elif err["type"] in ("model_type", "dict_type"):
-                message = "expected a mapping (key: value lines)"
-            problems.append((line or 0, f"{where}: {field}: {message}"))
+            for kind, message in specific:
+                problems.append((line or 0, f"{where}: {field}: {_friendly(kind, message)}"))
         return [text for _, text in sorted(problems, key=lambda p: p[0])]
 
+    def _data_loc(self, loc: tuple[str | int, ...]) -> Loc:
+        """The location in the data, without pydantic's union member names."""
+        kept: list[str | int] = []
+        for part in loc:
+            candidate = (*kept, part)
+            if isinstance(part, int) or candidate in self.lines or part not in _MEMBER_NAMES:
+                kept.append(part)
+        return tuple(kept)
 
-def _is_union_tag(part: str | int) -> bool:
-    """Pydantic adds the union member's type name to a location; it is noise to a user."""
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float"})
+
+_TYPE_MISMATCH = {"string_type", "model_type", "dict_type", "list_type", "int_type", "float_type"}
+_MEMBER_NAMES = {
+    "str",
+    "int",
+    "float",
+    "constrained-str",
+    "AliasModel",
+    "RuleModel",
+    "lax-or-strict",
+}
+
+
+def _friendly(kind: str, message: str) -> str:
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind in ("model_type", "dict_type"):
+        return "expected a mapping (key: value lines)"
+    return message
 
 
 def load_yaml(path: Path) -> YamlDocument:

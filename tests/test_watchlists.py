@@ -1,0 +1,150 @@
+"""Watchlist files: a broken one names file, line and field; eval and backtest from the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
+from bot.yaml_source import SourceError
+
+GOOD = """\
+id: test-list
+title: Test
+description: Canola duties. Nothing else.
+threshold: 2
+groups:
+  crop:
+    aliases: [canola, {text: PLA, case_sensitive: true}]
+  trade:
+    aliases: [tariff]
+rule:
+  all: [crop, trade]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "w.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bundled_watchlists_load_with_scopes() -> None:
+    watchlists = load_watchlists(watchlist_files(BUNDLED_DIR))
+    assert {w.id for w in watchlists} == {"canada-china", "canola", "taiwan-strait", "canada-japan"}
+    for w in watchlists:
+        assert (
+            len(w.description) > 80 and "Not " in w.description and w.alert_threshold >= w.threshold
+        )
+
+
+def test_every_problem_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        GOOD.replace("threshold: 2", "threshold: -1\nalert_threshold: x")
+        .replace("[canola,", "[canola, {text: ''},")
+        .replace("all: [crop, trade]", "all: [crop, trades]\n  any: []\n  colour: red"),
+    )
+    with pytest.raises(SourceError) as caught:
+        load_watchlist(path)
+    text = "\n".join(caught.value.problems)
+    assert f"{path}:4: threshold:" in text
+    assert f"{path}:5: alert_threshold:" in text
+    assert f"{path}:8: groups.crop.aliases.1.text: String should have at least 1 character" in text
+    assert "valid string" not in text and "AliasModel" not in text  # union noise dropped
+    assert f"{path}:14: rule.colour: unknown key" in text
+
+
+def test_semantic_problems_name_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("all: [crop, trade]", "all: [crop, trades]\n  any: []"))
+    with pytest.raises(SourceError) as caught:
+        load_watchlist(path)
+    problems = caught.value.problems
+    assert f"{path}:11: rule.all.1: unknown group 'trades' (groups: crop, trade)" in problems
+    assert f"{path}:12: rule.any: empty list" in problems
+
+
+def test_duplicate_ids_and_yaml_errors_across_files(tmp_path: Path) -> None:
+    write(tmp_path, GOOD, "a.yaml")
+    write(tmp_path, GOOD, "b.yaml")
+    write(tmp_path, "id: [unclosed\n", "c.yaml")
+    with pytest.raises(SourceError) as caught:
+        load_watchlists(watchlist_files(tmp_path))
+    text = "\n".join(caught.value.problems)
+    assert "b.yaml:1: id: 'test-list' is also the id of" in text
+    assert "c.yaml:" in text and "invalid YAML" in text
+
+
+def test_broken_watchlist_stops_startup_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    write(folder, GOOD.replace("all: [crop, trade]", "all: [crops]"))
+    (tmp_path / "wirewatch.yaml").write_text(f"watchlists_dir: {folder}\ndefault_feeds: false\n")
+    assert main(["check", "--config", str(tmp_path / "wirewatch.yaml")]) == 2
+    assert "unknown group 'crops'" in capsys.readouterr().err
+
+
+def test_eval_exits_non_zero_below_min_f1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    write(folder, GOOD)
+    (tmp_path / "wirewatch.yaml").write_text(f"watchlists_dir: {folder}\ndefault_feeds: false\n")
+    examples = tmp_path / "ex.jsonl"
+    rows = [
+        {"title": "Canola tariff doubled", "summary": "", "labels": ["test-list"]},
+        {"title": "Canola harvest", "summary": "", "labels": ["test-list"]},
+        {"title": "Steel tariff", "summary": "", "labels": []},
+    ]
+    examples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = ["--config", str(tmp_path / "wirewatch.yaml")]
+    assert main(["eval", str(examples), *config]) == 0
+    out = capsys.readouterr().out
+    assert "0.667" in out and "false negative [test-list]" in out and "Canola harvest" in out
+    assert main(["eval", str(examples), "--min-f1", "0.9", *config]) == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": 1}\n')
+    assert main(["eval", str(bad), *config]) == 2
+
+
+async def test_backtest_runs_a_watchlist_file_over_stored_items(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.app import open_app
+    from bot.config import load_settings
+    from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+    from bot.polling import Schedule
+
+    now = datetime.now(UTC)
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    write(folder, GOOD)
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(f"watchlists_dir: {folder}\ndefault_feeds: false\n")
+    settings = load_settings(config)
+    async with open_app(settings, load_watchlists(watchlist_files(folder))) as app:
+        await app.store.add_feeds([FeedSpec("https://a.example.test/rss", "A", "opml")], now)
+        (feed,) = await app.store.list_feeds()
+        stored = (Item("1", "Canola tariff doubled", "", None, None, "A"),
+                  Item("2", "Canola harvest record", "", None, None, "A"))  # fmt: skip
+        poll = PollResult(feed, Outcome.OK, FetchResult(status=200), now, stored, "h")
+        await app.store.record_polls([(poll, Schedule(now, None, 0))], settings.poll.max_item_age,
+                                     app.pipeline.matcher.match_item)  # fmt: skip
+    edited = write(
+        tmp_path, GOOD.replace("all: [crop, trade]", "any: [crop, trade]"), "edited.yaml"
+    )
+    code = await __import__("asyncio").to_thread(
+        main, ["backtest", str(edited), "--config", str(config)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Canola harvest record" in out and "Canola tariff doubled" in out
+    assert "2 of 2 items" in out and "1 new, 0 no longer matched" in out
+    assert main(["backtest", "nope", "--config", str(config)]) == 2

@@ -15,10 +15,12 @@ _PUNCT = str.maketrans(
     {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"}
     | {c: "'" for c in "\u2018\u2019\u02bc\u2032\uff07`"}
 )
-WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# A run of CJK characters is one word; a Latin word next to it is another ("カナダ産LNG").
+WORD = re.compile(rf"[{_CJK_CHARS}]+|[^\W_{_CJK_CHARS}]+(?:'[^\W_{_CJK_CHARS}]+)*")
 _HYPHENATED = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 _ELISIONS = ("l", "d", "j", "n", "s", "c", "m", "t", "qu", "jusqu", "lorsqu", "puisqu")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CJK = re.compile(rf"[{_CJK_CHARS}]")
 
 
 def _fold_char(char: str) -> str:

@@ -92,7 +92,7 @@ class Matcher:
     def __init__(self, watchlists: Sequence[Watchlist]) -> None:
         self.watchlists = tuple(watchlists)
         self._index: dict[str, list[tuple[tuple[str, ...], _Entry]]] = defaultdict(list)
-        self._substrings: list[tuple[str, _Entry]] = []
+        self._substrings: dict[str, list[_Entry]] = defaultdict(list)
         self._fuzzy: dict[tuple[int, str], list[tuple[str, int, Alias]]] = defaultdict(list)
         for wi, watchlist in enumerate(self.watchlists):
             for group in watchlist.groups:
@@ -101,8 +101,12 @@ class Matcher:
         self._index = dict(self._index)
         self._first_words = frozenset(self._index)
         self._build_prefilter()
-        self._possible: dict[tuple[int, frozenset[str]], bool] = {}
-        self._ascii_substrings = any(s.isascii() for s, _ in self._substrings)
+        self._possible: dict[tuple[int, frozenset[str], bool], bool] = {}
+        self._ascii_substrings = any(s.isascii() for s in self._substrings)
+        self._needles = list(self._substrings)
+        self._substring_finder = (
+            AhoCorasick(self._needles, matchkind=MatchKind.Standard) if self._needles else None
+        )
         self._fuzzy_groups: dict[int, set[str]] = defaultdict(set)
         for wi, group_name in self._fuzzy:
             self._fuzzy_groups[wi].add(group_name)
@@ -111,7 +115,7 @@ class Matcher:
         alias = entry.alias
         folded = fold(nfkc(alias.text), lower=not alias.case_sensitive)
         if has_cjk(folded) or not alias.whole_word:
-            self._substrings.append((folded, entry))
+            self._substrings[folded.lower()].append(entry)
             return
         tokens = words(folded)
         if not tokens:
@@ -128,7 +132,7 @@ class Matcher:
             self._fuzzy[key].append((" ".join(tokens), len(tokens), alias))
 
     def _build_prefilter(self) -> None:
-        """One Aho-Corasick automaton over a key part of every alias, for `_may_match`.
+        """One Aho-Corasick automaton over a key part of every alias, for `_candidates`.
 
         Each alias contributes substrings that every text it can hit contains (see
         `_key_parts`), so the groups found are a superset of the groups hit, and a
@@ -146,38 +150,48 @@ class Matcher:
         patterns = [p for p in masks if p]
         self._prefilter = AhoCorasick(patterns, matchkind=MatchKind.Standard)
         self._key_masks = [masks[p] for p in patterns]
-        self._decisions: dict[int, bool] = {}
+        self._decisions: dict[int, frozenset[int]] = {}
 
-    def _may_match(self, title: str, summary: str) -> bool:
-        """Whether any watchlist could match: the cheap exact pre-filter before tokenising."""
+    def _candidates(self, title: str, summary: str) -> frozenset[int]:
+        """The watchlists that could match: the cheap exact pre-filter before tokenising."""
         text = fold(nfkc(f"{title}\n{summary}")).replace("-", "")
         found = 0
         masks = self._key_masks
         for index, _, _ in self._prefilter.find_matches_as_indexes(text, overlapping=True):
             found |= masks[index]
-        decision = self._decisions.get(found)
-        if decision is None:
+        candidates = self._decisions.get(found)
+        if candidates is None:
             groups: dict[int, set[str]] = defaultdict(set)
             for wi, name, bit in self._group_bits:
                 if found & bit:
                     groups[wi].add(name)
-            decision = any(self._may_hold(wi, names) for wi, names in groups.items())
+            candidates = frozenset(
+                wi for wi, names in groups.items() if self._may_hold(wi, names, exact=False)
+            )
             if len(self._decisions) > 100_000:
                 self._decisions.clear()
-            self._decisions[found] = decision
-        return decision
+            self._decisions[found] = candidates
+        return candidates
 
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The watchlists this text matches, each with score and evidence."""
-        if not self._may_match(title, summary):
+        candidates = self._candidates(title, summary)
+        if not candidates:
             return []
-        return [v.to_match() for v in self.judge(title, summary, explain=False)]
+        return [v.to_match() for v in self.judge(title, summary, explain=False, only=candidates)]
 
     def match_item(self, item: Item) -> list[Match]:
         """`match` on an item's title and summary."""
         return self.match(item.title, item.summary)
 
-    def judge(self, title: str, summary: str = "", *, explain: bool = True) -> list[Verdict]:
+    def judge(
+        self,
+        title: str,
+        summary: str = "",
+        *,
+        explain: bool = True,
+        only: frozenset[int] | None = None,
+    ) -> list[Verdict]:
         """Verdicts for this text. With `explain`, one for every watchlist that got at least
         one hit, matched or not (for `why` and `eval`); without, only the matched ones.
 
@@ -188,13 +202,15 @@ class Matcher:
         hits: dict[int, list[_Hit]] = {}
         for fi, f in enumerate(fields):
             if f.words:
-                self._exact_hits(fi, f, hits)
+                self._exact_hits(fi, f, hits, only)
         verdicts = []
         for wi, found in hits.items():
+            if only is not None and wi not in only:
+                continue
             watchlist = self.watchlists[wi]
             groups = {h.group for h in found}
             possible = self._may_hold(wi, groups)
-            verdict = _verdict(watchlist, found, fields) if possible else None
+            verdict = _verdict(watchlist, found, fields, explain) if possible else None
             fuzzy_groups = self._fuzzy_groups.get(wi, set()) - groups
             if (
                 fuzzy_groups
@@ -204,31 +220,36 @@ class Matcher:
                 extra = self._fuzzy_hits(wi, fuzzy_groups, fields)
                 if extra:
                     found = found + extra
-                    verdict = _verdict(watchlist, found, fields)
+                    verdict = _verdict(watchlist, found, fields, explain)
             if verdict is None and explain:
                 verdict = _verdict(watchlist, found, fields)
             if verdict is not None and (explain or verdict.matched):
                 verdicts.append(verdict)
         return verdicts
 
-    def _may_hold(self, wi: int, groups: set[str]) -> bool:
+    def _may_hold(self, wi: int, groups: set[str], exact: bool = True) -> bool:
         """`_may_hold` of a watchlist's rule, remembered per set of groups hit."""
-        key = (wi, frozenset(groups))
+        key = (wi, frozenset(groups), exact)
         known = self._possible.get(key)
         if known is None:
             if len(self._possible) > 100_000:
                 self._possible.clear()
-            known = self._possible[key] = _may_hold(self.watchlists[wi].rule, groups)
+            rule = self.watchlists[wi].rule
+            known = self._possible[key] = _may_hold(rule, groups, exact=exact)
         return known
 
-    def _exact_hits(self, fi: int, f: _Field, hits: dict[int, list[_Hit]]) -> None:
-        """Add the exact hits of one field to `hits`, by watchlist."""
+    def _exact_hits(
+        self, fi: int, f: _Field, hits: dict[int, list[_Hit]], only: frozenset[int] | None
+    ) -> None:
+        """Add the exact hits of one field to `hits`, by watchlist (`only` these, if given)."""
         toks = f.words
         index = self._index
         present = self._first_words.intersection(toks)
         cased: list[str] | None = None
         for i in [i for i, tok in enumerate(toks) if tok in present] if present else ():
             for tail, entry in index[toks[i]]:
+                if only is not None and entry.watchlist not in only:
+                    continue
                 end = i + 1 + len(tail)
                 if tail and tuple(toks[i + 1 : end]) != tail:
                     continue
@@ -244,19 +265,24 @@ class Matcher:
                     if not tail and entry.cased is None:
                         hit = _Hit(entry.group, entry.alias.text, fi, pos, pos + size)
                         hits.setdefault(entry.watchlist, []).append(hit)
-        if self._substrings and (self._ascii_substrings or not f.folded.isascii()):
+        if self._substring_finder and (self._ascii_substrings or not f.folded.isascii()):
             self._substring_hits(fi, f, hits)
 
     def _substring_hits(self, fi: int, f: _Field, hits: dict[int, list[_Hit]]) -> None:
-        for needle, entry in self._substrings:
-            haystack = f.folded if entry.cased is None else fold(f.text, lower=False)
-            at = haystack.find(needle)
-            if at < 0:
-                continue
-            position = len(WORD.findall(f.folded, 0, at))
-            chars = (at, at + len(needle))
-            hit = _Hit(entry.group, entry.alias.text, fi, position, position + 1, 100.0, chars)
-            hits.setdefault(entry.watchlist, []).append(hit)
+        """CJK and substring aliases, all found in one Aho-Corasick pass over the field."""
+        assert self._substring_finder is not None
+        cased: str | None = None
+        found = self._substring_finder.find_matches_as_indexes(f.folded, overlapping=True)
+        for index, start, end in found:
+            for entry in self._substrings[self._needles[index]]:
+                if entry.alias.case_sensitive:
+                    cased = cased if cased is not None else fold(f.text, lower=False)
+                    if cased[start:end] != fold(nfkc(entry.alias.text), lower=False):
+                        continue
+                position = len(WORD.findall(f.folded, 0, start))
+                hit = _Hit(entry.group, entry.alias.text, fi, position, position + 1, 100.0,
+                           (start, end))  # fmt: skip
+                hits.setdefault(entry.watchlist, []).append(hit)
 
     def _fuzzy_hits(self, wi: int, groups: set[str], fields: tuple[_Field, ...]) -> list[_Hit]:
         """Fuzzy hits of the aliases of `groups` (which have no exact hit) in either field."""
@@ -328,8 +354,11 @@ def _best_fuzzy(
     return best
 
 
-def _verdict(watchlist: Watchlist, hits: list[_Hit], fields: tuple[_Field, ...]) -> Verdict:
-    """Score the hits, check the rule, and quote each distinct hit as evidence."""
+def _verdict(
+    watchlist: Watchlist, hits: list[_Hit], fields: tuple[_Field, ...], explain: bool = True
+) -> Verdict:
+    """Score the hits and check the rule; quote each distinct hit as evidence when the
+    verdict is a match or an explanation is wanted (quoting is most of the cost)."""
     by_group: dict[str, list[_Hit]] = defaultdict(list)
     for hit in hits:
         by_group[hit.group].append(hit)
@@ -341,6 +370,9 @@ def _verdict(watchlist: Watchlist, hits: list[_Hit], fields: tuple[_Field, ...])
             for h in group_hits
         )
         score += weights[group] * best
+    rule_ok = _holds(watchlist.rule, by_group)
+    if not explain and not (rule_ok and score >= watchlist.threshold):
+        return Verdict(watchlist, score, rule_ok, ())
     seen: set[tuple[str, int, int]] = set()
     evidence = []
     spans: dict[int, list[tuple[int, int]]] = {}
@@ -353,7 +385,7 @@ def _verdict(watchlist: Watchlist, hits: list[_Hit], fields: tuple[_Field, ...])
                 spans[h.field] = word_spans(f.folded)
             quote = _quote(f, h, spans[h.field])
             evidence.append(Evidence(h.group, h.alias, f.name, quote, h.similarity))
-    return Verdict(watchlist, score, _holds(watchlist.rule, by_group), tuple(evidence))
+    return Verdict(watchlist, score, rule_ok, tuple(evidence))
 
 
 def _quote(f: _Field, hit: _Hit, spans: list[tuple[int, int]]) -> str:
@@ -367,20 +399,24 @@ def _quote(f: _Field, hit: _Hit, spans: list[tuple[int, int]]) -> str:
     return f.text[first[0] : max(last[1], first[1])]
 
 
-def _may_hold(rule: Rule, groups: set[str], optimistic: bool = True) -> bool:
+def _may_hold(rule: Rule, groups: set[str], optimistic: bool = True, exact: bool = True) -> bool:
     """Whether the rule can hold (`optimistic`: `near` assumed close) or surely holds (not:
-    `near` assumed far) with hits in exactly these groups; `none` swaps the two."""
+    `near` assumed far) with hits in these groups; `none` swaps the two.
+
+    With `exact` off, `groups` is only a superset of the groups hit (the pre-filter's
+    view), so no group is surely present and `none` never rules a watchlist out.
+    """
     match rule:
         case AllOf(children):
-            return all(_may_hold(c, groups, optimistic) for c in children)
+            return all(_may_hold(c, groups, optimistic, exact) for c in children)
         case AnyOf(children):
-            return any(_may_hold(c, groups, optimistic) for c in children)
+            return any(_may_hold(c, groups, optimistic, exact) for c in children)
         case NoneOf(children):
-            return not any(_may_hold(c, groups, not optimistic) for c in children)
+            return not any(_may_hold(c, groups, not optimistic, exact) for c in children)
         case Near(a, b, _):
             return optimistic and a in groups and b in groups
         case GroupRef(group):
-            return group in groups
+            return group in groups and (optimistic or exact)
     raise TypeError(f"unknown rule {rule!r}")
 
 

@@ -41,6 +41,7 @@ from bot.report import (
     print_reports,
     print_summary,
 )
+from bot.scheduler import run_until_stopped
 from bot.watchlists import Watchlist, load_watchlist, resolve_watchlists_dir
 from bot.yaml_source import SourceError
 
@@ -184,8 +185,6 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        from bot.scheduler import run_until_stopped
-
         log.info(
             "wirewatch %s: %d watchlists, database %s",
             __version__,

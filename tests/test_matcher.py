@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluate import load_examples
+from bot.evaluate import evaluate, load_examples
 from bot.matcher import Matcher
 from bot.models import FeedSpec
 from bot.normalize import fold, nfkc, words
@@ -160,8 +160,6 @@ def test_prefilter_never_loses_a_match() -> None:
 
 def test_shipped_watchlists_reach_the_f1_target() -> None:
     """The same check CI's eval runs: F1 >= 0.95 per watchlist on the shipped examples."""
-    from bot.evaluate import evaluate
-
     matcher = Matcher(load_watchlists(watchlist_files(BUNDLED_DIR)))
     result = evaluate(matcher, load_examples(sorted((BUNDLED_DIR / "examples").glob("*.jsonl"))))
     low = {s.watchlist: round(s.f1, 3) for s in result.scores if s.f1 < 0.95}

@@ -12,7 +12,7 @@ from feedserver import Feed, FeedServer, redirect, rss, status
 
 from bot.app import App, load_configured_watchlists, open_app
 from bot.config import FeedConfig, Settings
-from bot.models import Outcome
+from bot.models import FeedSpec, Outcome
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CANOLA = "China imposes 100% tariff on Canadian canola oil"
@@ -176,6 +176,4 @@ async def test_scheduled_cycle_polls_only_due_feeds(feed_server: FeedServer, db_
 async def _disable_watchlist_sources(app: App) -> None:
     """Keep the bundled watchlists' news-search feeds out of these tests (no internet)."""
     keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
-    from bot.models import FeedSpec
-
     await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], datetime.now(UTC))

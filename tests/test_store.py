@@ -6,7 +6,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.models import FeedSpec
+from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+from bot.polling import Schedule
 from bot.schema import MIGRATIONS
 from bot.store import Store
 
@@ -50,9 +51,6 @@ async def test_feed_list_sync_keeps_history_and_opml_imports(db_url: str) -> Non
 
 async def test_items_round_trip_as_sqlalchemy_writes_them(db_url: str, tmp_path: Path) -> None:
     """Items go in through the driver's executemany; they must read back exactly."""
-    from bot.models import FetchResult, Item, Outcome, PollResult
-    from bot.polling import Schedule
-
     store = await Store.open(db_url)
     try:
         await store.sync_feeds([FeedSpec("https://a.example.test/rss", "A", "config")], NOW)

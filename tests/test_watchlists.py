@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.app import open_app
 from bot.cli import main
+from bot.config import load_settings
+from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+from bot.polling import Schedule
 from bot.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
 from bot.yaml_source import SourceError
 
@@ -117,11 +122,6 @@ def test_eval_exits_non_zero_below_min_f1(
 async def test_backtest_runs_a_watchlist_file_over_stored_items(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.app import open_app
-    from bot.config import load_settings
-    from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
-    from bot.polling import Schedule
-
     now = datetime.now(UTC)
     folder = tmp_path / "lists"
     folder.mkdir()
@@ -140,9 +140,7 @@ async def test_backtest_runs_a_watchlist_file_over_stored_items(
     edited = write(
         tmp_path, GOOD.replace("all: [crop, trade]", "any: [crop, trade]"), "edited.yaml"
     )
-    code = await __import__("asyncio").to_thread(
-        main, ["backtest", str(edited), "--config", str(config)]
-    )
+    code = await asyncio.to_thread(main, ["backtest", str(edited), "--config", str(config)])
     out = capsys.readouterr().out
     assert code == 0
     assert "Canola harvest record" in out and "Canola tariff doubled" in out

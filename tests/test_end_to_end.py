@@ -130,7 +130,7 @@ async def test_run_stops_cleanly_on_sigterm(feed_server: FeedServer, tmp_path: P
 
 async def test_match_jsonl_keeps_order_and_reports_bad_lines(tmp_path: Path) -> None:
     offline_watchlists(tmp_path / "watchlists")
-    lines = [
+    lines: list[dict[str, object] | str] = [
         {"id": "a", "title": "China imposes 100% tariff on Canadian canola oil", "summary": ""},
         "not json",
         {"id": 7, "title": QUIET},

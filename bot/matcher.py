@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from ahocorasick_rs import AhoCorasick, MatchKind
+from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 from rapidfuzz import fuzz
 
 from bot.models import Evidence, Item, Match
@@ -148,13 +148,15 @@ class Matcher:
                     for part in _key_parts(alias):
                         masks[part] |= bit
         patterns = [p for p in masks if p]
-        self._prefilter = AhoCorasick(patterns, matchkind=MatchKind.Standard)
+        self._prefilter = AhoCorasick(
+            patterns, matchkind=MatchKind.Standard, implementation=Implementation.DFA
+        )
         self._key_masks = [masks[p] for p in patterns]
         self._decisions: dict[int, frozenset[int]] = {}
 
-    def _candidates(self, title: str, summary: str) -> frozenset[int]:
+    def _candidates(self, folded_title: str, folded_summary: str) -> frozenset[int]:
         """The watchlists that could match: the cheap exact pre-filter before tokenising."""
-        text = fold(nfkc(f"{title}\n{summary}")).replace("-", "")
+        text = f"{folded_title}\n{folded_summary}".replace("-", "")
         found = 0
         masks = self._key_masks
         for index, _, _ in self._prefilter.find_matches_as_indexes(text, overlapping=True):
@@ -175,10 +177,16 @@ class Matcher:
 
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The watchlists this text matches, each with score and evidence."""
-        candidates = self._candidates(title, summary)
+        title, summary = nfkc(title or ""), nfkc(summary or "")
+        folded = (fold(title), fold(summary))
+        candidates = self._candidates(*folded)
         if not candidates:
             return []
-        return [v.to_match() for v in self.judge(title, summary, explain=False, only=candidates)]
+        fields = (
+            _Field("title", title, folded[0], words(folded[0])),
+            _Field("summary", summary, folded[1], words(folded[1])),
+        )
+        return [v.to_match() for v in self._judge(fields, explain=False, only=candidates)]
 
     def match_item(self, item: Item) -> list[Match]:
         """`match` on an item's title and summary."""
@@ -198,7 +206,11 @@ class Matcher:
         A watchlist whose rule cannot hold for the groups hit costs a set check, not a
         verdict; fuzzy matching runs only where fuzzy hits could make the rule hold.
         """
-        fields = (_field("title", title), _field("summary", summary))
+        return self._judge((_field("title", title), _field("summary", summary)), explain, only)
+
+    def _judge(
+        self, fields: tuple[_Field, _Field], explain: bool, only: frozenset[int] | None
+    ) -> list[Verdict]:
         hits: dict[int, list[_Hit]] = {}
         for fi, f in enumerate(fields):
             if f.words:

@@ -1,9 +1,10 @@
 """Text normalisation for matching: one canonical spelling of words, positions kept.
 
-Both feed text and watchlist aliases go through the same steps: Unicode NFKC, accent
-folding of Latin letters (Québec → quebec), one hyphen and one apostrophe, lower case.
-Each step maps one character to one character, so a span in the normalised text is the
-same span in the NFKC text and evidence can quote what the article said.
+Both feed text and watchlist aliases go through the same steps: Unicode NFKC, then
+(`fold`) one hyphen and one apostrophe for their typographic variants, accent folding
+of Latin letters (Québec → quebec) and lower case. Folding maps one character to one
+character, so a span in the folded text is the same span in the NFKC text and
+evidence can quote what the article said.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_PUNCT = str.maketrans(
-    {c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"}
-    | {c: "'" for c in "\u2018\u2019\u02bc\u2032\uff07`"}
-)
+_PUNCT = {ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"} | {
+    ord(c): "'" for c in "\u2018\u2019\u02bc\u2032\uff07`"
+}
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # A run of CJK characters is one word; a Latin word next to it is another ("カナダ産LNG").
 WORD = re.compile(rf"[{_CJK_CHARS}]+|[^\W_{_CJK_CHARS}]+(?:'[^\W_{_CJK_CHARS}]+)*")
@@ -29,21 +29,23 @@ def _fold_char(char: str) -> str:
     return base if base and base.isascii() else char
 
 
-# Accent folding for every Latin character (below U+0250) as one C-level translate.
-_LATIN_FOLD = {c: _fold_char(chr(c)) for c in range(0x80, 0x250) if _fold_char(chr(c)) != chr(c)}
+# Typographic punctuation and accent folding of every Latin character (below U+0250),
+# as one C-level translate.
+_FOLD = _PUNCT | {c: _fold_char(chr(c)) for c in range(0x80, 0x250) if _fold_char(chr(c)) != chr(c)}
 
 
 def nfkc(text: str) -> str:
-    """NFKC with typographic hyphens and apostrophes unified; one character for one."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_PUNCT)
+    """Unicode NFKC (skipped when the text already is)."""
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
     return text
 
 
 def fold(text: str, *, lower: bool = True) -> str:
-    """Accent-folded (and unless told otherwise lower-cased) `nfkc(text)`, of the same length."""
+    """`nfkc(text)` with one hyphen, one apostrophe and no accents (and unless told
+    otherwise lower-cased), of the same length."""
     if not text.isascii():
-        text = text.translate(_LATIN_FOLD)
+        text = text.translate(_FOLD)
     if not lower:
         return text
     lowered = text.lower()
@@ -73,14 +75,30 @@ def word(token: str) -> str:
 _ASCII_SEPARATORS = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
 
 
+_ASCII_KEEP_APOSTROPHES = bytes(
+    c if (chr(c).isalnum() and c < 128) or c == ord("'") else 32 for c in range(256)
+)
+_APOSTROPHES = re.compile("'{2,}")
+
+
 def words(folded: str) -> list[str]:
-    """The words of folded text, in order (positions are list indexes)."""
+    """The words of folded text, in order (positions are list indexes).
+
+    The same tokens as WORD (with `word` applied), by faster means for ASCII text.
+    """
+    if not folded.isascii():
+        return [word(t) for t in WORD.findall(folded)] if "'" in folded else WORD.findall(folded)
     if "'" not in folded:
-        if folded.isascii():
-            return folded.encode().translate(_ASCII_SEPARATORS).decode().split()
-        tokens: list[str] = WORD.findall(folded)
-        return tokens
-    return [word(t) for t in WORD.findall(folded)]
+        return folded.encode().translate(_ASCII_SEPARATORS).decode().split()
+    out: list[str] = []
+    for chunk in folded.encode().translate(_ASCII_KEEP_APOSTROPHES).decode().split():
+        if "'" not in chunk:
+            out.append(chunk)
+            continue
+        for part in _APOSTROPHES.split(chunk.strip("'")):
+            if part:
+                out.append(word(part))
+    return out
 
 
 def joined_hyphenations(folded: str) -> list[tuple[int, str, int]]:

@@ -174,3 +174,19 @@ def test_examples_are_well_formed(path: Path) -> None:
     for line in path.read_text(encoding="utf-8").splitlines():
         obj = json.loads(line)
         assert set(obj) == {"title", "summary", "labels"} and set(obj["labels"]) <= ids
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "china's 'reset' rock''n''roll o'neill l'inde ' '' x'",
+        "a-b_c d.e 'quoted' it's canada's ‘curly’ – dash",
+        "plain words only 123 abc",
+        "カナダ産lng、日本向け canada's",
+    ],
+)
+def test_fast_tokenising_matches_the_word_pattern(text: str) -> None:
+    from bot.normalize import WORD, word
+
+    folded = fold(nfkc(text))
+    assert words(folded) == [word(t) for t in WORD.findall(folded)]

@@ -55,7 +55,7 @@ class Fetcher:
         )
         self._session: aiohttp.ClientSession | None = None
         self._proxies = urllib.request.getproxies_environment()
-        self._proxy_for_host: dict[tuple[str, str], str | None] = {}
+        self._routes: dict[str, tuple[str, str | None]] = {}
 
     async def __aenter__(self) -> Fetcher:
         timeout = aiohttp.ClientTimeout(
@@ -91,7 +91,7 @@ class Fetcher:
         self, url: str, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
         """Conditional GET of `url`, following up to `max_redirects` redirects by hand."""
-        host = urlsplit(url).hostname or ""
+        host, _ = self._route(url)
         async with self._global, self._hosts[host]:
             try:
                 return await self._fetch(url, etag, last_modified)
@@ -113,7 +113,7 @@ class Fetcher:
         permanent: str | None = None
         all_permanent = True
         for _hop in range(self.limits.max_redirects + 1):
-            proxy = self._proxy(url)
+            _, proxy = self._route(url)
             async with self._session.get(
                 url, headers=headers, allow_redirects=False, proxy=proxy
             ) as resp:
@@ -133,17 +133,20 @@ class Fetcher:
                 return await self._finish(resp, permanent)
         return _error(None, f"more than {self.limits.max_redirects} redirects", "redirect")
 
-    def _proxy(self, url: str) -> str | None:
-        """The proxy for `url` from HTTP(S)_PROXY and NO_PROXY, decided once per host."""
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname or "")
-        if key not in self._proxy_for_host:
+    def _route(self, url: str) -> tuple[str, str | None]:
+        """The host of `url` and its proxy (HTTP(S)_PROXY, NO_PROXY), decided once per URL."""
+        route = self._routes.get(url)
+        if route is None:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
             proxy = self._proxies.get(parts.scheme)
             bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-            if proxy and bypass(key[1], self._proxies):
+            if proxy and bypass(host, self._proxies):
                 proxy = None
-            self._proxy_for_host[key] = proxy
-        return self._proxy_for_host[key]
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            route = self._routes[url] = (host, proxy)
+        return route
 
     async def _finish(self, resp: aiohttp.ClientResponse, permanent: str | None) -> FetchResult:
         common = {

@@ -203,11 +203,13 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
     started = time.monotonic()
     try:
         summary = await app.pipeline.run_cycle(
-            ignore_schedule=ignore_schedule, on_start=progress.start, on_poll=progress.advance
+            ignore_schedule=ignore_schedule,
+            on_start=progress.start,
+            on_poll=progress.advance,
+            on_reports=lambda reports: print_reports(console, reports, app.watchlists),
         )
     finally:
         progress.stop()
-    print_reports(console, summary.reports, app.watchlists)
     if summary.polls or ignore_schedule:
         print_summary(console, summary, time.monotonic() - started)
 

@@ -57,10 +57,12 @@ class Pipeline:
         ignore_schedule: bool = False,
         on_start: Callable[[int], None] | None = None,
         on_poll: Callable[[PollResult], None] | None = None,
+        on_reports: Callable[[list[Report]], None] | None = None,
     ) -> CycleSummary:
         """Poll every due feed once (`ignore_schedule`: every feed not on hold).
 
-        `on_start` gets the number of feeds, `on_poll` each finished poll (progress output).
+        `on_start` gets the number of feeds, `on_poll` each finished poll (progress
+        output), `on_reports` each batch's new reports as soon as they are stored.
         """
         feeds = await self.store.due_feeds(self.clock(), ignore_schedule=ignore_schedule)
         if on_start:
@@ -77,6 +79,8 @@ class Pipeline:
                 polls.extend(batch)
                 new_items += stored
                 reports.extend(found)
+                if on_reports and found:
+                    on_reports(found)
                 if on_poll:
                     for poll in batch:
                         on_poll(poll)

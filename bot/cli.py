@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -139,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         print(f"wirewatch: database error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `wirewatch feeds | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"wirewatch: {exc}", file=sys.stderr)
         return 1
@@ -211,7 +215,8 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
     finally:
         progress.stop()
     if summary.polls or ignore_schedule:
-        print_summary(console, summary, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        print_summary(console, summary, elapsed, name_failures=ignore_schedule)
 
 
 def _check(settings: Settings, watchlists: list[Watchlist]) -> int:

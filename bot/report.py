@@ -65,8 +65,14 @@ def print_reports(
             console.print(Text(f"    matched {evidence_line(match.evidence)}", style="green"))
 
 
-def print_summary(console: Console, summary: CycleSummary, elapsed: float) -> None:
-    """The cycle's counts; failing feeds named with their error."""
+def print_summary(
+    console: Console, summary: CycleSummary, elapsed: float, *, name_failures: bool = True
+) -> None:
+    """The cycle's counts, and (`name_failures`) each failing feed with its error.
+
+    A long-running bot leaves failures out: a dead feed's place is its health line in
+    `wirewatch feeds` and one log line when its state changes, not every cycle.
+    """
     failed = [p for p in summary.polls if p.outcome in (Outcome.FAILED, Outcome.GONE)]
     counts = {o: summary.count(o) for o in Outcome}
     if console.is_terminal:
@@ -92,7 +98,7 @@ def print_summary(console: Console, summary: CycleSummary, elapsed: float) -> No
             markup=False,
             highlight=False,
         )
-    for poll in failed:
+    for poll in failed if name_failures else ():
         console.print(
             Text(
                 f"  failed: {poll.feed.name} ({poll.feed.url}): {poll.fetch.error}", style="yellow"

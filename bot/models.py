@@ -151,3 +151,15 @@ class CycleSummary:
     def count(self, outcome: Outcome) -> int:
         """How many feeds ended with `outcome`."""
         return sum(1 for p in self.polls if p.outcome is outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMatch:
+    """A story as delivered: its lead item, the other outlets that carried it, and the
+    best match per watchlist (ranked by score, best first)."""
+
+    story_id: int
+    item: Item
+    first_seen: datetime
+    matches: tuple[Match, ...]
+    also: tuple[str, ...] = ()

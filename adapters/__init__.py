@@ -1,5 +1,5 @@
-"""Chat platform adapters (console, Discord, Slack) that deliver alerts and digests.
+"""Delivery adapters: each implements `bot.adapter.Adapter` for one platform.
 
-The delivery issue adds the adapter protocol and the console adapter; until then the
-terminal output of a poll cycle lives in `bot.report`.
+`console` prints to the terminal and needs no configuration. Only the composition root
+(`bot/app.py`) imports this package; `bot/` depends on the protocol, never on an adapter.
 """

@@ -24,17 +24,14 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.evaluate import Evaluation
+from bot.messages import evidence_strings, format_utc
 from bot.models import CycleSummary, Evidence, FeedState, Outcome, PollResult, Report
 from bot.watchlists import Watchlist
 
 
 def evidence_line(evidence: Iterable[Evidence]) -> str:
     """`canola: "canola" (title); trade: "tariffs" (title, fuzzy 91)` ."""
-    parts = []
-    for e in evidence:
-        fuzzy = "" if e.similarity >= 100 else f", fuzzy {e.similarity:g}"
-        parts.append(f'{e.group}: "{e.text}" ({e.field}{fuzzy})')
-    return "; ".join(parts)
+    return "; ".join(evidence_strings(evidence))
 
 
 def print_reports(
@@ -58,7 +55,7 @@ def print_reports(
             line.append("ALERT " if match.alert else "", style="bold red")
             line.append(item.title or "(no title)", style="bold")
             console.print(line)
-            when = item.published.strftime("%Y-%m-%d %H:%M UTC") if item.published else "undated"
+            when = format_utc(item.published) if item.published else "undated"
             console.print(Text(f"    {item.source} · {when} · score {match.score:g}", style="dim"))
             if item.url:
                 console.print(Text(f"    {item.url}", style="blue"))

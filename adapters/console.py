@@ -1,0 +1,112 @@
+"""The console adapter: messages printed as plain text, the default with no chat platform.
+
+Feed text is untrusted and nothing here interprets markup: rich markup such as
+`[bold red]` comes out as typed. Control characters (ANSI escapes included) become
+spaces and invisible format characters (zero-width, bidi overrides) are dropped, so a
+headline can neither drive the terminal nor fake a line of its own. Lines are cut to
+LINE_LIMIT characters with "…"; a URL is always printed whole, on a line of its own.
+"""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+from typing import TextIO
+
+from bot.adapter import DeliveryError
+from bot.channels import ChannelRef
+from bot.messages import Entry, Message, Section, format_utc
+
+LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
+_INDENT = "    "
+
+
+class ConsoleAdapter:
+    """Implements bot.adapter.Adapter for the terminal: every channel is the one stream."""
+
+    platform = "console"
+    min_interval = 0.0
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.sent = 0
+
+    async def start(self, commands: object | None) -> None:
+        """Nothing to connect, and no slash commands on a terminal."""
+
+    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
+        """Print `message` and a blank line; return `console-<n>` for the n-th message.
+
+        A closed pipe (or any other OSError of the stream) raises a retryable DeliveryError.
+        """
+        try:
+            self.stream.write(render(message) + "\n")
+            self.stream.flush()
+        except OSError as error:
+            raise DeliveryError(f"console output failed: {error}", retryable=True) from error
+        self.sent += 1
+        return f"console-{self.sent}"
+
+    async def close(self) -> None:
+        """Nothing to release: the stream is not ours to close."""
+
+
+def render(message: Message) -> str:
+    """The message as inert plain text ending in a newline: the tone and title, the text,
+    each section's heading, entries and "+N more", then the footer; each field folded
+    onto one line."""
+    marker, title = message.tone.value.upper(), _clean(message.title)
+    lines = [_line("", f"{marker} · {title}" if title else marker)]
+    if _clean(message.text):
+        lines.append(_line("", message.text))
+    for section in message.sections:
+        lines += ["", *_section_lines(section)]
+    if message.footer:
+        lines += ["", _line("", message.footer)]
+    return "\n".join(lines) + "\n"
+
+
+def _section_lines(section: Section) -> list[str]:
+    lines = [_line("", section.heading)]
+    for entry in section.entries:
+        lines += _entry_lines(entry)
+    if section.more:
+        lines.append(f"  +{section.more} more")
+    return lines
+
+
+def _entry_lines(entry: Entry) -> list[str]:
+    """Title; source, time and score; the URL whole; the evidence; the other outlets."""
+    when = format_utc(entry.published) if entry.published else "undated"
+    lines = [
+        _line("  • ", entry.title or "(no title)"),
+        _line(_INDENT, f"{_clean(entry.source)} · {when} · score {entry.score:g}"),
+    ]
+    if entry.url:
+        lines.append(_INDENT + _clean(entry.url))
+    if entry.evidence:
+        lines.append(_line(_INDENT, "matched " + "; ".join(entry.evidence)))
+    if entry.also:
+        lines.append(_line(_INDENT, "also: " + ", ".join(entry.also)))
+    return lines
+
+
+def _line(indent: str, text: str) -> str:
+    """`indent` and the cleaned `text`, cut to LINE_LIMIT characters with "…"."""
+    line = indent + _clean(text)
+    return line if len(line) <= LINE_LIMIT else line[: LINE_LIMIT - 1].rstrip() + "…"
+
+
+def _clean(text: str) -> str:
+    """One line of inert text: control characters become spaces, format characters and
+    lone surrogates vanish, and runs of white space fold to one space."""
+    if not text.isprintable():
+        text = "".join(_visible(ch) for ch in text)
+    return " ".join(text.split())
+
+
+def _visible(ch: str) -> str:
+    category = unicodedata.category(ch)
+    if category == "Cc":
+        return " "
+    return "" if category in ("Cf", "Cs") else ch

@@ -1,0 +1,431 @@
+"""The render contract every adapter passes, and the message builders it renders.
+
+An adapter joins the contract with one entry in CONTRACTS: how it renders a Message
+into platform payloads, the platform's limits, the text a reader sees, the text the
+platform parses, and the platform's own check that hostile feed text in it is inert.
+Every contract is run against every message in MESSAGES (hostile text, extreme sizes).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from adapters.console import LINE_LIMIT, ConsoleAdapter, render
+from bot.adapter import Adapter, DeliveryError
+from bot.channels import ChannelRef
+from bot.messages import (
+    Entry,
+    Message,
+    Section,
+    Tone,
+    build_alert,
+    build_digest,
+    evidence_strings,
+    message_from_json,
+    message_to_json,
+)
+from bot.models import Evidence, Item, Match, StoryMatch
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One platform's side of the contract."""
+
+    name: str
+    render: Callable[[Message], Sequence[object]]  # the platform payloads, in order
+    check_limits: Callable[[Sequence[object]], None]  # AssertionError when a limit is broken
+    visible_text: Callable[[Sequence[object]], str]  # what a reader sees, formatting applied
+    source_text: Callable[[Sequence[object]], str]  # what the platform parses (markup, mentions)
+    assert_inert: Callable[[str], None]  # AssertionError when source text could ping or inject
+
+
+# --- console ------------------------------------------------------------------------------
+
+_URL_LINE = re.compile(r" *https?://\S+")
+
+
+def console_payloads(message: Message) -> list[object]:
+    """One string per message."""
+    return [render(message)]
+
+
+def console_text(payloads: Sequence[object]) -> str:
+    """The printed text: what the terminal shows is exactly what was written."""
+    texts = [p for p in payloads if isinstance(p, str)]
+    assert len(texts) == len(payloads)
+    return "".join(texts)
+
+
+def check_console_limits(payloads: Sequence[object]) -> None:
+    """One string, ending in a newline; no line but a URL's longer than LINE_LIMIT."""
+    (text,) = payloads
+    assert isinstance(text, str) and text.endswith("\n")
+    for line in text.splitlines():
+        assert len(line) <= LINE_LIMIT or _URL_LINE.fullmatch(line), line[:80]
+
+
+def assert_console_inert(text: str) -> None:
+    """No control character but the newline, no invisible format character: nothing that
+    could drive the terminal or hide text. (Rich markup and mentions mean nothing here.)"""
+    for ch in text:
+        assert ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"), repr(ch)
+
+
+CONTRACTS = [
+    Contract(
+        name="console",
+        render=console_payloads,
+        check_limits=check_console_limits,
+        visible_text=console_text,
+        source_text=console_text,
+        assert_inert=assert_console_inert,
+    ),
+]
+
+# --- hostile and extreme messages ---------------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+PUBLISHED = datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
+HOSTILE = {
+    "mentions": "@everyone @here <@&123> <@456> <!channel> <!here> <!subteam^S1> ping",
+    "masked links": "[x](http://evil.example) <http://evil.example|x> [y]( http://evil.example )",
+    "formatting": "``` **bold** __under__ _it_ *em* ~~gone~~ ||spoiler|| > quote # head `code` ```",
+    "zero width": "ev\u200beryone @\u200bhere \u202egnp.exe \ufeffbom \u2060joined \u00adsoft",
+    "rich markup": "[bold red]x[/] [link=http://evil.example]click[/link] [/]",
+    "ansi": "\x1b[2J\x1b[31mred\x1b[0m \x9b31mcsi \x07bell \x00nul \r\nfake line",
+}
+
+
+def url(n: int, length: int = 60) -> str:
+    """A distinct URL of about `length` characters with a query string."""
+    base = f"https://news.example.test/2026/11/story-{n}?id={n}&utm_source=rss&q="
+    return base + "canola_(plant)+tariff%20" * max(1, (length - len(base)) // 24)
+
+
+def entry(n: int, text: str = "", *, link: str | None = None) -> Entry:
+    """Entry `n`, with `text` in each of its free-text fields."""
+    return Entry(
+        title=f"Canola tariff {n} {text}",
+        url=link or url(n),
+        source=f"Outlet {n} {text}",
+        published=PUBLISHED,
+        watchlist="canola",
+        score=87.5,
+        evidence=(f'canola: "{text or "canola"}" (title)', 'trade: "tariffs" (title, fuzzy 91)'),
+        also=(f"CBC {text}".rstrip(), "SCMP"),
+    )
+
+
+def hostile(text: str) -> Message:
+    """`text` in every free-text field of a message."""
+    return Message(
+        title=f"Headline {text}",
+        tone=Tone.ALERT,
+        text=f"Summary {text}",
+        sections=(Section(f"Canola {text}", (entry(1, text),), more=2),),
+        footer=f"footer {text}",
+    )
+
+
+def digest(sections: int, per_section: int, url_length: int = 60) -> Message:
+    """A digest of `sections` sections of `per_section` entries each."""
+    return Message(
+        title="Digest: canola",
+        tone=Tone.DIGEST,
+        text=f"{sections * per_section} stories since 2026-11-22 09:00 UTC",
+        sections=tuple(
+            Section(
+                f"Watchlist {s}",
+                tuple(
+                    entry(n, link=url(n, url_length))
+                    for n in range(s * per_section, (s + 1) * per_section)
+                ),
+                more=s,
+            )
+            for s in range(sections)
+        ),
+        footer="as of 2026-11-23 09:00 UTC",
+    )
+
+
+MESSAGES: dict[str, Message] = {name: hostile(text) for name, text in HOSTILE.items()} | {
+    "everything at once": hostile(" ".join(HOSTILE.values())),
+    "5000-character title": Message(
+        title=("China imposes tariffs on Canadian canola " * 125)[:5000],
+        tone=Tone.ALERT,
+        sections=(Section("Canola", (entry(1, "word " * 1000),)),),
+    ),
+    "200 entries": digest(1, 200),
+    "25 sections": digest(25, 4),
+    "1500-character URLs": digest(3, 5, url_length=1500),
+    "empty": Message(title="", tone=Tone.INFO),
+}
+
+
+# --- the contract -------------------------------------------------------------------------
+
+contracts = pytest.mark.parametrize("contract", CONTRACTS, ids=[c.name for c in CONTRACTS])
+messages = pytest.mark.parametrize("name", list(MESSAGES))
+
+
+@contracts
+@messages
+def test_platform_limits_hold(contract: Contract, name: str) -> None:
+    contract.check_limits(contract.render(MESSAGES[name]))
+
+
+@contracts
+@messages
+def test_every_link_survives_intact(contract: Contract, name: str) -> None:
+    message = MESSAGES[name]
+    visible = contract.visible_text(contract.render(message))
+    for link in message.links():
+        assert link in visible, link[:80]
+
+
+@contracts
+@messages
+def test_hostile_text_is_inert(contract: Contract, name: str) -> None:
+    contract.assert_inert(contract.source_text(contract.render(MESSAGES[name])))
+
+
+@contracts
+@messages
+def test_titles_are_kept_or_cut_explicitly(contract: Contract, name: str) -> None:
+    message = MESSAGES[name]
+    visible = contract.visible_text(contract.render(message))
+    for title in [message.title, *(e.title for s in message.sections for e in s.entries)]:
+        assert_kept(title, visible)
+
+
+def assert_kept(title: str, visible: str) -> None:
+    """Every letter and digit of `title` is shown, in order; or a prefix of them is, and
+    an explicit "…" follows it. (Escapes, spacing and invisible characters may differ.)"""
+    want, shown = letters(title), letters(visible)
+    if want in shown:
+        return
+    head = want[:20]
+    start = shown.find(head)
+    while start >= 0:
+        kept = common_prefix(want, shown[start:])
+        if shown[start + kept : start + kept + 1] == "…":
+            return
+        start = shown.find(head, start + 1)
+    raise AssertionError(f"title lost without an explicit cut: {title[:80]!r}")
+
+
+def common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of `a` and `b`."""
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+
+def letters(text: str) -> str:
+    """The letters, digits and ellipses of `text`."""
+    return "".join(ch for ch in text if ch.isalnum() or ch == "…")
+
+
+# --- console rendering ----------------------------------------------------------------------
+
+
+def test_console_shows_every_part_of_an_entry() -> None:
+    text = render(
+        Message(
+            title="Canola",
+            tone=Tone.DIGEST,
+            text="1 story since 2026-11-23 08:00 UTC",
+            sections=(Section("Canola watch", (entry(1),), more=3),),
+            footer="as of 2026-11-23 09:00 UTC",
+        )
+    )
+    lines = text.splitlines()
+    assert lines[0] == "DIGEST · Canola"
+    assert "  • Canola tariff 1" in lines
+    assert "    Outlet 1 · 2026-11-23 08:30 UTC · score 87.5" in lines
+    assert f"    {url(1)}" in lines
+    assert '    matched canola: "canola" (title); trade: "tariffs" (title, fuzzy 91)' in lines
+    assert "    also: CBC, SCMP" in lines
+    assert "  +3 more" in lines
+    assert lines[-1] == "as of 2026-11-23 09:00 UTC"
+
+
+def test_console_prints_markup_as_typed_and_fakes_no_line() -> None:
+    text = render(MESSAGES["everything at once"])
+    assert "[bold red]x[/]" in text and "\x1b" not in text
+    assert not any(line.startswith("fake line") for line in text.splitlines())
+
+
+def test_console_times_are_utc() -> None:
+    toronto = PUBLISHED.astimezone(timezone(timedelta(hours=-5)))
+    shifted = Entry("t", None, "CBC", toronto - timedelta(hours=1), "canola", 80)
+    text = render(Message("t", Tone.ALERT, sections=(Section("Canola", (shifted,)),)))
+    assert "CBC · 2026-11-23 07:30 UTC · score 80" in text
+
+
+def test_console_cuts_a_long_title_with_an_ellipsis() -> None:
+    (first, *_) = render(MESSAGES["5000-character title"]).splitlines()
+    assert len(first) == LINE_LIMIT and first.endswith("…")
+
+
+async def test_console_adapter_writes_and_numbers_its_messages() -> None:
+    stream = io.StringIO()
+    adapter: Adapter = ConsoleAdapter(stream)
+    await adapter.start(None)
+    message = MESSAGES["mentions"]
+    ids = [await adapter.send(ChannelRef("console"), message, f"n{i}") for i in range(2)]
+    await adapter.close()
+    await adapter.close()
+    assert ids == ["console-1", "console-2"]
+    assert stream.getvalue() == (render(message) + "\n") * 2
+
+
+class ClosedPipe(io.StringIO):
+    """A stream whose reader went away."""
+
+    def write(self, s: str, /) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_console_adapter_turns_a_closed_pipe_into_a_retryable_error() -> None:
+    adapter = ConsoleAdapter(ClosedPipe())
+    with pytest.raises(DeliveryError) as caught:
+        await adapter.send(ChannelRef("console"), MESSAGES["mentions"], "n")
+    assert caught.value.retryable
+
+
+# --- builders -----------------------------------------------------------------------------
+
+
+def story(
+    story_id: int,
+    *matches: tuple[str, float],
+    published: datetime | None = PUBLISHED,
+    also: tuple[str, ...] = (),
+) -> StoryMatch:
+    """Story `story_id` matching each (watchlist, score), ranked as the outbox ranks them."""
+    item = Item(
+        key=f"k{story_id}",
+        title=f"Story {story_id}",
+        summary=f"Summary {story_id}",
+        url=url(story_id),
+        published=published,
+        source="Reuters",
+    )
+    ranked = sorted(matches, key=lambda m: -m[1])
+    return StoryMatch(
+        story_id=story_id,
+        item=item,
+        first_seen=NOW - timedelta(hours=story_id),
+        matches=tuple(
+            Match(w, s, s >= 80, (Evidence(w, w, "title", w.capitalize(), 100),)) for w, s in ranked
+        ),
+        also=also,
+    )
+
+
+TITLES = {"canola": "Canola", "strait": "Taiwan Strait", "trade": "Trade"}
+
+
+def test_evidence_strings_quote_each_hit() -> None:
+    hits = (
+        Evidence("canola", "canola", "title", "canola", 100),
+        Evidence("trade", "tariff", "summary", "tariffs", 91),
+    )
+    assert evidence_strings(hits) == (
+        'canola: "canola" (title)',
+        'trade: "tariffs" (summary, fuzzy 91)',
+    )
+
+
+def test_alert_has_a_section_per_watchlist_best_first() -> None:
+    lead = story(3, ("trade", 70), ("canola", 90), ("other", 60), also=("CBC", "SCMP"))
+    message = build_alert(lead, TITLES)
+    assert message.title == "Story 3" and message.tone is Tone.ALERT
+    assert message.text == "Summary 3"
+    assert [s.heading for s in message.sections] == ["Canola", "Trade", "other"]
+    (first,) = message.sections[0].entries
+    assert first == Entry(
+        title="Story 3",
+        url=url(3),
+        source="Reuters",
+        published=PUBLISHED,
+        watchlist="canola",
+        score=90,
+        evidence=('canola: "Canola" (title)',),
+        also=("CBC", "SCMP"),
+    )
+    assert message.links() == [url(3)] * 3
+
+
+def test_digest_lists_each_story_once_under_its_best_watchlist() -> None:
+    stories = [
+        story(1, ("canola", 90), ("trade", 95)),
+        story(2, ("canola", 85), ("strait", 60)),
+        story(3, ("unsubscribed", 99), ("strait", 70)),
+        story(4, ("unsubscribed", 99)),
+    ]
+    message = build_digest(stories, TITLES, heading="Digest: canola", now=NOW)
+    assert message is not None and message.tone is Tone.DIGEST
+    assert message.title == "Digest: canola"
+    assert [(s.heading, [e.title for e in s.entries]) for s in message.sections] == [
+        ("Canola", ["Story 2"]),
+        ("Taiwan Strait", ["Story 3"]),
+        ("Trade", ["Story 1"]),
+    ]
+    assert message.text == "3 stories since 2026-11-23 06:00 UTC"
+    assert message.footer == "as of 2026-11-23 09:00 UTC"
+
+
+def test_digest_ranks_by_score_then_newer_first_and_counts_the_rest() -> None:
+    stories = [
+        story(1, ("canola", 80), published=PUBLISHED - timedelta(hours=2)),
+        story(2, ("canola", 95)),
+        story(3, ("canola", 80), published=PUBLISHED),
+        story(4, ("canola", 80), published=None),  # dated by first_seen: NOW - 4 h
+        story(5, ("canola", 70)),
+    ]
+    message = build_digest(stories, TITLES, heading="d", now=NOW, per_section=3)
+    assert message is not None
+    (section,) = message.sections
+    assert [e.title for e in section.entries] == ["Story 2", "Story 3", "Story 1"]
+    assert section.more == 2
+    assert message.text == "5 stories since 2026-11-23 04:00 UTC"
+
+
+def test_empty_digest_is_none_or_says_nothing_new() -> None:
+    unsubscribed = [story(1, ("other", 90))]
+    assert build_digest([], TITLES, heading="d", now=NOW) is None
+    assert build_digest(unsubscribed, TITLES, heading="d", now=NOW) is None
+    quiet = build_digest([], TITLES, heading="Digest: canola", now=NOW, nothing_new=True)
+    assert quiet is not None and quiet.tone is Tone.INFO and not quiet.sections
+    assert quiet.title == "Digest: canola" and "Nothing new" in quiet.text
+
+
+def test_one_story_is_counted_in_the_singular() -> None:
+    message = build_digest([story(1, ("canola", 90))], TITLES, heading="d", now=NOW)
+    assert message is not None and message.text.startswith("1 story since ")
+
+
+def built_messages() -> list[Message]:
+    """Built alerts and digests: the messages the outbox stores as JSON."""
+    stories = [story(n, ("canola", 80 + n), ("trade", 90 - n), also=("CBC",)) for n in range(6)]
+    digest_ = build_digest(stories, TITLES, heading="d", now=NOW, per_section=2)
+    quiet = build_digest([], TITLES, heading="d", now=NOW, nothing_new=True)
+    undated = story(9, ("canola", 90), published=None)
+    assert digest_ is not None and quiet is not None
+    return [build_alert(stories[0], TITLES), build_alert(undated, {}), digest_, quiet]
+
+
+@pytest.mark.parametrize("message", [*MESSAGES.values(), *built_messages()])
+def test_message_json_round_trip(message: Message) -> None:
+    stored = json.loads(json.dumps(message_to_json(message)))
+    assert message_from_json(stored) == message

@@ -14,8 +14,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bot.channels import parse_channel
+from bot.schedule import check_cron, check_timezone, parse_quiet_hours
 from bot.yaml_source import SourceError, load_yaml
 
 DEFAULT_CONFIG_NAME = "wirewatch.yaml"
@@ -89,6 +99,76 @@ class PollSettings(_Strict):
     user_agent: str | None = None
 
 
+class SubscriptionConfig(_Strict):
+    """A channel's subscription to watchlists, declared in the config file.
+
+    `alerts`: post each story at or above a watchlist's alert threshold at once.
+    `digest`: a cron schedule (`0 8 * * mon-fri`) in `timezone` for a digest of
+    everything matched since the last one. Alerts during `quiet_hours` (`22:00-07:00`,
+    in `timezone`) go into the next digest if there is one, else out when they end.
+    """
+
+    channel: str
+    watchlists: list[str] = Field(min_length=1)
+    alerts: bool = True
+    digest: str | None = None
+    timezone: str = "UTC"
+    min_score: float = Field(default=0.0, ge=0.0)
+    quiet_hours: str | None = None
+    nothing_new: bool = False
+    name: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return str(parse_channel(value))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_quiet_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> SubscriptionConfig:
+        if self.digest is not None:
+            check_cron(self.digest, self.timezone)
+        if not self.alerts and self.digest is None:
+            raise ValueError("a subscription needs alerts, a digest schedule, or both")
+        return self
+
+
+class DeliverySettings(_Strict):
+    """How the outbox delivers: retries and pacing."""
+
+    retry_for: Duration = timedelta(hours=48)
+    max_backoff: Duration = timedelta(minutes=30)
+    pacing: dict[str, Duration] = {}  # platform -> seconds between messages to one channel
+    digest_size: int = Field(default=10, ge=1, le=50)  # stories per watchlist in a digest
+
+    @field_validator("pacing")
+    @classmethod
+    def _platforms(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        unknown = sorted(set(value) - {"console", "discord", "slack"})
+        if unknown:
+            raise ValueError(f"unknown platform {unknown[0]!r} (expected console, discord, slack)")
+        return value
+
+    @field_validator("retry_for")
+    @classmethod
+    def _at_least_a_day(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=24):
+            raise ValueError("retries must continue for at least 24h")
+        return value
+
+
 class Settings(_Strict):
     """The whole configuration; every field has a default, so no file at all is valid."""
 
@@ -98,6 +178,8 @@ class Settings(_Strict):
     default_feeds: bool = True
     feeds: list[FeedConfig] = []
     poll: PollSettings = PollSettings()
+    subscriptions: list[SubscriptionConfig] = []
+    delivery: DeliverySettings = DeliverySettings()
 
     def resolved_database_url(self) -> str:
         """`$WIREWATCH_DATABASE_URL`, else `database_url`, else SQLite in `data_dir`."""

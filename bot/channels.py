@@ -1,0 +1,62 @@
+"""Channel references: where a subscription's messages go.
+
+`console`, `discord:<channel id>`, `discord-webhook:<name>`, `slack:<channel id>`,
+`slack-webhook:<name>`. A webhook URL is a secret, so the config names it and the
+adapter reads it from `WIREWATCH_<PLATFORM>_WEBHOOK_<NAME>` (or `..._FILE`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TARGETS = {
+    "discord": (re.compile(r"\d{15,21}"), "a Discord channel id (15 to 21 digits)"),
+    "discord-webhook": (
+        re.compile(r"[a-z0-9][a-z0-9_-]{0,63}"),
+        "a webhook name (a-z, 0-9, _ or -)",
+    ),
+    "slack": (re.compile(r"[CGD][A-Z0-9]{6,20}"), "a Slack channel id such as C0123456789"),
+    "slack-webhook": (re.compile(r"[a-z0-9][a-z0-9_-]{0,63}"), "a webhook name (a-z, 0-9, _ or -)"),
+}
+PLATFORMS = ("console", *_TARGETS)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    """A parsed channel reference; `str()` gives it back in canonical form."""
+
+    platform: str
+    target: str = ""
+
+    def __str__(self) -> str:
+        return self.platform if self.platform == "console" else f"{self.platform}:{self.target}"
+
+    @property
+    def adapter(self) -> str:
+        """The adapter that delivers here: `discord-webhook` is served by `discord`, etc."""
+        return self.platform.removesuffix("-webhook")
+
+    def webhook_env(self) -> str | None:
+        """The environment variable holding this webhook's URL, for webhook channels."""
+        if not self.platform.endswith("-webhook"):
+            return None
+        platform = self.adapter.upper()
+        return f"WIREWATCH_{platform}_WEBHOOK_{self.target.upper().replace('-', '_')}"
+
+
+def parse_channel(reference: str) -> ChannelRef:
+    """Parse a channel reference; ValueError says what is wrong and what is expected."""
+    text = reference.strip()
+    if text == "console":
+        return ChannelRef("console")
+    platform, sep, target = text.partition(":")
+    if not sep or platform not in _TARGETS:
+        raise ValueError(
+            f"{reference!r} is not a channel: expected console, discord:<channel id>, "
+            "discord-webhook:<name>, slack:<channel id> or slack-webhook:<name>"
+        )
+    pattern, expected = _TARGETS[platform]
+    if not pattern.fullmatch(target):
+        raise ValueError(f"{reference!r}: after {platform}: expected {expected}")
+    return ChannelRef(platform, target)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bot.channels import ChannelRef
 from bot.messages import Message
 
 
@@ -27,8 +28,8 @@ class DeliveryError(Exception):
 
 
 class Adapter(Protocol):
-    """One platform. `channel` is the part of a channel reference after the platform
-    prefix (`discord:123` → `123`; `console` → ``)."""
+    """One platform (`console`, `discord` or `slack`); it serves every channel reference
+    of that platform, webhooks included (`discord-webhook:<name>` goes to `discord`)."""
 
     platform: str
     min_interval: float  # seconds between two messages to one channel (pacing)
@@ -36,7 +37,7 @@ class Adapter(Protocol):
     async def start(self, commands: object | None) -> None:
         """Connect; serve slash commands through `commands` where the platform has them."""
 
-    async def send(self, channel: str, message: Message, nonce: str) -> str:
+    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
         """Post `message`; return the platform's message id or raise DeliveryError.
 
         `nonce` is stable across retries of one delivery, for platforms that can use

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from adapters.console import ConsoleAdapter
+
+from bot.adapter import Adapter
+from bot.channels import parse_channel
 from bot.config import Settings
+from bot.delivery import Dispatcher, RetryPolicy
 from bot.feedlist import declared_feeds
 from bot.fetch import Fetcher, FetchLimits
 from bot.matcher import Matcher
-from bot.pipeline import Pipeline, utcnow
+from bot.outbox import Outbox, subscription_key
+from bot.pipeline import Clock, Pipeline, utcnow
 from bot.polling import PollPolicy
 from bot.store import Store
 from bot.watchlists import Watchlist, load_watchlists, resolve_watchlists_dir, watchlist_files
+from bot.yaml_source import SourceError
 
 
 def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
@@ -37,6 +45,45 @@ def fetch_limits(settings: Settings) -> FetchLimits:
     )
 
 
+def configured_platforms() -> set[str]:
+    """The platforms this installation can deliver to: the console always."""
+    return {"console"}
+
+
+def available_adapters() -> dict[str, Adapter]:
+    """One adapter per configured platform."""
+    return {"console": ConsoleAdapter()}
+
+
+def check_subscriptions(
+    settings: Settings, watchlists: list[Watchlist], platforms: Iterable[str]
+) -> None:
+    """Raise SourceError listing every subscription that names an unknown watchlist, a
+    platform with no adapter configured, or repeats another one."""
+    known = {w.id for w in watchlists}
+    platforms = set(platforms)
+    problems = []
+    keys = Counter(subscription_key(s) for s in settings.subscriptions)
+    for n, sub in enumerate(settings.subscriptions):
+        where = f"subscriptions.{n}"
+        for watchlist in sub.watchlists:
+            if watchlist not in known:
+                problems.append(
+                    f"{where}.watchlists: unknown watchlist {watchlist!r} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+        adapter = parse_channel(sub.channel).adapter
+        if adapter not in platforms:
+            problems.append(
+                f"{where}.channel: {sub.channel} needs the {adapter} adapter, which is not "
+                "configured (see README: Discord and Slack)"
+            )
+        if keys[subscription_key(sub)] > 1:
+            problems.append(f"{where}: the same subscription is declared twice; give each a name")
+    if problems:
+        raise SourceError(problems)
+
+
 @dataclass(frozen=True, slots=True)
 class App:
     """Everything a running bot holds."""
@@ -44,24 +91,59 @@ class App:
     settings: Settings
     watchlists: tuple[Watchlist, ...]
     store: Store
+    outbox: Outbox
     pipeline: Pipeline
+    dispatcher: Dispatcher
+
+    @property
+    def console_subscribed(self) -> bool:
+        """Whether a subscription delivers to the terminal (then it shows the matches)."""
+        return any(s.channel == "console" for s in self.settings.subscriptions)
 
 
 @asynccontextmanager
-async def open_app(settings: Settings, watchlists: list[Watchlist]) -> AsyncIterator[App]:
-    """Open the store (migrating it), declare the feeds, and start one HTTP session."""
+async def open_app(
+    settings: Settings,
+    watchlists: list[Watchlist],
+    adapters: Mapping[str, Adapter] | None = None,
+    clock: Clock = utcnow,
+) -> AsyncIterator[App]:
+    """Open the store (migrating it), declare feeds and subscriptions, start one HTTP
+    session and the adapters; on exit, let in-flight deliveries finish and close all."""
+    adapters = available_adapters() if adapters is None else adapters
+    check_subscriptions(settings, watchlists, adapters)
     store = await Store.open(settings.resolved_database_url())
+    outbox = Outbox(store.engine)
+    dispatcher: Dispatcher | None = None
     try:
-        await store.sync_feeds(declared_feeds(settings, watchlists), utcnow())
+        await store.sync_feeds(declared_feeds(settings, watchlists), clock())
+        await outbox.sync_subscriptions(settings.subscriptions, clock())
         policy = PollPolicy(
             interval=settings.poll.interval,
             max_backoff=settings.poll.max_backoff,
             dead_after=settings.poll.dead_after,
         )
+        delivery = settings.delivery
+        dispatcher = Dispatcher(
+            outbox,
+            adapters,
+            {w.id: w.title for w in watchlists},
+            clock=clock,
+            policy=RetryPolicy(max_backoff=delivery.max_backoff, retry_for=delivery.retry_for),
+            pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
+            digest_size=delivery.digest_size,
+        )
+        for adapter in adapters.values():
+            await adapter.start(None)
+        await dispatcher.start()
         async with Fetcher(fetch_limits(settings)) as fetcher:
             pipeline = Pipeline(
-                store, fetcher, Matcher(watchlists), policy, settings.poll.max_item_age
+                store, fetcher, Matcher(watchlists), policy, settings.poll.max_item_age, clock
             )
-            yield App(settings, tuple(watchlists), store, pipeline)
+            yield App(settings, tuple(watchlists), store, outbox, pipeline, dispatcher)
     finally:
+        if dispatcher is not None:
+            await dispatcher.stop()
+        for adapter in adapters.values():
+            await adapter.close()
         await store.close()

@@ -26,7 +26,13 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
-from bot.app import App, load_configured_watchlists, open_app
+from bot.app import (
+    App,
+    check_subscriptions,
+    configured_platforms,
+    load_configured_watchlists,
+    open_app,
+)
 from bot.config import Settings, find_config, load_settings
 from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
@@ -128,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(find_config(getattr(args, "config", None)))
         watchlists = load_configured_watchlists(settings)
+        check_subscriptions(settings, watchlists, configured_platforms())
         return _dispatch(args, settings, watchlists)
     except SourceError as exc:
         print("wirewatch: configuration errors:", file=sys.stderr)
@@ -184,6 +191,8 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
     async with open_app(settings, watchlists) as app:
         if once:
             await _cycle(app, console, ignore_schedule=True)
+            await app.dispatcher.tick()
+            await app.dispatcher.drain()
             return 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -196,7 +205,10 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
             settings.resolved_database_url(),
         )
         await run_until_stopped(
-            lambda: _cycle(app, console), settings.poll.tick.total_seconds(), stop
+            lambda: _cycle(app, console),
+            settings.poll.tick.total_seconds(),
+            stop,
+            deliver=app.dispatcher.tick,
         )
         log.info("stopped")
     return 0
@@ -210,7 +222,9 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
             ignore_schedule=ignore_schedule,
             on_start=progress.start,
             on_poll=progress.advance,
-            on_reports=lambda reports: print_reports(console, reports, app.watchlists),
+            on_reports=None
+            if app.console_subscribed  # the console adapter shows them as alerts
+            else lambda reports: print_reports(console, reports, app.watchlists),
         )
     finally:
         progress.stop()
@@ -226,7 +240,8 @@ def _check(settings: Settings, watchlists: list[Watchlist]) -> int:
     print(
         f"configuration OK: {len(watchlists)} watchlists "
         f"({', '.join(w.id for w in watchlists)}), {len(feeds)} declared feeds "
-        f"({by_origin or 'none'}), database {settings.resolved_database_url()}"
+        f"({by_origin or 'none'}), {len(settings.subscriptions)} subscriptions, "
+        f"database {settings.resolved_database_url()}"
     )
     return 0
 

@@ -163,3 +163,58 @@ class StoryMatch:
     first_seen: datetime
     matches: tuple[Match, ...]
     also: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A channel's subscription to watchlists (from the config file or a slash command).
+
+    `key` identifies it across restarts; `disabled_reason` is set when the platform
+    refused the channel for good (deleted, no permission) and delivery stopped.
+    """
+
+    id: int
+    key: str
+    channel: str
+    watchlists: tuple[str, ...]
+    alerts: bool
+    digest: str | None
+    timezone: str
+    min_score: float
+    quiet_hours: str | None
+    nothing_new: bool
+    origin: str  # "config" or "runtime"
+    active: bool
+    disabled_reason: str | None
+    digest_watermark: int  # the last match id covered by a sent digest
+    next_digest_at: datetime | None
+    last_digest_at: datetime | None
+
+
+class DeliveryState(StrEnum):
+    """Where one outbox row stands."""
+
+    PENDING = "pending"  # waiting for its next attempt
+    SENDING = "sending"  # handed to the adapter; back to pending if the process dies
+    SENT = "sent"  # the platform accepted it (message_id set)
+    FAILED = "failed"  # permanent error, or retries exhausted
+    SUPERSEDED = "superseded"  # an unsent digest replaced by the next one, which covers it
+    EMPTY = "empty"  # a digest with nothing to say, not sent
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row: an alert for one story, or one digest, for one subscription."""
+
+    id: int
+    subscription_id: int
+    channel: str
+    kind: str  # "alert" or "digest"
+    story_id: int | None
+    payload: dict[str, object] | None  # the alert's Message as JSON; digests are built at send
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_error: str | None
+    message_id: str | None

@@ -1,4 +1,5 @@
-"""APScheduler wiring only: a tick that starts a poll cycle when none is running."""
+"""APScheduler wiring only: a tick that starts a poll cycle when none is running, and
+the delivery tick."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 10.0  # seconds an in-flight cycle gets to finish on shutdown
+DELIVERY_TICK = 1.0  # seconds between two looks at the outbox
 
 
 async def run_until_stopped(
-    cycle: Callable[[], Awaitable[object]], tick_seconds: float, stop: asyncio.Event
+    cycle: Callable[[], Awaitable[object]],
+    tick_seconds: float,
+    stop: asyncio.Event,
+    deliver: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """Run `cycle` at once and then on every tick, never two at a time, until `stop` is set.
+    """Run `cycle` at once and then on every tick, never two at a time, until `stop` is set;
+    and `deliver` (route, queue digests, hand out due deliveries) every DELIVERY_TICK.
 
     Each tick only starts a cycle; the cycle itself picks the feeds that are due, so a
     slow cycle delays the next one instead of piling up. On stop, an in-flight cycle
@@ -30,7 +36,7 @@ async def run_until_stopped(
         nonlocal running
         if running is not None and not running.done():
             return
-        running = asyncio.create_task(_guarded(cycle))
+        running = asyncio.create_task(_guarded(cycle, "poll cycle"))
 
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(
@@ -42,6 +48,16 @@ async def run_until_stopped(
         max_instances=1,
         misfire_grace_time=int(tick_seconds) + 1,
     )
+    if deliver is not None:
+        scheduler.add_job(
+            _guarded,
+            IntervalTrigger(seconds=DELIVERY_TICK),
+            args=[deliver, "delivery"],
+            id="delivery-tick",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=5,
+        )
     scheduler.start()
     try:
         await stop.wait()
@@ -56,9 +72,9 @@ async def run_until_stopped(
                 await asyncio.gather(running, return_exceptions=True)
 
 
-async def _guarded(cycle: Callable[[], Awaitable[object]]) -> object:
+async def _guarded(job: Callable[[], Awaitable[object]], name: str) -> object:
     try:
-        return await cycle()
-    except Exception:  # one failed cycle is logged; the next tick tries again
-        log.exception("poll cycle failed")
+        return await job()
+    except Exception:  # one failed run is logged; the next tick tries again
+        log.exception("%s failed", name)
         return None

@@ -91,6 +91,7 @@ items = sa.Table(
     sa.Column("published_at", UTCDateTime),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("reportable", sa.Boolean, nullable=False),
+    sa.Column("story_id", sa.Integer),  # added by v2
     sa.UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
     sa.Index("ix_items_url", "url", unique=True),
     sa.Index("ix_items_first_seen", "first_seen"),
@@ -107,18 +108,102 @@ matches = sa.Table(
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("reported", sa.Boolean, nullable=False),
     sa.Column("matched_at", UTCDateTime, nullable=False),
+    sa.Column("routed_at", UTCDateTime),  # added by v2
     sa.UniqueConstraint("item_id", "watchlist", name="uq_matches_item_watchlist"),
     sa.Index("ix_matches_watchlist_time", "watchlist", "matched_at"),
 )
 
 
+stories = sa.Table(
+    "stories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("watchlists", sa.JSON, nullable=False),
+    sa.Column("alerts", sa.Boolean, nullable=False),
+    sa.Column("digest", sa.Text),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("min_score", sa.Float, nullable=False),
+    sa.Column("quiet_hours", sa.Text),
+    sa.Column("nothing_new", sa.Boolean, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.Text),
+    sa.Column("digest_watermark", sa.Integer, nullable=False),
+    sa.Column("next_digest_at", UTCDateTime),
+    sa.Column("last_digest_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_subscriptions_channel", "channel"),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("dedupe", sa.Text, nullable=False, unique=True),
+    sa.Column("story_id", sa.Integer, sa.ForeignKey("stories.id", ondelete="SET NULL")),
+    sa.Column("payload", sa.JSON),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("first_attempt_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.Text),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("window_end", sa.Integer),  # digests: the last match id the sent digest covered
+    sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
+)
+
+
 def _create_v1(conn: Connection) -> None:
+    # the Tables above already carry later columns; a fresh database gets them here and
+    # the later steps see them present (`_add_column`)
     metadata.create_all(conn, tables=[feeds, items, matches])
 
 
+def _stories_subscriptions_outbox_v2(conn: Connection) -> None:
+    """Stories, subscriptions and the delivery outbox. Matches get `routed_at` (set once
+    a match is grouped into a story and its alerts are queued); matches stored before
+    this version count as routed, so an upgrade does not re-announce history."""
+    metadata.create_all(conn, tables=[stories, subscriptions, deliveries])
+    _add_column(conn, "items", "story_id", "INTEGER")
+    _add_column(conn, "matches", "routed_at", _datetime_sql(conn))
+    conn.execute(sa.text("UPDATE matches SET routed_at = matched_at"))
+    conn.execute(sa.text("CREATE INDEX ix_matches_unrouted ON matches (routed_at, id)"))
+    conn.execute(sa.text("CREATE INDEX ix_items_story ON items (story_id)"))
+
+
+def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
+    """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
+    if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+        conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
+def _datetime_sql(conn: Connection) -> str:
+    return "VARCHAR(26)" if conn.dialect.name == "sqlite" else "TIMESTAMP WITHOUT TIME ZONE"
+
+
 # Append only: each step moves the schema from version i to i + 1. Never edit a shipped step;
-# a later step that changes a table alters it here rather than editing the Table above.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+# a later step that changes a table alters it there, and the Table above shows the result.
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _stories_subscriptions_outbox_v2]
 
 
 def migrate(conn: Connection) -> int:

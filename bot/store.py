@@ -170,7 +170,7 @@ class Store:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""
         query = sa.select(items).where(items.c.first_seen >= since).order_by(items.c.id)
         async with self.engine.connect() as conn:
-            return [_stored_item(r) for r in (await conn.execute(query)).all()]
+            return [stored_item(r) for r in (await conn.execute(query)).all()]
 
     async def matched_item_ids(self, watchlist: str, since: datetime) -> set[int]:
         """Ids of items first seen since `since` that `watchlist` matched when they arrived."""
@@ -304,21 +304,29 @@ async def _existing(
     return found
 
 
-def _evidence_json(e: Evidence) -> dict[str, Any]:
+def evidence_to_json(e: Evidence) -> dict[str, Any]:
+    """Evidence as stored in the matches table."""
     return {"group": e.group, "alias": e.alias, "field": e.field, "text": e.text,
             "similarity": e.similarity}  # fmt: skip
 
 
+def evidence_from_json(data: dict[str, Any]) -> Evidence:
+    """The Evidence `evidence_to_json` stored."""
+    return Evidence(data["group"], data["alias"], data["field"], data["text"], data["similarity"])
+
+
 def _match_row(stored: StoredItem, match: Match) -> dict[str, Any]:
-    """A match as stored; a match of a reportable item is marked reported."""
+    """A match as stored; a match of a reportable item is marked reported and waits to be
+    routed (grouped into a story, its alerts queued); any other is routed already."""
     return {
         "item_id": stored.id,
         "watchlist": match.watchlist,
         "score": match.score,
         "alert": match.alert,
-        "evidence": [_evidence_json(e) for e in match.evidence],
+        "evidence": [evidence_to_json(e) for e in match.evidence],
         "reported": stored.reportable,
         "matched_at": stored.first_seen,
+        "routed_at": None if stored.reportable else stored.first_seen,
     }
 
 
@@ -392,7 +400,8 @@ def _feed_state(row: sa.Row[Any]) -> FeedState:
     )
 
 
-def _stored_item(row: sa.Row[Any]) -> StoredItem:
+def stored_item(row: sa.Row[Any]) -> StoredItem:
+    """A row of the items table as a StoredItem."""
     item = Item(
         key=row.key,
         title=row.title,

@@ -1,0 +1,77 @@
+"""A recording adapter that fails on cue, and a clock that tests move by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.adapter import DeliveryError
+from bot.channels import ChannelRef
+from bot.messages import Message
+
+
+@dataclass
+class Sent:
+    """One message the adapter accepted."""
+
+    channel: str
+    message: Message
+    nonce: str
+    at: float  # event-loop time
+
+
+@dataclass
+class RecordingAdapter:
+    """Implements bot.adapter.Adapter; `fail(channel, error, times)` queues failures."""
+
+    platform: str = "discord"
+    min_interval: float = 0.0
+    sent: list[Sent] = field(default_factory=list)
+    attempts: int = 0
+    delay: float = 0.0
+    _failures: dict[str, deque[DeliveryError]] = field(default_factory=lambda: defaultdict(deque))
+
+    def fail(self, channel: str, error: DeliveryError, times: int = 1) -> None:
+        """The next `times` sends to `channel` raise `error`."""
+        self._failures[channel].extend([error] * times)
+
+    def clear_failures(self) -> None:
+        """Forget the failures still queued: the platform works again."""
+        self._failures.clear()
+
+    async def start(self, commands: object | None) -> None:
+        """Nothing to connect."""
+
+    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
+        """Record the message, or raise the next queued failure for this channel."""
+        self.attempts += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        queued = self._failures.get(str(channel))
+        if queued:
+            raise queued.popleft()
+        self.sent.append(Sent(str(channel), message, nonce, asyncio.get_running_loop().time()))
+        return f"m{len(self.sent)}"
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def titles(self, channel: str | None = None) -> list[str]:
+        """Titles of the messages sent (to one channel, if given), in order."""
+        return [s.message.title for s in self.sent if channel is None or s.channel == channel]
+
+
+@dataclass
+class ManualClock:
+    """A clock that only moves when told; call it for the time."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward."""
+        self.now += delta

@@ -1,0 +1,378 @@
+"""Alerts and digests through the outbox: real feed server, real SQLite, recording adapter."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from feedserver import Feed, FeedServer, rss
+from recording import ManualClock, RecordingAdapter
+
+from bot.adapter import DeliveryError
+from bot.app import App, load_configured_watchlists, open_app
+from bot.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
+from bot.models import DeliveryState, FeedSpec
+from bot.yaml_source import SourceError
+
+CHANNEL = "discord:111111111111111111"
+OTHER_CHANNEL = "discord:222222222222222222"
+CANOLA = "China imposes 100% tariff on Canadian canola oil"
+STRAIT = "Canadian frigate sails through the Taiwan Strait"
+JAPAN = "Canada and Japan sign security of information agreement"
+CALM = "Local bakery wins regional bread award"
+# Monday 2026-11-23 06:00 in Toronto (11:00 UTC)
+START = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+
+
+def settings(
+    server: FeedServer, db_url: str, *subs: SubscriptionConfig, **delivery: Any
+) -> Settings:
+    return Settings(
+        default_feeds=False,
+        feeds=[
+            FeedConfig(url=server.url("/a"), name="Outlet A"),
+            FeedConfig(url=server.url("/b"), name="Outlet B"),
+        ],
+        database_url=db_url,
+        subscriptions=list(subs),
+        delivery=DeliverySettings(**delivery),
+    )
+
+
+@asynccontextmanager
+async def running(
+    config: Settings, adapter: RecordingAdapter, clock: ManualClock
+) -> AsyncIterator[App]:
+    adapters = {"discord": adapter}
+    async with open_app(config, load_configured_watchlists(config), adapters, clock) as app:
+        keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
+        await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
+        yield app
+
+
+async def poll_and_deliver(app: App, clock: ManualClock) -> None:
+    """One poll cycle, then route, queue digests and deliver what is due."""
+    await app.pipeline.run_cycle(ignore_schedule=True)
+    await app.dispatcher.tick()
+    await app.dispatcher.drain()
+    clock.advance(timedelta(minutes=1))
+
+
+def publish(server: FeedServer, path: str, *titles: str) -> None:
+    """Serve `titles` (newest first) plus the calm baseline item from feed `path`."""
+    slug = path.strip("/")
+    entries = [
+        (f"{slug}-{t}", t, f"https://{slug}.example.test/{abs(hash(t))}") for t in titles
+    ] + [(f"{slug}-calm", CALM, f"https://{slug}.example.test/calm")]
+    server.feeds[path] = Feed(rss(entries, title=f"Outlet {slug.upper()}"))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+async def test_a_story_from_two_outlets_is_alerted_once_per_channel(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, db_url,
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"]),
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canada-china", "canola"], name="both"),
+        SubscriptionConfig(channel=OTHER_CHANNEL, watchlists=["canola"]),
+    )  # fmt: skip
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)  # first poll: nothing is news
+        assert adapter.sent == []
+        publish(feed_server, "/a", CANOLA + " - CBC News")
+        publish(feed_server, "/b", CANOLA + " | Reuters")
+        await poll_and_deliver(app, clock)
+        await poll_and_deliver(app, clock)
+    assert sorted(s.channel for s in adapter.sent) == [CHANNEL, OTHER_CHANNEL]
+    message = adapter.sent[0].message
+    (entry,) = message.sections[0].entries
+    assert entry.url is not None and entry.url.startswith("https://")
+    assert set(entry.also) | {entry.source} == {"Outlet A", "Outlet B"}
+    assert adapter.sent[0].nonce != adapter.sent[1].nonce
+
+
+async def test_retryable_errors_back_off_then_send_once(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    adapter.fail(CHANNEL, DeliveryError("HTTP 503", retryable=True))
+    adapter.fail(CHANNEL, DeliveryError("HTTP 429", retryable=True, retry_after=120))
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await poll_and_deliver(app, clock)  # 503: back off about 5 s
+        (row,) = await app.outbox.deliveries_of("alert")
+        assert row.state is DeliveryState.PENDING and row.last_error == "HTTP 503"
+        assert row.attempts == 1 and row.next_attempt_at > clock.now - timedelta(minutes=1)
+        await poll_and_deliver(app, clock)  # a minute later: 429, Retry-After 120 s
+        (row,) = await app.outbox.deliveries_of("alert")
+        assert row.last_error == "HTTP 429" and row.attempts == 2
+        assert row.next_attempt_at - clock.now >= timedelta(seconds=50)
+        await poll_and_deliver(app, clock)  # still within Retry-After: not attempted
+        assert adapter.attempts == 2
+        clock.advance(timedelta(minutes=2))
+        await poll_and_deliver(app, clock)
+        await poll_and_deliver(app, clock)
+        (row,) = await app.outbox.deliveries_of("alert")
+    assert row.state is DeliveryState.SENT and row.message_id == "m1" and row.attempts == 3
+    assert adapter.titles() == [CANOLA]
+
+
+async def test_permanent_error_stops_that_channel_only(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    adapter.fail(CHANNEL, DeliveryError("403 Missing Access", retryable=False))
+    config = settings(
+        feed_server, db_url,
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola", "taiwan-strait"]),
+        SubscriptionConfig(channel=OTHER_CHANNEL, watchlists=["canola", "taiwan-strait"]),
+    )  # fmt: skip
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA, STRAIT)
+        await poll_and_deliver(app, clock)
+        await poll_and_deliver(app, clock)
+        rows = await app.outbox.deliveries_of("alert")
+        subs = await app.outbox.list_subscriptions(CHANNEL)
+    states = sorted((r.channel, r.state.value) for r in rows)
+    assert states == [(CHANNEL, "failed"), (CHANNEL, "pending"),
+                      (OTHER_CHANNEL, "sent"), (OTHER_CHANNEL, "sent")]  # fmt: skip
+    assert subs[0].disabled_reason == "403 Missing Access"
+    assert sorted(adapter.titles(OTHER_CHANNEL)) == sorted([CANOLA, STRAIT])
+    assert adapter.titles(CHANNEL) == []
+
+
+async def test_retries_give_up_after_retry_for(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    adapter.fail(CHANNEL, DeliveryError("timeout", retryable=True), times=1000)
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await poll_and_deliver(app, clock)
+        for _ in range(30):  # keeps retrying for 48 hours, backing off up to 30 minutes
+            clock.advance(timedelta(hours=2))
+            await app.dispatcher.tick()
+            await app.dispatcher.drain()
+        (row,) = await app.outbox.deliveries_of("alert")
+    assert row.state is DeliveryState.FAILED
+    assert row.last_error is not None and row.last_error.startswith("gave up after 2 days")
+    assert 20 <= row.attempts <= 30
+
+
+async def test_pacing_spaces_a_burst_per_channel(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter(min_interval=0.1)
+    config = settings(
+        feed_server, db_url,
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola", "taiwan-strait", "canada-japan"]),
+    )  # fmt: skip
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA, STRAIT, JAPAN)
+        await poll_and_deliver(app, clock)
+    times = [s.at for s in adapter.sent]
+    assert len(times) == 3
+    assert all(b - a >= 0.099 for a, b in itertools.pairwise(times))
+
+
+async def test_digest_holds_each_story_once_and_survives_a_failed_digest(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    digest = SubscriptionConfig(
+        channel=CHANNEL, watchlists=["canola", "taiwan-strait"], alerts=False,
+        digest="0 8 * * *", timezone="America/Toronto",
+    )  # fmt: skip
+    config = settings(feed_server, db_url, digest)
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await poll_and_deliver(app, clock)
+        assert adapter.sent == []  # digest only
+        clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)  # 08:00:30 in Toronto
+        await poll_and_deliver(app, clock)
+        assert [s.message.tone.value for s in adapter.sent] == ["digest"]
+        assert _entry_titles(adapter, 0) == [CANOLA]
+        # day 2: one new story; the digest fails and keeps failing until day 3's digest
+        publish(feed_server, "/b", STRAIT)
+        await poll_and_deliver(app, clock)
+        adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), times=1000)
+        clock.now = datetime(2026, 11, 24, 13, 0, 30, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", JAPAN + " and canola tariffs lifted")
+        await poll_and_deliver(app, clock)
+        adapter.clear_failures()  # the platform is back just before day 3's digest
+        clock.now = datetime(2026, 11, 25, 13, 0, 30, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        rows = await app.outbox.deliveries_of("digest")
+    assert [r.state.value for r in rows] == ["sent", "superseded", "sent"]
+    assert len(adapter.sent) == 2
+    second = _entry_titles(adapter, 1)
+    assert STRAIT in second and CANOLA not in second and len(second) == len(set(second))
+
+
+async def test_empty_digest_is_not_sent_unless_asked(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    quiet = SubscriptionConfig(
+        channel=CHANNEL, watchlists=["canola"], alerts=False, digest="0 8 * * *",
+        timezone="America/Toronto",
+    )  # fmt: skip
+    chatty = quiet.model_copy(update={"channel": OTHER_CHANNEL, "nothing_new": True})
+    config = settings(feed_server, db_url, quiet, chatty)
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        rows = await app.outbox.deliveries_of("digest")
+    assert sorted((r.channel, r.state.value) for r in rows) == [
+        (CHANNEL, "empty"), (OTHER_CHANNEL, "sent"),
+    ]  # fmt: skip
+    assert adapter.titles() and adapter.sent[0].channel == OTHER_CHANNEL
+
+
+async def test_quiet_hours_hold_alerts_until_they_end_or_give_them_to_the_digest(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    held = SubscriptionConfig(
+        channel=CHANNEL, watchlists=["canola"], quiet_hours="22:00-07:00",
+        timezone="America/Toronto",
+    )  # fmt: skip
+    digested = held.model_copy(update={"channel": OTHER_CHANNEL, "digest": "0 8 * * *"})
+    config = settings(feed_server, db_url, held, digested)
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:  # 06:00 in Toronto: quiet
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await poll_and_deliver(app, clock)
+        assert adapter.sent == []
+        (row,) = await app.outbox.deliveries_of("alert")
+        assert row.channel == CHANNEL
+        assert row.next_attempt_at == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 07:00
+        clock.now = datetime(2026, 11, 23, 12, 0, 5, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        assert adapter.titles(CHANNEL) == [CANOLA]
+        clock.now = datetime(2026, 11, 23, 13, 0, 5, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+    assert adapter.sent[-1].channel == OTHER_CHANNEL
+    assert _entry_titles(adapter, len(adapter.sent) - 1) == [CANOLA]
+
+
+async def test_runtime_subscriptions_survive_restarts_and_config_changes(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    first = settings(
+        feed_server, db_url,
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"]),
+        SubscriptionConfig(channel=OTHER_CHANNEL, watchlists=["canola"]),
+    )  # fmt: skip
+    async with running(first, adapter, clock) as app:
+        await app.outbox.subscribe(OTHER_CHANNEL, "taiwan-strait", clock())
+        await app.outbox.subscribe(OTHER_CHANNEL, "canada-japan", clock(), digest="0 9 * * *")
+    second = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    async with running(second, adapter, clock) as app:
+        other = await app.outbox.list_subscriptions(OTHER_CHANNEL)
+        assert sorted((s.origin, s.watchlists) for s in other) == [
+            ("runtime", ("canada-japan",)), ("runtime", ("taiwan-strait",)),
+        ]  # fmt: skip
+        assert [s.watchlists for s in await app.outbox.list_subscriptions(CHANNEL)] == [("canola",)]
+        assert await app.outbox.unsubscribe(OTHER_CHANNEL, "taiwan-strait") == 1
+        (left,) = await app.outbox.list_subscriptions(OTHER_CHANNEL)
+    assert left.digest == "0 9 * * *" and left.next_digest_at is not None
+
+
+async def test_matches_stored_before_a_crash_are_routed_at_the_next_start(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await app.pipeline.run_cycle(ignore_schedule=True)  # stored; the bot dies here
+    async with running(config, adapter, clock) as app:
+        await app.dispatcher.tick()
+        await app.dispatcher.drain()
+    assert adapter.titles() == [CANOLA]
+
+
+def test_subscription_config_errors_name_the_field() -> None:
+    with pytest.raises(ValueError) as bad:
+        SubscriptionConfig(
+            channel="discord:12", watchlists=["canola"], digest="0 25 * * *",
+            timezone="Mars/Olympus", quiet_hours="25:00-07:00",
+        )  # fmt: skip
+    text = str(bad.value)
+    for expected in ("Discord channel id", "unknown time zone", "span of hours"):
+        assert expected in text
+    with pytest.raises(ValueError, match="cron schedule"):
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"], digest="0 25 * * *")
+    with pytest.raises(ValueError, match="alerts, a digest schedule, or both"):
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"], alerts=False)
+
+
+async def test_unknown_watchlist_or_platform_stops_startup(db_url: str) -> None:
+    config = Settings(
+        default_feeds=False,
+        database_url=db_url,
+        subscriptions=[
+            SubscriptionConfig(channel="slack:C0123456789", watchlists=["canola"]),
+            SubscriptionConfig(channel=CHANNEL, watchlists=["rugby"]),
+        ],
+    )
+    with pytest.raises(SourceError) as raised:
+        async with open_app(
+            config, load_configured_watchlists(config), {"discord": RecordingAdapter()}
+        ):
+            pass
+    problems = raised.value.problems
+    assert any("slack adapter" in p and "subscriptions.0.channel" in p for p in problems)
+    assert any("unknown watchlist 'rugby'" in p for p in problems)
+
+
+def _entry_titles(adapter: RecordingAdapter, index: int) -> list[str]:
+    return [e.title for s in adapter.sent[index].message.sections for e in s.entries]

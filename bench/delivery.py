@@ -17,7 +17,7 @@ import json
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +31,7 @@ from bot.outbox import Outbox  # noqa: E402
 from bot.schema import deliveries, subscriptions  # noqa: E402
 from bot.store import Store  # noqa: E402
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NOW = datetime.now(UTC) - timedelta(minutes=1)  # every alert is due at once
 
 
 def alert(n: int) -> Message:

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from adapters.console import ConsoleAdapter
-
 from bot.adapter import Adapter
 from bot.channels import parse_channel
 from bot.config import Settings
@@ -107,11 +106,16 @@ async def open_app(
     watchlists: list[Watchlist],
     adapters: Mapping[str, Adapter] | None = None,
     clock: Clock = utcnow,
+    *,
+    deliver: bool = False,
 ) -> AsyncIterator[App]:
-    """Open the store (migrating it), declare feeds and subscriptions, start one HTTP
-    session and the adapters; on exit, let in-flight deliveries finish and close all."""
-    adapters = available_adapters() if adapters is None else adapters
-    check_subscriptions(settings, watchlists, adapters)
+    """Open the store (migrating it), declare feeds and subscriptions, and start one HTTP
+    session. With `deliver` (a running bot), also start the adapters and the dispatcher
+    (which recovers deliveries a crash left in flight); on exit, in-flight deliveries
+    get to finish and everything is closed. Without it (commands that only read or
+    poll), nothing is sent and the outbox is left as it is."""
+    adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
+    check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
     store = await Store.open(settings.resolved_database_url())
     outbox = Outbox(store.engine)
     dispatcher: Dispatcher | None = None
@@ -133,16 +137,17 @@ async def open_app(
             pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
             digest_size=delivery.digest_size,
         )
-        for adapter in adapters.values():
-            await adapter.start(None)
-        await dispatcher.start()
+        if deliver:
+            for adapter in adapters.values():
+                await adapter.start(None)
+            await dispatcher.start()
         async with Fetcher(fetch_limits(settings)) as fetcher:
             pipeline = Pipeline(
                 store, fetcher, Matcher(watchlists), policy, settings.poll.max_item_age, clock
             )
             yield App(settings, tuple(watchlists), store, outbox, pipeline, dispatcher)
     finally:
-        if dispatcher is not None:
+        if dispatcher is not None and deliver:
             await dispatcher.stop()
         for adapter in adapters.values():
             await adapter.close()

@@ -46,6 +46,7 @@ from bot.report import (
     print_evaluation,
     print_feed_health,
     print_reports,
+    print_subscriptions,
     print_summary,
 )
 from bot.scheduler import run_until_stopped
@@ -86,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
     sub.add_parser("feeds", parents=[common], help="feed health: failing feeds first")
+    sub.add_parser(
+        "subscriptions",
+        parents=[common],
+        help="subscriptions and whether they deliver, the outbox, the latest failures",
+    )
     match = sub.add_parser("match", parents=[common], help="which watchlists match some text")
     match.add_argument("text", nargs="*", help="the text to match (title first)")
     match.add_argument("--summary", default="", help="text matched as the summary field")
@@ -162,6 +168,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
         "run": lambda: asyncio.run(_run(settings, watchlists, once=args.once)),
         "check": lambda: _check(settings, watchlists),
         "feeds": lambda: asyncio.run(_feeds(settings, watchlists)),
+        "subscriptions": lambda: asyncio.run(_subscriptions(settings, watchlists)),
         "match": lambda: _match(args, watchlists),
         "eval": lambda: _eval(args, settings, watchlists),
         "backtest": lambda: _backtest(args, settings, watchlists),
@@ -188,7 +195,7 @@ def _setup_logging(verbose: bool) -> None:
 
 async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -> int:
     console = Console(highlight=False, soft_wrap=True)
-    async with open_app(settings, watchlists) as app:
+    async with open_app(settings, watchlists, deliver=True) as app:
         if once:
             await _cycle(app, console, ignore_schedule=True)
             await app.dispatcher.tick()
@@ -250,6 +257,15 @@ async def _feeds(settings: Settings, watchlists: list[Watchlist]) -> int:
     async with open_app(settings, watchlists) as app:
         feeds = await app.store.list_feeds(active_only=True)
     print_feed_health(Console(highlight=False, soft_wrap=True), feeds, utcnow())
+    return 0
+
+
+async def _subscriptions(settings: Settings, watchlists: list[Watchlist]) -> int:
+    async with open_app(settings, watchlists) as app:
+        subs = await app.outbox.list_subscriptions()
+        counts = await app.outbox.counts()
+        failures = await app.outbox.recent_failures()
+    print_subscriptions(Console(highlight=False, soft_wrap=True), subs, counts, failures)
     return 0
 
 

@@ -467,6 +467,17 @@ class Outbox:
         async with self.engine.connect() as conn:
             return {state: int(n) for state, n in (await conn.execute(query)).all()}
 
+    async def recent_failures(self, limit: int = 10) -> list[Delivery]:
+        """The latest failed deliveries, newest first (for `wirewatch subscriptions`)."""
+        query = (
+            sa.select(deliveries)
+            .where(deliveries.c.state == DeliveryState.FAILED)
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [_delivery(r) for r in (await conn.execute(query)).all()]
+
     async def deliveries_of(self, kind: str | None = None) -> list[Delivery]:
         """Every delivery (of one kind, if given), by id: for tests and `wirewatch outbox`."""
         query = sa.select(deliveries).order_by(deliveries.c.id)

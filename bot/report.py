@@ -8,7 +8,7 @@ characters were removed when the item was parsed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -25,7 +25,16 @@ from rich.text import Text
 
 from bot.evaluate import Evaluation
 from bot.messages import evidence_strings, format_utc
-from bot.models import CycleSummary, Evidence, FeedState, Outcome, PollResult, Report
+from bot.models import (
+    CycleSummary,
+    Delivery,
+    Evidence,
+    FeedState,
+    Outcome,
+    PollResult,
+    Report,
+    Subscription,
+)
 from bot.watchlists import Watchlist
 
 
@@ -229,4 +238,35 @@ def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool 
                 f" {state}; {evidence_line(verdict.evidence)}",
                 style="dim",
             )
+        )
+
+
+def print_subscriptions(
+    console: Console,
+    subs: Sequence[Subscription],
+    counts: Mapping[str, int],
+    failures: Sequence[Delivery],
+) -> None:
+    """`wirewatch subscriptions`: each subscription and whether it delivers, the outbox
+    by state, and the latest failures with their reasons. Plain lines, also for scripts."""
+    out = console.file
+    if not subs:
+        out.write("no subscriptions: add some under `subscriptions:` in wirewatch.yaml\n")
+    for sub in subs:
+        state = f"STOPPED: {sub.disabled_reason}" if sub.disabled_reason else "ok"
+        modes = ["alerts"] if sub.alerts else []
+        if sub.digest:
+            upcoming = format_utc(sub.next_digest_at) if sub.next_digest_at else "not set"
+            modes.append(f'digest "{sub.digest}" {sub.timezone} (next {upcoming})')
+        extra = f"\tquiet {sub.quiet_hours}" if sub.quiet_hours else ""
+        out.write(
+            f"{state}\t{sub.channel}\t{', '.join(sub.watchlists)}\t{' + '.join(modes)}"
+            f"\t{sub.origin}{extra}\n"
+        )
+    summary = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "empty"
+    out.write(f"outbox: {summary}\n")
+    for delivery in failures:
+        out.write(
+            f"failed\t{format_utc(delivery.created_at)}\t{delivery.channel}\t{delivery.kind}"
+            f"\t{delivery.last_error or ''}\n"
         )

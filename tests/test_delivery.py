@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from recording import ManualClock, RecordingAdapter
 
 from bot.adapter import DeliveryError
 from bot.app import App, load_configured_watchlists, open_app
+from bot.cli import main
 from bot.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
 from bot.models import DeliveryState, FeedSpec
 from bot.yaml_source import SourceError
@@ -48,7 +51,9 @@ async def running(
     config: Settings, adapter: RecordingAdapter, clock: ManualClock
 ) -> AsyncIterator[App]:
     adapters = {"discord": adapter}
-    async with open_app(config, load_configured_watchlists(config), adapters, clock) as app:
+    async with open_app(
+        config, load_configured_watchlists(config), adapters, clock, deliver=True
+    ) as app:
         keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
         await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
         yield app
@@ -366,8 +371,9 @@ async def test_unknown_watchlist_or_platform_stops_startup(db_url: str) -> None:
     )
     with pytest.raises(SourceError) as raised:
         async with open_app(
-            config, load_configured_watchlists(config), {"discord": RecordingAdapter()}
-        ):
+            config, load_configured_watchlists(config), {"discord": RecordingAdapter()},
+            deliver=True,
+        ):  # fmt: skip
             pass
     problems = raised.value.problems
     assert any("slack adapter" in p and "subscriptions.0.channel" in p for p in problems)
@@ -376,3 +382,30 @@ async def test_unknown_watchlist_or_platform_stops_startup(db_url: str) -> None:
 
 def _entry_titles(adapter: RecordingAdapter, index: int) -> list[str]:
     return [e.title for s in adapter.sent[index].message.sections for e in s.entries]
+
+
+async def test_subscriptions_command_shows_stopped_channels_and_failures(
+    feed_server: FeedServer, tmp_path: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'wirewatch.db'}"
+    adapter = RecordingAdapter()
+    adapter.fail(CHANNEL, DeliveryError("404 Unknown Channel", retryable=False))
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await poll_and_deliver(app, clock)
+    (tmp_path / "wirewatch.yaml").write_text(
+        f"default_feeds: false\ndatabase_url: {db_url}\n"
+        "subscriptions:\n  - channel: console\n    watchlists: [canola]\n    digest: 0 8 * * *\n"
+    )
+    argv = ["subscriptions", "--config", str(tmp_path / "wirewatch.yaml")]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out
+    assert "ok\tconsole\tcanola\talerts + digest" in out
+    assert "outbox: 1 failed" in out
+    assert f"failed\t2026-11-23 11:01 UTC\t{CHANNEL}\talert\t404 Unknown Channel (permanent)" in out

@@ -409,3 +409,29 @@ async def test_subscriptions_command_shows_stopped_channels_and_failures(
     assert "ok\tconsole\tcanola\talerts + digest" in out
     assert "outbox: 1 failed" in out
     assert f"failed\t2026-11-23 11:01 UTC\t{CHANNEL}\talert\t404 Unknown Channel (permanent)" in out
+
+
+async def test_weekday_digest_keeps_local_time_across_the_dst_change(
+    feed_server: FeedServer, db_url: str
+) -> None:
+    clock = ManualClock(datetime(2026, 10, 30, 11, 0, tzinfo=UTC))  # Friday 07:00 EDT
+    adapter = RecordingAdapter()
+    sub = SubscriptionConfig(
+        channel=CHANNEL, watchlists=["canola"], alerts=False, digest="0 8 * * mon-fri",
+        timezone="America/Toronto", nothing_new=True,
+    )  # fmt: skip
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(settings(feed_server, db_url, sub), adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        clock.now = datetime(2026, 10, 30, 12, 0, 30, tzinfo=UTC)  # Friday 08:00 EDT
+        await poll_and_deliver(app, clock)
+        assert len(adapter.sent) == 1
+        clock.now = datetime(2026, 11, 2, 12, 30, tzinfo=UTC)  # Monday 07:30 EST: not yet
+        await poll_and_deliver(app, clock)
+        assert len(adapter.sent) == 1
+        clock.now = datetime(2026, 11, 2, 13, 0, 30, tzinfo=UTC)  # Monday 08:00 EST
+        await poll_and_deliver(app, clock)
+        (sub_row,) = await app.outbox.list_subscriptions(CHANNEL)
+    assert len(adapter.sent) == 2  # the weekend had no digest, Monday's came at 08:00 local
+    assert sub_row.next_digest_at == datetime(2026, 11, 3, 13, 0, tzinfo=UTC)

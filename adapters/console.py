@@ -15,6 +15,7 @@ from typing import TextIO
 
 from bot.adapter import DeliveryError
 from bot.channels import ChannelRef
+from bot.commands import Commands
 from bot.messages import Entry, Message, Section, format_utc
 
 LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
@@ -31,7 +32,7 @@ class ConsoleAdapter:
         self.stream = stream if stream is not None else sys.stdout
         self.sent = 0
 
-    async def start(self, commands: object | None) -> None:
+    async def start(self, commands: Commands) -> None:
         """Nothing to connect, and no slash commands on a terminal."""
 
     async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:

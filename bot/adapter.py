@@ -6,10 +6,13 @@ composition root (`bot/app.py`) imports them.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.channels import ChannelRef
 from bot.messages import Message
+
+if TYPE_CHECKING:  # the command core imports the store; adapters only need its type
+    from bot.commands import Commands
 
 
 class DeliveryError(Exception):
@@ -34,8 +37,8 @@ class Adapter(Protocol):
     platform: str
     min_interval: float  # seconds between two messages to one channel (pacing)
 
-    async def start(self, commands: object | None) -> None:
-        """Connect; serve slash commands through `commands` where the platform has them."""
+    async def start(self, commands: Commands) -> None:
+        """Connect; serve `/news` through `commands` where the platform has slash commands."""
 
     async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
         """Post `message`; return the platform's message id or raise DeliveryError.

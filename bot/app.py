@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from adapters.console import ConsoleAdapter
 from bot.adapter import Adapter
 from bot.channels import parse_channel
+from bot.commands import Commands
 from bot.config import Settings
 from bot.delivery import Dispatcher, RetryPolicy
 from bot.feedlist import declared_feeds
@@ -93,6 +94,7 @@ class App:
     outbox: Outbox
     pipeline: Pipeline
     dispatcher: Dispatcher
+    commands: Commands
 
     @property
     def console_subscribed(self) -> bool:
@@ -137,15 +139,15 @@ async def open_app(
             pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
             digest_size=delivery.digest_size,
         )
+        matcher = Matcher(watchlists)
+        commands = Commands(store, outbox, matcher, watchlists, clock)
         if deliver:
             for adapter in adapters.values():
-                await adapter.start(None)
+                await adapter.start(commands)
             await dispatcher.start()
         async with Fetcher(fetch_limits(settings)) as fetcher:
-            pipeline = Pipeline(
-                store, fetcher, Matcher(watchlists), policy, settings.poll.max_item_age, clock
-            )
-            yield App(settings, tuple(watchlists), store, outbox, pipeline, dispatcher)
+            pipeline = Pipeline(store, fetcher, matcher, policy, settings.poll.max_item_age, clock)
+            yield App(settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands)
     finally:
         if dispatcher is not None and deliver:
             await dispatcher.stop()

@@ -36,7 +36,7 @@ from bot.app import (
 from bot.config import Settings, find_config, load_settings
 from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
-from bot.matcher import Matcher, Verdict
+from bot.matcher import Matcher
 from bot.models import FeedState, Report, StoredItem
 from bot.opml import OpmlError, read_opml, write_opml
 from bot.pipeline import utcnow
@@ -293,17 +293,9 @@ def _match(args: argparse.Namespace, watchlists: list[Watchlist]) -> int:
     for verdict in verdicts:
         if not verdict.matched:
             console.print(
-                Text(f"{verdict.watchlist.id}: no match ({_shortfall(verdict)})", style="dim")
+                Text(f"{verdict.watchlist.id}: no match ({verdict.shortfall()})", style="dim")
             )
     return 0
-
-
-def _shortfall(verdict: Verdict) -> str:
-    """Why a verdict did not match: the rule, or the score below the threshold."""
-    hits = evidence_line(verdict.evidence)
-    if not verdict.rule_ok:
-        return f"rule not satisfied; hits: {hits}"
-    return f"score {verdict.score:g} below threshold {verdict.watchlist.threshold:g}; hits: {hits}"
 
 
 def match_json_line(matcher: Matcher, line: str) -> dict[str, Any]:

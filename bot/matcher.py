@@ -17,6 +17,7 @@ from typing import NamedTuple
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 from rapidfuzz import fuzz
 
+from bot.messages import evidence_strings
 from bot.models import Evidence, Item, Match
 from bot.normalize import (
     WORD,
@@ -28,7 +29,17 @@ from bot.normalize import (
     word_spans,
     words,
 )
-from bot.watchlists import Alias, AllOf, AnyOf, GroupRef, Near, NoneOf, Rule, Watchlist
+from bot.watchlists import (
+    Alias,
+    AllOf,
+    AnyOf,
+    GroupRef,
+    Near,
+    NoneOf,
+    Rule,
+    Watchlist,
+    describe_rule,
+)
 
 MIN_FUZZY_LENGTH = 5  # shorter aliases never match fuzzily: "PLA" must not hit "plan"
 _MAX_VARIANTS = 64
@@ -76,6 +87,17 @@ class Verdict:
     def to_match(self) -> Match:
         """The stored form of a matched verdict."""
         return Match(self.watchlist.id, round(self.score, 3), self.alert, self.evidence)
+
+    def shortfall(self) -> str:
+        """Why this verdict did not match: the rule, or the score below the threshold."""
+        hits = "; ".join(evidence_strings(self.evidence)) or "none"
+        if not self.rule_ok:
+            return f"rule not satisfied ({describe_rule(self.watchlist.rule)}); hits: {hits}"
+        short = self.watchlist.threshold - self.score
+        return (
+            f"score {self.score:g} below threshold {self.watchlist.threshold:g} "
+            f"(short by {short:.3g}); hits: {hits}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -356,6 +356,47 @@ class Outbox:
             outlets = await _story_sources(conn, {r.story_id for r in fresh})
         return DigestContent(sub, _story_matches(fresh, outlets), window_end)
 
+    async def latest_stories(
+        self, watchlists: Sequence[str], limit: int = 10, min_score: float = 0.0
+    ) -> list[StoryMatch]:
+        """The most recently matched stories of these watchlists, newest first."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(matches, items)
+                    .join(items, items.c.id == matches.c.item_id)
+                    .where(
+                        matches.c.watchlist.in_(watchlists),
+                        matches.c.score >= min_score,
+                        items.c.story_id.is_not(None),
+                    )
+                    .order_by(matches.c.id.desc())
+                    .limit(limit * 5)
+                )
+            ).all()
+            newest: list[int] = list(dict.fromkeys(r.story_id for r in rows))[:limit]
+            outlets = await _story_sources(conn, newest)
+        views = {
+            v.story_id: v
+            for v in _story_matches([r for r in rows if r.story_id in newest], outlets)
+        }
+        return [views[s] for s in newest]
+
+    async def story_matches_of(self, item_id: int) -> StoryMatch | None:
+        """The story of one stored item with its routed matches, if it has any."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(matches, items)
+                    .join(items, items.c.id == matches.c.item_id)
+                    .where(items.c.id == item_id)
+                )
+            ).all()
+            if not rows or rows[0].story_id is None:
+                return None
+            outlets = await _story_sources(conn, [rows[0].story_id])
+        return _story_matches(rows, outlets)[0]
+
     # --- the delivery cycle -------------------------------------------------------------
 
     async def recover(self) -> int:

@@ -182,6 +182,27 @@ class Store:
         async with self.engine.connect() as conn:
             return {r[0] for r in (await conn.execute(query)).all()}
 
+    async def item_by_url(self, url: str) -> StoredItem | None:
+        """The stored item with this canonical URL, if any."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(items).where(items.c.url == url))).first()
+        return stored_item(row) if row is not None else None
+
+    async def recent_items(
+        self, since: datetime, watchlist: str | None = None, limit: int = 20_000
+    ) -> list[tuple[StoredItem, int | None]]:
+        """Items first seen since `since` (that `watchlist` matched, if given), newest first,
+        each with its story id: what `search` ranks."""
+        query = sa.select(items).where(items.c.first_seen >= since)
+        if watchlist is not None:
+            query = query.join(matches, matches.c.item_id == items.c.id).where(
+                matches.c.watchlist == watchlist
+            )
+        query = query.order_by(items.c.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(stored_item(r), r.story_id) for r in rows]
+
     async def count_items(self) -> int:
         """How many items are stored."""
         async with self.engine.connect() as conn:

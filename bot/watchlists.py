@@ -155,6 +155,22 @@ class WatchlistModel(_Strict):
     sources: list[SourceModel] = []
 
 
+def describe_rule(rule: Rule) -> str:
+    """A rule as a reader would say it: `all of (canada, china, any of (trade, deal))`."""
+    match rule:
+        case GroupRef(group):
+            return group
+        case AllOf(children):
+            return "all of (" + ", ".join(describe_rule(c) for c in children) + ")"
+        case AnyOf(children):
+            return "any of (" + ", ".join(describe_rule(c) for c in children) + ")"
+        case NoneOf(children):
+            return "none of (" + ", ".join(describe_rule(c) for c in children) + ")"
+        case Near(a, b, within):
+            return f"{a} within {within} words of {b}"
+    raise TypeError(f"unknown rule {rule!r}")
+
+
 def watchlist_files(directory: Path) -> list[Path]:
     """The watchlist files in a folder, in name order (README and examples are not)."""
     return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))

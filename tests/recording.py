@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from bot.adapter import DeliveryError
 from bot.channels import ChannelRef
+from bot.commands import Commands
 from bot.messages import Message
 
 
@@ -41,7 +42,7 @@ class RecordingAdapter:
         """Forget the failures still queued: the platform works again."""
         self._failures.clear()
 
-    async def start(self, commands: object | None) -> None:
+    async def start(self, commands: Commands) -> None:
         """Nothing to connect."""
 
     async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:

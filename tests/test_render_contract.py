@@ -279,7 +279,6 @@ def test_console_cuts_a_long_title_with_an_ellipsis() -> None:
 async def test_console_adapter_writes_and_numbers_its_messages() -> None:
     stream = io.StringIO()
     adapter: Adapter = ConsoleAdapter(stream)
-    await adapter.start(None)
     message = MESSAGES["mentions"]
     ids = [await adapter.send(ChannelRef("console"), message, f"n{i}") for i in range(2)]
     await adapter.close()

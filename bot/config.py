@@ -169,6 +169,13 @@ class DeliverySettings(_Strict):
         return value
 
 
+class WebSettings(_Strict):
+    """The bot's web server (health, Slack HTTP mode); off while `port` is unset."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=0, le=65535)
+
+
 class Settings(_Strict):
     """The whole configuration; every field has a default, so no file at all is valid."""
 
@@ -180,6 +187,7 @@ class Settings(_Strict):
     poll: PollSettings = PollSettings()
     subscriptions: list[SubscriptionConfig] = []
     delivery: DeliverySettings = DeliverySettings()
+    web: WebSettings = WebSettings()
 
     def resolved_database_url(self) -> str:
         """`$WIREWATCH_DATABASE_URL`, else `database_url`, else SQLite in `data_dir`."""
@@ -224,4 +232,12 @@ def _with_env(settings: Settings) -> Settings:
         updates["data_dir"] = Path(data_dir)
     if watchlists := os.environ.get("WIREWATCH_WATCHLISTS"):
         updates["watchlists_dir"] = Path(watchlists)
+    web = os.environ.get("WIREWATCH_WEB_HOST"), os.environ.get("WIREWATCH_WEB_PORT")
+    if any(web):
+        try:
+            updates["web"] = WebSettings(
+                host=web[0] or settings.web.host, port=int(web[1]) if web[1] else settings.web.port
+            )
+        except ValueError as exc:
+            raise SourceError([f"WIREWATCH_WEB_PORT / WIREWATCH_WEB_HOST: {exc}"]) from exc
     return settings.model_copy(update=updates) if updates else settings

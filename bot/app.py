@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from adapters.console import ConsoleAdapter
+from adapters.slack import SlackAdapter, SlackSettings
 from bot.adapter import Adapter
 from bot.channels import parse_channel
 from bot.commands import Commands
@@ -21,6 +22,7 @@ from bot.pipeline import Clock, Pipeline, utcnow
 from bot.polling import PollPolicy
 from bot.store import Store
 from bot.watchlists import Watchlist, load_watchlists, resolve_watchlists_dir, watchlist_files
+from bot.web import WebServer
 from bot.yaml_source import SourceError
 
 
@@ -46,13 +48,21 @@ def fetch_limits(settings: Settings) -> FetchLimits:
 
 
 def configured_platforms() -> set[str]:
-    """The platforms this installation can deliver to: the console always."""
-    return {"console"}
+    """The platforms this installation can deliver to: the console always, and each chat
+    platform whose secrets are in the environment. Raises SecretError on an unreadable one."""
+    platforms = {"console"}
+    if SlackSettings.from_env().configured():
+        platforms.add("slack")
+    return platforms
 
 
 def available_adapters() -> dict[str, Adapter]:
     """One adapter per configured platform."""
-    return {"console": ConsoleAdapter()}
+    adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
+    slack = SlackSettings.from_env()
+    if slack.configured():
+        adapters["slack"] = SlackAdapter(slack)
+    return adapters
 
 
 def check_subscriptions(
@@ -84,6 +94,22 @@ def check_subscriptions(
         raise SourceError(problems)
 
 
+async def start_web(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer | None:
+    """Start the web server when `web.port` is set (with the adapters' routes); an adapter
+    that serves routes without a port configured is a configuration error."""
+    routes = [route for a in adapters.values() for route in getattr(a, "routes", list)()]
+    if settings.web.port is None:
+        if routes:
+            raise SourceError(
+                ["web.port: Slack HTTP mode serves /slack/events on the web server; set "
+                 "web.port (or WIREWATCH_WEB_PORT), or use Socket Mode"]
+            )  # fmt: skip
+        return None
+    server = WebServer(settings.web.host, settings.web.port, routes)
+    await server.start()
+    return server
+
+
 @dataclass(frozen=True, slots=True)
 class App:
     """Everything a running bot holds."""
@@ -95,6 +121,7 @@ class App:
     pipeline: Pipeline
     dispatcher: Dispatcher
     commands: Commands
+    web: WebServer | None = None
 
     @property
     def console_subscribed(self) -> bool:
@@ -121,6 +148,7 @@ async def open_app(
     store = await Store.open(settings.resolved_database_url())
     outbox = Outbox(store.engine)
     dispatcher: Dispatcher | None = None
+    web_server: WebServer | None = None
     try:
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
         await outbox.sync_subscriptions(settings.subscriptions, clock())
@@ -145,10 +173,16 @@ async def open_app(
             for adapter in adapters.values():
                 await adapter.start(commands)
             await dispatcher.start()
+            web_server = await start_web(settings, adapters)
         async with Fetcher(fetch_limits(settings)) as fetcher:
             pipeline = Pipeline(store, fetcher, matcher, policy, settings.poll.max_item_age, clock)
-            yield App(settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands)
+            yield App(
+                settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
+                web_server,
+            )  # fmt: skip
     finally:
+        if web_server is not None:
+            await web_server.stop()
         if dispatcher is not None and deliver:
             await dispatcher.stop()
         for adapter in adapters.values():

@@ -50,6 +50,7 @@ from bot.report import (
     print_summary,
 )
 from bot.scheduler import run_until_stopped
+from bot.secrets import SecretError
 from bot.watchlists import Watchlist, load_watchlist, resolve_watchlists_dir
 from bot.yaml_source import SourceError
 
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    except UsageError as exc:
+    except (UsageError, SecretError) as exc:
         print(f"wirewatch: {exc}", file=sys.stderr)
         return 2
     except SQLAlchemyError as exc:

@@ -1,0 +1,400 @@
+"""The Slack adapter: alerts and digests as Block Kit messages, and the `/news` command,
+on the real slack-bolt `AsyncApp` and slack-sdk `AsyncWebClient`.
+
+Socket Mode by default (no public URL needed: a bot token and an app-level token);
+HTTP mode when a signing secret is set and Socket Mode is off, serving Slack's
+requests at `/slack/events` on the bot's web port with signature verification on.
+`slack-webhook:<name>` channels post through an incoming webhook, with no app at all.
+
+Feed text is untrusted: `&`, `<` and `>` are escaped everywhere it appears, so no
+`<!channel>`, `<@U…>`, `<!subteam^…>` or disguised link can come out of a headline;
+no `link_names`, no `parse=full`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.adapter import DeliveryError
+from bot.channels import ChannelRef
+from bot.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
+from bot.messages import Entry, Message, Tone, format_utc
+from bot.secrets import read_secret
+
+log = logging.getLogger(__name__)
+
+MAX_BLOCKS = 50
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+CONTEXT_LIMIT = 2000  # per context element
+TEXT_LIMIT = 3000  # the notification fallback `text`
+DEFAULT_API_URL = "https://slack.com/api/"
+# Errors that no retry can fix: the channel or the app's access to it is gone.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found", "not_in_channel", "is_archived", "channel_is_archived",
+        "invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+        "missing_scope", "no_permission", "restricted_action", "team_access_not_granted",
+        "no_service", "no_team", "team_disabled", "action_prohibited",
+        "posting_to_general_channel_denied",
+    }
+)  # fmt: skip
+_TONE_EMOJI = {
+    Tone.ALERT: ":rotating_light:",
+    Tone.DIGEST: ":newspaper:",
+    Tone.INFO: ":information_source:",
+    Tone.WARNING: ":warning:",
+    Tone.ERROR: ":x:",
+}
+_INVISIBLE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\u00ad]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    """What the adapter needs, from the environment (`from_env`) or given directly."""
+
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    api_url: str = DEFAULT_API_URL
+    socket_mode: bool = True
+    admins: frozenset[str] = frozenset()  # user ids (U…) and user group ids (S…)
+    webhooks: Mapping[str, str] = field(default_factory=dict)  # name → URL, else from env
+
+    @classmethod
+    def from_env(cls) -> SlackSettings:
+        """`WIREWATCH_SLACK_BOT_TOKEN`, `_APP_TOKEN`, `_SIGNING_SECRET` (each also `_FILE`),
+        `WIREWATCH_SLACK_API_URL`, `WIREWATCH_SLACK_SOCKET_MODE` (`false` for HTTP mode),
+        `WIREWATCH_SLACK_ADMINS` (comma-separated user and user-group ids)."""
+        socket = os.environ.get("WIREWATCH_SLACK_SOCKET_MODE", "true").strip().lower()
+        admins = os.environ.get("WIREWATCH_SLACK_ADMINS", "")
+        return cls(
+            bot_token=read_secret("WIREWATCH_SLACK_BOT_TOKEN"),
+            app_token=read_secret("WIREWATCH_SLACK_APP_TOKEN"),
+            signing_secret=read_secret("WIREWATCH_SLACK_SIGNING_SECRET"),
+            api_url=os.environ.get("WIREWATCH_SLACK_API_URL") or DEFAULT_API_URL,
+            socket_mode=socket not in ("0", "false", "no", "off"),
+            admins=frozenset(a.strip() for a in admins.split(",") if a.strip()),
+        )
+
+    def configured(self) -> bool:
+        """Whether anything Slack is set up (a bot token or a webhook)."""
+        return bool(self.bot_token or self.webhooks or _webhook_names_in_env())
+
+
+class SlackAdapter:
+    """Implements bot.adapter.Adapter for Slack (bot and incoming-webhook channels)."""
+
+    platform = "slack"
+    min_interval = 1.0  # Slack: about one message per second per channel
+
+    def __init__(self, settings: SlackSettings) -> None:
+        self.settings = settings
+        self.client: AsyncWebClient | None = None
+        self.app: AsyncApp | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._commands: Commands | None = None
+        self._admin_cache: dict[str, bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        if settings.bot_token:
+            self.client = AsyncWebClient(
+                token=settings.bot_token,
+                base_url=settings.api_url,
+                retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+            )
+
+    async def start(self, commands: Commands) -> None:
+        """Build the Bolt app with `/news`; connect Socket Mode if that is the mode."""
+        if self.client is None:
+            return  # webhooks only: nothing to connect, no commands
+        self._commands = commands
+        s = self.settings
+        if not s.socket_mode and not s.signing_secret:
+            raise DeliveryError(
+                "Slack HTTP mode needs WIREWATCH_SLACK_SIGNING_SECRET", retryable=False
+            )
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=s.signing_secret or "socket-mode-has-no-signatures",
+            request_verification_enabled=not s.socket_mode,
+        )
+        self.app.command("/news")(self._on_news)
+        if s.socket_mode:
+            if not s.app_token:
+                raise DeliveryError(
+                    "Slack Socket Mode needs WIREWATCH_SLACK_APP_TOKEN (an xapp- token with "
+                    "connections:write), or set WIREWATCH_SLACK_SOCKET_MODE=false for HTTP mode",
+                    retryable=False,
+                )
+            self._socket = AsyncSocketModeHandler(self.app, s.app_token)
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+
+    def routes(self) -> list[web.RouteDef]:
+        """The web server routes this adapter serves: `/slack/events` in HTTP mode."""
+        if self.app is None or self.settings.socket_mode:
+            return []
+        return [web.post("/slack/events", self._handle_http)]
+
+    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
+        """Post `message` (split over several messages when long); return the last ts."""
+        payloads = render(message)
+        if channel.platform == "slack-webhook":
+            return await self._send_webhook(channel, payloads, nonce)
+        if self.client is None:
+            raise DeliveryError(
+                f"{channel}: no Slack bot token (WIREWATCH_SLACK_BOT_TOKEN)", retryable=False
+            )
+        ts = ""
+        for payload in payloads:
+            try:
+                response = await self.client.chat_postMessage(
+                    channel=channel.target, unfurl_links=False, unfurl_media=False, **payload
+                )
+            except SlackApiError as exc:
+                raise _delivery_error(exc) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
+            ts = str(response.get("ts") or "")
+        return ts
+
+    async def close(self) -> None:
+        """Disconnect Socket Mode and release the HTTP sessions; safe to call twice."""
+        if self._socket is not None:
+            socket, self._socket = self._socket, None
+            await socket.close_async()  # type: ignore[no-untyped-call]
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- /news -------------------------------------------------------------------------
+
+    async def _handle_http(self, request: web.Request) -> web.Response:
+        assert self.app is not None
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _on_news(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        """Ack at once (Slack's 3-second deadline), then answer through `respond`."""
+        await ack()
+        task = asyncio.create_task(self._answer(respond, command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        assert self._commands is not None
+        text = str(command.get("text") or "")
+        name = text.split(maxsplit=1)[0].lower() if text.strip() else "help"
+        user = str(command.get("user_id") or "")
+        caller = Caller(
+            channel=f"slack:{command.get('channel_id', '')}",
+            user=user,
+            is_admin=name in ADMIN_COMMANDS and await self._is_admin(user),
+        )
+        visible = False
+        try:
+            message = await self._commands.run_text(caller, text)
+            visible = name in ADMIN_COMMANDS
+        except CommandError as exc:
+            message = Message("wirewatch", Tone.WARNING, str(exc))
+        except Exception:
+            log.exception("/news %r failed", text[:200])
+            message = Message("wirewatch", Tone.ERROR, "Internal error; the bot logged it.")
+        (first, *rest) = render(message)
+        response_type = "in_channel" if visible else "ephemeral"
+        await respond(response_type=response_type, replace_original=False, **first)
+        for payload in rest:
+            await respond(response_type=response_type, replace_original=False, **payload)
+
+    async def _is_admin(self, user: str) -> bool:
+        """A configured admin (user or member of a configured user group); with none
+        configured, the workspace's admins and owners."""
+        if user in self._admin_cache:
+            return self._admin_cache[user]
+        assert self.client is not None
+        admins = self.settings.admins
+        try:
+            if admins:
+                allowed = user in admins
+                for group in (a for a in admins if a.startswith("S")):
+                    if allowed:
+                        break
+                    members = await self.client.usergroups_users_list(usergroup=group)
+                    allowed = user in (members.get("users") or [])
+            else:
+                info = await self.client.users_info(user=user)
+                profile = info.get("user") or {}
+                allowed = bool(profile.get("is_admin") or profile.get("is_owner"))
+        except SlackApiError as exc:
+            log.warning("cannot tell whether %s is an admin: %s", user, _api_error(exc))
+            return False
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("cannot tell whether %s is an admin: %r", user, exc)
+            return False
+        self._admin_cache[user] = allowed
+        return allowed
+
+    async def _send_webhook(
+        self, channel: ChannelRef, payloads: Sequence[dict[str, Any]], nonce: str
+    ) -> str:
+        url = self.settings.webhooks.get(channel.target) or _webhook_url(channel)
+        hook = AsyncWebhookClient(url)
+        for payload in payloads:
+            try:
+                response = await hook.send(**payload, unfurl_links=False, unfurl_media=False)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise DeliveryError(f"Slack webhook unreachable: {exc!r}", retryable=True) from exc
+            if response.status_code != 200:
+                body = (response.body or "").strip()[:200]
+                retryable = response.status_code == 429 or response.status_code >= 500
+                retry_after = (
+                    _retry_after(response.headers) if response.status_code == 429 else None
+                )
+                raise DeliveryError(
+                    f"Slack webhook HTTP {response.status_code}: {body}",
+                    retryable=retryable and body not in PERMANENT_ERRORS,
+                    retry_after=retry_after,
+                )
+        return f"webhook-{nonce}"
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Feed text made inert for Slack mrkdwn: `&`, `<`, `>` escaped, invisible and control
+    characters dropped. Nothing Slack parses as a mention or a link survives."""
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render(message: Message) -> list[dict[str, Any]]:
+    """`chat.postMessage` arguments (`text` and `blocks`), one dict per Slack message:
+    ≤50 blocks each, sections ≤3000 characters, header ≤150. A long digest is split
+    between entries, never inside one, and each part's fallback text says which it is."""
+    emoji = _TONE_EMOJI[message.tone]
+    header = {"type": "header", "text": {"type": "plain_text", "emoji": False,
+              "text": _cut(_plain(message.title) or "wirewatch", HEADER_LIMIT)}}  # fmt: skip
+    units: list[list[dict[str, Any]]] = [[header]]
+    if message.text.strip():
+        units.append([_section(f"{emoji} {escape(message.text)}")])
+    for section in message.sections:
+        units.append([_section(f"*{escape(section.heading)}*")])
+        units += [_entry_blocks(entry) for entry in section.entries]
+        if section.more:
+            units.append([_context(f"+{section.more} more")])
+    if message.footer:
+        units.append([_context(escape(message.footer))])
+    pages: list[list[dict[str, Any]]] = [[]]
+    for unit in units:
+        if len(pages[-1]) + len(unit) > MAX_BLOCKS:
+            pages.append([])
+        pages[-1].extend(unit)
+    fallback = _cut(escape(_plain(message.title)), TEXT_LIMIT - 10)
+    return [
+        {"text": fallback if len(pages) == 1 else f"{fallback} ({n}/{len(pages)})", "blocks": page}
+        for n, page in enumerate(pages, start=1)
+    ]
+
+
+def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
+    """An entry: its linked title (the URL whole, escaped for Slack's link syntax), then
+    a context line with source, time, score, evidence and the other outlets."""
+    title = _cut(escape(_plain(entry.title)) or "(no title)", 1000)
+    link = f"<{_link_target(entry.url)}|{title}>" if entry.url else title
+    meta = [escape(_plain(entry.source))]
+    if entry.published:
+        meta.append(format_utc(entry.published))
+    meta.append(f"score {entry.score:g}")
+    lines = [" · ".join(meta)]
+    if entry.evidence:
+        lines.append("matched " + escape(_plain("; ".join(entry.evidence))))
+    if entry.also:
+        lines.append("also: " + escape(_plain(", ".join(entry.also))))
+    return [_section(f"• *{link}*"), _context(_cut("\n".join(lines), CONTEXT_LIMIT))]
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_LIMIT)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _link_target(url: str) -> str:
+    """A URL safe inside `<url|text>`: the characters Slack's syntax uses are
+    percent-encoded, nothing is cut."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
+
+
+def _plain(text: str) -> str:
+    return " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", text)).split())
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --- errors and secrets ------------------------------------------------------------------
+
+
+def _api_error(exc: SlackApiError) -> str:
+    """Slack's error code (`channel_not_found`), or the HTTP status when the body had none."""
+    data = exc.response.data
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error or f"HTTP {exc.response.status_code}")
+
+
+def _delivery_error(exc: SlackApiError) -> DeliveryError:
+    response = exc.response
+    error = _api_error(exc)
+    status = int(response.status_code)
+    if status == 429 or error == "ratelimited":
+        return DeliveryError(
+            "Slack rate limit (429)", retryable=True, retry_after=_retry_after(response.headers)
+        )
+    if error in PERMANENT_ERRORS:
+        return DeliveryError(f"Slack: {error}", retryable=False)
+    return DeliveryError(f"Slack: {error}", retryable=True)
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float | None:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _webhook_url(channel: ChannelRef) -> str:
+    name = channel.webhook_env()
+    assert name is not None
+    url = read_secret(name)
+    if not url:
+        raise DeliveryError(f"{channel}: set {name} (or {name}_FILE) to its URL", retryable=False)
+    return url
+
+
+def _webhook_names_in_env() -> list[str]:
+    return [k for k in os.environ if k.startswith("WIREWATCH_SLACK_WEBHOOK_")]

@@ -46,6 +46,9 @@ HEADER_LIMIT = 150
 CONTEXT_LIMIT = 2000  # per context element
 TEXT_LIMIT = 3000  # the notification fallback `text`
 DEFAULT_API_URL = "https://slack.com/api/"
+COMMAND = "/news"
+# The bot scopes the adapter's Web API calls need (slack-app-manifest.yaml grants them).
+SCOPES = frozenset({"chat:write", "commands", "users:read", "usergroups:read"})
 # Errors that no retry can fix: the channel or the app's access to it is gone.
 PERMANENT_ERRORS = frozenset(
     {
@@ -126,6 +129,17 @@ class SlackAdapter:
         if self.client is None:
             return  # webhooks only: nothing to connect, no commands
         self._commands = commands
+        try:
+            await self._connect()
+        except SlackApiError as exc:
+            raise _delivery_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
+
+    async def _connect(self) -> None:
+        """Check the bot token (`auth.test`), build the app, connect Socket Mode if used."""
+        assert self.client is not None
+        await self.client.auth_test()
         s = self.settings
         if not s.socket_mode and not s.signing_secret:
             raise DeliveryError(
@@ -136,7 +150,7 @@ class SlackAdapter:
             signing_secret=s.signing_secret or "socket-mode-has-no-signatures",
             request_verification_enabled=not s.socket_mode,
         )
-        self.app.command("/news")(self._on_news)
+        self.app.command(COMMAND)(self._on_news)
         if s.socket_mode:
             if not s.app_token:
                 raise DeliveryError(
@@ -307,7 +321,7 @@ def render(message: Message) -> list[dict[str, Any]]:
         if len(pages[-1]) + len(unit) > MAX_BLOCKS:
             pages.append([])
         pages[-1].extend(unit)
-    fallback = _cut(escape(_plain(message.title)), TEXT_LIMIT - 10)
+    fallback = _cut(escape(_plain(message.title)) or "wirewatch", TEXT_LIMIT - 10)
     return [
         {"text": fallback if len(pages) == 1 else f"{fallback} ({n}/{len(pages)})", "blocks": page}
         for n, page in enumerate(pages, start=1)

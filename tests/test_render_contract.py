@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from adapters import slack
 from adapters.console import LINE_LIMIT, ConsoleAdapter, render
 from bot.adapter import Adapter, DeliveryError
 from bot.channels import ChannelRef
@@ -79,6 +80,61 @@ def assert_console_inert(text: str) -> None:
         assert ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"), repr(ch)
 
 
+# --- slack --------------------------------------------------------------------------------
+
+_SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")
+_SLACK_OUR_LINK = re.compile(r"<https?://[^\s<>|]+\|[^<>]*>")
+
+
+def slack_texts(payloads: Sequence[object], *, parsed_only: bool = False) -> list[str]:
+    """Every text in `chat.postMessage` arguments, in order; with `parsed_only`, just the
+    ones Slack parses for mentions and links (mrkdwn and the fallback, not plain_text)."""
+    texts: list[str] = []
+    for payload in payloads:
+        assert isinstance(payload, dict)
+        texts.append(payload["text"])
+        for block in payload["blocks"]:
+            if block["type"] == "context":
+                texts += [element["text"] for element in block["elements"]]
+            elif not (parsed_only and block["text"]["type"] == "plain_text"):
+                texts.append(block["text"]["text"])
+    return texts
+
+
+def check_slack_limits(payloads: Sequence[object]) -> None:
+    """≤50 blocks a message, header ≤150, section ≤3000, context ≤10 elements, fallback
+    text present; every block of a known type."""
+    for payload in payloads:
+        assert isinstance(payload, dict) and payload["text"]
+        assert len(payload["text"]) <= slack.TEXT_LIMIT
+        assert 1 <= len(payload["blocks"]) <= slack.MAX_BLOCKS
+        for block in payload["blocks"]:
+            if block["type"] == "header":
+                assert block["text"]["type"] == "plain_text"
+                assert 1 <= len(block["text"]["text"]) <= slack.HEADER_LIMIT
+            elif block["type"] == "section":
+                assert 1 <= len(block["text"]["text"]) <= slack.SECTION_LIMIT
+            else:
+                assert block["type"] == "context" and len(block["elements"]) <= 10
+                assert all(len(e["text"]) <= slack.SECTION_LIMIT for e in block["elements"])
+
+
+def slack_visible(payloads: Sequence[object]) -> str:
+    """What a reader sees: links shown as their label and target, escapes undone."""
+    text = "\n".join(slack_texts(payloads))
+    text = _SLACK_LINK.sub(lambda m: f"{m[2]} {m[1]}", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def assert_slack_inert(text: str) -> None:
+    """Every `<…>` Slack would parse is one of our own links to an http(s) target: no
+    `<!channel>`, `<!here>`, `<@U…>`, `<#C…>`, `<!subteam^…>` and no link feed text
+    made; no control or invisible format character."""
+    rest = _SLACK_OUR_LINK.sub("", text)
+    assert "<" not in rest and ">" not in rest, rest[:200]
+    assert_console_inert(text)
+
+
 CONTRACTS = [
     Contract(
         name="console",
@@ -87,6 +143,14 @@ CONTRACTS = [
         visible_text=console_text,
         source_text=console_text,
         assert_inert=assert_console_inert,
+    ),
+    Contract(
+        name="slack",
+        render=lambda message: list(slack.render(message)),
+        check_limits=check_slack_limits,
+        visible_text=slack_visible,
+        source_text=lambda payloads: "\n".join(slack_texts(payloads, parsed_only=True)),
+        assert_inert=assert_slack_inert,
     ),
 ]
 

@@ -26,6 +26,7 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
+from bot.adapter import DeliveryError
 from bot.app import (
     App,
     check_subscriptions,
@@ -151,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SecretError) as exc:
         print(f"wirewatch: {exc}", file=sys.stderr)
         return 2
+    except DeliveryError as exc:  # an adapter could not start: bad token, no connection
+        print(f"wirewatch: cannot start: {exc}", file=sys.stderr)
+        return 1 if exc.retryable else 2
     except SQLAlchemyError as exc:
         print(f"wirewatch: database error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1

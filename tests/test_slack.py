@@ -11,16 +11,19 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from fakeslack import FakeSlack
 from feedserver import FeedServer
 from recording import ManualClock
 from test_delivery import CANOLA, START, poll_and_deliver, publish, settings
+from test_end_to_end import offline_watchlists, wirewatch
 
-from adapters.slack import MAX_BLOCKS, SlackAdapter, SlackSettings, render
+from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, SlackSettings, render
 from bot.adapter import DeliveryError
 from bot.app import App, load_configured_watchlists, open_app
 from bot.channels import ChannelRef, parse_channel
@@ -28,6 +31,7 @@ from bot.config import Settings, SubscriptionConfig, WebSettings
 from bot.messages import Entry, Message, Section, Tone
 from bot.models import FeedSpec
 
+ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-signing-secret"
 CHANNEL = ChannelRef("slack", "C0123456789")
 HOSTILE = "<!channel> <!here> <@U0BOSS> <!subteam^S1|@team> <http://evil.example|click> & *x*"
@@ -306,3 +310,33 @@ async def test_socket_mode_acks_an_envelope_and_answers(fake: FakeSlack, db_url:
 async def _config_feeds_only(app: App, clock: ManualClock) -> None:
     keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
     await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
+
+
+def test_the_app_manifest_matches_the_adapter() -> None:
+    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text(encoding="utf-8"))
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == COMMAND and not command["should_escape"]
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == SCOPES
+    assert manifest["settings"]["socket_mode_enabled"] is True
+
+
+async def test_a_revoked_token_stops_startup_with_slacks_reason(fake: FakeSlack) -> None:
+    fake.script["auth.test"] = [(200, {"ok": False, "error": "invalid_auth"}, {})]
+    adapter = adapter_for(fake)
+    with pytest.raises(DeliveryError, match="invalid_auth") as caught:
+        await adapter.start(commands=None)  # type: ignore[arg-type]
+    assert not caught.value.retryable
+
+
+async def test_wirewatch_run_stops_on_a_revoked_token_with_a_clear_error(
+    fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.script["auth.test"] = [(200, {"ok": False, "error": "invalid_auth"}, {})]
+    monkeypatch.setenv("WIREWATCH_SLACK_BOT_TOKEN", "xoxb-revoked")
+    monkeypatch.setenv("WIREWATCH_SLACK_APP_TOKEN", "xapp-1-test")
+    monkeypatch.setenv("WIREWATCH_SLACK_API_URL", f"{fake.url}/api/")
+    offline_watchlists(tmp_path / "watchlists")
+    (tmp_path / "wirewatch.yaml").write_text("default_feeds: false\n")
+    code, _, err = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 2, err
+    assert "wirewatch: cannot start: Slack: invalid_auth" in err and "Traceback" not in err

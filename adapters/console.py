@@ -48,6 +48,10 @@ class ConsoleAdapter:
         self.sent += 1
         return f"console-{self.sent}"
 
+    async def check_connection(self) -> str | None:
+        """The terminal is always there."""
+        return None
+
     async def close(self) -> None:
         """Nothing to release: the stream is not ours to close."""
 

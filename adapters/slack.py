@@ -189,6 +189,19 @@ class SlackAdapter:
             ts = str(response.get("ts") or "")
         return ts
 
+    async def check_connection(self) -> str | None:
+        """None when the app runs (and, in Socket Mode, its WebSocket is up); webhooks
+        alone need no connection."""
+        if self.client is None:
+            return None
+        if self.app is None:
+            return "Slack app not started"
+        if not self.settings.socket_mode:
+            return None
+        if self._socket is None or not await self._socket.client.is_connected():
+            return "Slack Socket Mode disconnected (reconnecting)"
+        return None
+
     async def close(self) -> None:
         """Disconnect Socket Mode and release the HTTP sessions; safe to call twice."""
         if self._socket is not None:

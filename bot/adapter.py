@@ -47,5 +47,9 @@ class Adapter(Protocol):
         it to drop a duplicate (Discord's `enforce_nonce`).
         """
 
+    async def check_connection(self) -> str | None:
+        """None while the adapter can deliver and answer commands; else what is wrong
+        (not started, disconnected and reconnecting), for `/readyz`."""
+
     async def close(self) -> None:
         """Disconnect; safe to call twice."""

@@ -32,6 +32,7 @@ class RecordingAdapter:
     sent: list[Sent] = field(default_factory=list)
     attempts: int = 0
     delay: float = 0.0
+    down: str | None = None  # what check_connection reports
     _failures: dict[str, deque[DeliveryError]] = field(default_factory=lambda: defaultdict(deque))
 
     def fail(self, channel: str, error: DeliveryError, times: int = 1) -> None:
@@ -55,6 +56,10 @@ class RecordingAdapter:
             raise queued.popleft()
         self.sent.append(Sent(str(channel), message, nonce, asyncio.get_running_loop().time()))
         return f"m{len(self.sent)}"
+
+    async def check_connection(self) -> str | None:
+        """`down`: the reason set by the test, else connected."""
+        return self.down
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -16,14 +16,19 @@ from bot.config import Settings
 from bot.delivery import Dispatcher, RetryPolicy
 from bot.feedlist import declared_feeds
 from bot.fetch import Fetcher, FetchLimits
+from bot.health import Heartbeat, Readiness, check_readiness
 from bot.matcher import Matcher
+from bot.metrics import Metrics
+from bot.models import CycleSummary, PollResult, Report
 from bot.outbox import Outbox, subscription_key
 from bot.pipeline import Clock, Pipeline, utcnow
 from bot.polling import PollPolicy
 from bot.store import Store
 from bot.watchlists import Watchlist, load_watchlists, resolve_watchlists_dir, watchlist_files
-from bot.web import WebServer
+from bot.web import WebServer, status_routes
 from bot.yaml_source import SourceError
+
+SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fails
 
 
 def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
@@ -94,9 +99,10 @@ def check_subscriptions(
         raise SourceError(problems)
 
 
-async def start_web(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer | None:
-    """Start the web server when `web.port` is set (with the adapters' routes); an adapter
-    that serves routes without a port configured is a configuration error."""
+def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer | None:
+    """The web server (not yet started) when `web.port` is set, with the adapters'
+    routes; an adapter that serves routes without a port configured is a configuration
+    error."""
     routes = [route for a in adapters.values() for route in getattr(a, "routes", list)()]
     if settings.web.port is None:
         if routes:
@@ -105,9 +111,7 @@ async def start_web(settings: Settings, adapters: Mapping[str, Adapter]) -> WebS
                  "web.port (or WIREWATCH_WEB_PORT), or use Socket Mode"]
             )  # fmt: skip
         return None
-    server = WebServer(settings.web.host, settings.web.port, routes)
-    await server.start()
-    return server
+    return WebServer(settings.web.host, settings.web.port, routes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +125,47 @@ class App:
     pipeline: Pipeline
     dispatcher: Dispatcher
     commands: Commands
+    adapters: Mapping[str, Adapter]
+    metrics: Metrics
+    heartbeat: Heartbeat
     web: WebServer | None = None
 
     @property
     def console_subscribed(self) -> bool:
         """Whether a subscription delivers to the terminal (then it shows the matches)."""
         return any(s.channel == "console" for s in self.settings.subscriptions)
+
+    async def poll(
+        self,
+        *,
+        ignore_schedule: bool = False,
+        on_start: Callable[[int], None] | None = None,
+        on_poll: Callable[[PollResult], None] | None = None,
+        on_reports: Callable[[list[Report]], None] | None = None,
+    ) -> CycleSummary:
+        """One poll cycle (`Pipeline.run_cycle`), counted in the metrics."""
+        summary = await self.pipeline.run_cycle(
+            ignore_schedule=ignore_schedule, on_start=on_start, on_poll=on_poll,
+            on_reports=on_reports,
+        )  # fmt: skip
+        self.metrics.observe_cycle(summary)
+        self.heartbeat.beat()
+        return summary
+
+    async def tick(self) -> int:
+        """The scheduler's delivery tick: a heartbeat, then `Dispatcher.tick`."""
+        self.heartbeat.beat()
+        return await self.dispatcher.tick()
+
+    async def readiness(self) -> Readiness:
+        """The `/readyz` checks: scheduler, store, each adapter."""
+        return await check_readiness(
+            self.store.engine, self.adapters, self.heartbeat, SCHEDULER_MAX_AGE
+        )
+
+    async def render_metrics(self) -> bytes:
+        """The `/metrics` text, outbox gauges read now."""
+        return self.metrics.render(await self.outbox.counts())
 
 
 @asynccontextmanager
@@ -148,7 +187,8 @@ async def open_app(
     store = await Store.open(settings.resolved_database_url())
     outbox = Outbox(store.engine)
     dispatcher: Dispatcher | None = None
-    web_server: WebServer | None = None
+    server: WebServer | None = None
+    metrics = Metrics()
     try:
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
         await outbox.sync_subscriptions(settings.subscriptions, clock())
@@ -166,6 +206,7 @@ async def open_app(
             policy=RetryPolicy(max_backoff=delivery.max_backoff, retry_for=delivery.retry_for),
             pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
             digest_size=delivery.digest_size,
+            metrics=metrics,
         )
         matcher = Matcher(watchlists)
         commands = Commands(store, outbox, matcher, watchlists, clock)
@@ -173,16 +214,20 @@ async def open_app(
             for adapter in adapters.values():
                 await adapter.start(commands)
             await dispatcher.start()
-            web_server = await start_web(settings, adapters)
+            server = web_server(settings, adapters)
         async with Fetcher(fetch_limits(settings)) as fetcher:
             pipeline = Pipeline(store, fetcher, matcher, policy, settings.poll.max_item_age, clock)
-            yield App(
+            app = App(
                 settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
-                web_server,
+                adapters, metrics, Heartbeat(), server,
             )  # fmt: skip
+            if server is not None:
+                server.add_routes(status_routes(app.readiness, app.render_metrics))
+                await server.start()
+            yield app
     finally:
-        if web_server is not None:
-            await web_server.stop()
+        if server is not None:
+            await server.stop()
         if dispatcher is not None and deliver:
             await dispatcher.stop()
         for adapter in adapters.values():

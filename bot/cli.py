@@ -37,6 +37,7 @@ from bot.app import (
 from bot.config import Settings, find_config, load_settings
 from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
+from bot.health import probe, probe_url
 from bot.matcher import Matcher
 from bot.models import FeedState, Report, StoredItem
 from bot.opml import OpmlError, read_opml, write_opml
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="poll every feed once, print what is new, and exit 0"
     )
     sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
+    health = sub.add_parser(
+        "health", parents=[common], help="ask the running bot if it is ready: exit 0, else 1"
+    )
+    health.add_argument("--url", help="the bot's /readyz URL (default: from web.host, web.port)")
     sub.add_parser("feeds", parents=[common], help="feed health: failing feeds first")
     sub.add_parser(
         "subscriptions",
@@ -172,6 +177,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
     commands: dict[str, Callable[[], int]] = {
         "run": lambda: asyncio.run(_run(settings, watchlists, once=args.once)),
         "check": lambda: _check(settings, watchlists),
+        "health": lambda: _health(settings, args.url),
         "feeds": lambda: asyncio.run(_feeds(settings, watchlists)),
         "subscriptions": lambda: asyncio.run(_subscriptions(settings, watchlists)),
         "match": lambda: _match(args, watchlists),
@@ -220,7 +226,7 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
             lambda: _cycle(app, console),
             settings.poll.tick.total_seconds(),
             stop,
-            deliver=app.dispatcher.tick,
+            deliver=app.tick,
         )
         log.info("stopped")
     return 0
@@ -230,7 +236,7 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
     progress = CycleProgress(console)
     started = time.monotonic()
     try:
-        summary = await app.pipeline.run_cycle(
+        summary = await app.poll(
             ignore_schedule=ignore_schedule,
             on_start=progress.start,
             on_poll=progress.advance,
@@ -243,6 +249,21 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
     if summary.polls or ignore_schedule:
         elapsed = time.monotonic() - started
         print_summary(console, summary, elapsed, name_failures=ignore_schedule)
+
+
+def _health(settings: Settings, url: str | None) -> int:
+    if url is None:
+        if settings.web.port is None:
+            print(
+                "wirewatch: the web server is off, so there is nothing to ask; set web.port "
+                "(or WIREWATCH_WEB_PORT) for the running bot, or give --url",
+                file=sys.stderr,
+            )
+            return 1
+        url = probe_url(settings.web.host, settings.web.port)
+    ready, details = probe(url)
+    print(f"{'ready' if ready else 'not ready'}\n{details}".rstrip())
+    return 0 if ready else 1
 
 
 def _check(settings: Settings, watchlists: list[Watchlist]) -> int:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from bot.adapter import Adapter, DeliveryError
 from bot.channels import ChannelRef, parse_channel
 from bot.messages import Message, build_alert, build_digest, message_from_json
+from bot.metrics import Metrics
 from bot.models import Delivery, StoryMatch
 from bot.outbox import Outbox
 from bot.stories import StoryIndex
@@ -79,8 +80,10 @@ class Dispatcher:
         policy: RetryPolicy | None = None,
         pacing: Mapping[str, float] | None = None,
         digest_size: int = 10,
+        metrics: Metrics | None = None,
     ) -> None:
         self.outbox = outbox
+        self.metrics = metrics or Metrics()
         self.adapters = adapters
         self.titles = dict(titles)
         self.clock = clock
@@ -220,11 +223,15 @@ class Dispatcher:
             log.exception("%s: unexpected error sending delivery %d", delivery.channel, delivery.id)
             error = DeliveryError(f"unexpected error: {exc}", retryable=True)
             return await self._failed(delivery, error, first_attempt)
-        await self.outbox.mark_sent(delivery, message_id, self.clock(), window_end)
+        sent_at = self.clock()
+        await self.outbox.mark_sent(delivery, message_id, sent_at, window_end)
+        self.metrics.observe_delivery(delivery, "sent", sent_at)
         return 0.0
 
     async def _failed(self, delivery: Delivery, error: DeliveryError, first: datetime) -> float:
         now = self.clock()
+        gives_up = not error.retryable or now - first >= self.policy.retry_for
+        self.metrics.observe_delivery(delivery, "failed" if gives_up else "retry", now)
         if not error.retryable:
             reason = f"{error.reason} (permanent)"
             await self.outbox.mark_failed(delivery.id, reason)

@@ -1,12 +1,16 @@
-"""The bot's small web server: `/healthz` and the routes adapters serve (Slack's
-`/slack/events` in HTTP mode). Off unless `web.port` is set."""
+"""The bot's small web server: `/healthz` (alive), `/readyz` (ready to work),
+`/metrics` (Prometheus) and the routes adapters serve (Slack's `/slack/events` in HTTP
+mode). Off unless `web.port` is set."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
+
+from bot.health import Readiness
+from bot.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +24,10 @@ class WebServer:
         self._app = web.Application()
         self._app.add_routes([web.get("/healthz", _alive), *routes])
         self._runner: web.AppRunner | None = None
+
+    def add_routes(self, routes: Sequence[web.RouteDef]) -> None:
+        """Serve `routes` too; only before `start`."""
+        self._app.add_routes(routes)
 
     async def start(self) -> None:
         """Listen; `port` then holds the port actually bound."""
@@ -38,5 +46,25 @@ class WebServer:
             await runner.cleanup()
 
 
+def status_routes(
+    readiness: Callable[[], Awaitable[Readiness]], metrics: Callable[[], Awaitable[bytes]]
+) -> list[web.RouteDef]:
+    """`/readyz`: 200 when every check passes, else 503, with each check's result as
+    JSON; `/metrics`: the Prometheus exposition text."""
+
+    async def ready(_request: web.Request) -> web.Response:
+        result = await readiness()
+        return web.json_response(
+            {"status": "ready" if result.ready else "not ready", "checks": dict(result.checks)},
+            status=200 if result.ready else 503,
+        )
+
+    async def scrape(_request: web.Request) -> web.Response:
+        return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE})
+
+    return [web.get("/readyz", ready), web.get("/metrics", scrape)]
+
+
 async def _alive(_request: web.Request) -> web.Response:
+    """Liveness: the process and its event loop answer."""
     return web.json_response({"status": "ok"})

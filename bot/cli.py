@@ -34,6 +34,7 @@ from bot.app import (
     load_configured_watchlists,
     open_app,
 )
+from bot.backup import BackupError, backup_sqlite
 from bot.config import Settings, find_config, load_settings
 from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
@@ -133,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bt.add_argument("watchlist", help="a watchlist id, or the path of a watchlist file")
     bt.add_argument("--days", type=float, default=7.0, help="look back this many days (default 7)")
+    backup = sub.add_parser(
+        "backup", parents=[common], help="copy the SQLite database to FILE (safe while running)"
+    )
+    backup.add_argument("file", type=Path, help="the new backup file")
     imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
     imp.add_argument("file", type=Path)
     exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")
@@ -183,6 +188,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
         "match": lambda: _match(args, watchlists),
         "eval": lambda: _eval(args, settings, watchlists),
         "backtest": lambda: _backtest(args, settings, watchlists),
+        "backup": lambda: _backup(settings, args.file),
         "import-opml": lambda: _import_opml(settings, watchlists, args.file),
         "export-opml": lambda: _export_opml(settings, watchlists, args.output),
     }
@@ -415,6 +421,17 @@ def _backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
         f"matches: {len(now_matched - before)} new, {len(before - now_matched)} no longer matched",
         markup=False,
     )
+    return 0
+
+
+def _backup(settings: Settings, file: Path) -> int:
+    url = settings.resolved_database_url()
+    try:
+        size = backup_sqlite(url, file)
+    except BackupError as exc:
+        print(f"wirewatch: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {url} to {file} ({size:,} bytes)")
     return 0
 
 

@@ -1,0 +1,39 @@
+"""`wirewatch backup`: a consistent copy of the SQLite database, safe while the bot runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+class BackupError(Exception):
+    """The backup could not be made; the text says why."""
+
+
+def backup_sqlite(database_url: str, target: Path) -> int:
+    """Copy the SQLite database at `database_url` to `target` with SQLite's online backup
+    (a consistent snapshot even while the bot writes, WAL included); return its size in
+    bytes. `target` must not exist. Raises BackupError for other databases, a missing
+    source or an existing target."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        raise BackupError(
+            f"backup copies SQLite files; for {url.get_backend_name()} use its own tools "
+            "(pg_dump for PostgreSQL)"
+        )
+    source = Path(url.database or "")
+    if not source.is_file():
+        raise BackupError(f"no database at {source}")
+    if target.exists():
+        raise BackupError(f"{target} exists already; choose a new file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    readonly = f"{source.resolve().as_uri()}?mode=ro"
+    with (
+        closing(sqlite3.connect(readonly, uri=True)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+    return target.stat().st_size

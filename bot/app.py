@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -19,7 +19,6 @@ from bot.fetch import Fetcher, FetchLimits
 from bot.health import Heartbeat, Readiness, check_readiness
 from bot.matcher import Matcher
 from bot.metrics import Metrics
-from bot.models import CycleSummary, PollResult, Report
 from bot.outbox import Outbox, subscription_key
 from bot.pipeline import Clock, Pipeline, utcnow
 from bot.polling import PollPolicy
@@ -135,23 +134,6 @@ class App:
         """Whether a subscription delivers to the terminal (then it shows the matches)."""
         return any(s.channel == "console" for s in self.settings.subscriptions)
 
-    async def poll(
-        self,
-        *,
-        ignore_schedule: bool = False,
-        on_start: Callable[[int], None] | None = None,
-        on_poll: Callable[[PollResult], None] | None = None,
-        on_reports: Callable[[list[Report]], None] | None = None,
-    ) -> CycleSummary:
-        """One poll cycle (`Pipeline.run_cycle`), counted in the metrics."""
-        summary = await self.pipeline.run_cycle(
-            ignore_schedule=ignore_schedule, on_start=on_start, on_poll=on_poll,
-            on_reports=on_reports,
-        )  # fmt: skip
-        self.metrics.observe_cycle(summary)
-        self.heartbeat.beat()
-        return summary
-
     async def tick(self) -> int:
         """The scheduler's delivery tick: a heartbeat, then `Dispatcher.tick`."""
         self.heartbeat.beat()
@@ -216,7 +198,9 @@ async def open_app(
             await dispatcher.start()
             server = web_server(settings, adapters)
         async with Fetcher(fetch_limits(settings)) as fetcher:
-            pipeline = Pipeline(store, fetcher, matcher, policy, settings.poll.max_item_age, clock)
+            pipeline = Pipeline(
+                store, fetcher, matcher, policy, settings.poll.max_item_age, clock, metrics
+            )
             app = App(
                 settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
                 adapters, metrics, Heartbeat(), server,

@@ -242,7 +242,7 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
     progress = CycleProgress(console)
     started = time.monotonic()
     try:
-        summary = await app.poll(
+        summary = await app.pipeline.run_cycle(
             ignore_schedule=ignore_schedule,
             on_start=progress.start,
             on_poll=progress.advance,

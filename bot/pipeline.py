@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.fetch import Fetcher
 from bot.matcher import Matcher
+from bot.metrics import Metrics
 from bot.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
 from bot.parse import FeedParseError, parse_feed
 from bot.polling import PollPolicy, is_dead, plan_next
@@ -43,6 +44,7 @@ class Pipeline:
         policy: PollPolicy,
         max_item_age: timedelta,
         clock: Clock = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
@@ -50,6 +52,7 @@ class Pipeline:
         self.policy = policy
         self.max_item_age = max_item_age
         self.clock = clock
+        self.metrics = metrics or Metrics()
 
     async def run_cycle(
         self,
@@ -59,7 +62,8 @@ class Pipeline:
         on_poll: Callable[[PollResult], None] | None = None,
         on_reports: Callable[[list[Report]], None] | None = None,
     ) -> CycleSummary:
-        """Poll every due feed once (`ignore_schedule`: every feed not on hold).
+        """Poll every due feed once (`ignore_schedule`: every feed not on hold), and
+        count the cycle in `metrics`.
 
         `on_start` gets the number of feeds, `on_poll` each finished poll (progress
         output), `on_reports` each batch's new reports as soon as they are stored.
@@ -87,7 +91,9 @@ class Pipeline:
         finally:
             for task in tasks:
                 task.cancel()
-        return CycleSummary(tuple(polls), new_items, tuple(reports))
+        summary = CycleSummary(tuple(polls), new_items, tuple(reports))
+        self.metrics.observe_cycle(summary)
+        return summary
 
     async def _poll_into(self, feed: FeedState, done: asyncio.Queue[PollResult]) -> None:
         try:

@@ -84,10 +84,10 @@ async def test_metrics_count_polls_matches_and_deliveries(
     publish(feed_server, "/a")
     publish(feed_server, "/b")
     async with serving(feed_server, db_url, adapter, clock) as (app, base):
-        await app.poll(ignore_schedule=True)  # the first poll: nothing is news
+        await app.pipeline.run_cycle(ignore_schedule=True)  # the first poll: nothing is news
         publish(feed_server, "/a", CANOLA)
         feed_server.feeds.pop("/b")  # now a 404
-        await app.poll(ignore_schedule=True)
+        await app.pipeline.run_cycle(ignore_schedule=True)
         adapter.delay = 0.5  # the alert is in flight while the first scrape happens
         await app.tick()
         status, queued = await get(f"{base}/metrics")

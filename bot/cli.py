@@ -40,6 +40,7 @@ from bot.evaluate import evaluate, load_examples
 from bot.feedlist import declared_feeds
 from bot.health import probe, probe_url
 from bot.matcher import Matcher
+from bot.migrate import MigrationError, migrate_database
 from bot.models import FeedState, Report, StoredItem
 from bot.opml import OpmlError, read_opml, write_opml
 from bot.pipeline import utcnow
@@ -54,6 +55,7 @@ from bot.report import (
 )
 from bot.scheduler import run_until_stopped
 from bot.secrets import SecretError
+from bot.store import display_url
 from bot.watchlists import Watchlist, load_watchlist, resolve_watchlists_dir
 from bot.yaml_source import SourceError
 
@@ -138,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
         "backup", parents=[common], help="copy the SQLite database to FILE (safe while running)"
     )
     backup.add_argument("file", type=Path, help="the new backup file")
+    mig = sub.add_parser(
+        "migrate-db",
+        parents=[common],
+        help="copy every table to another database (SQLite to PostgreSQL), ids kept",
+    )
+    mig.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH")
+    mig.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="postgresql://USER:PW@HOST/DB"
+    )
+    mig.add_argument(
+        "--force", action="store_true", help="delete what the target holds, then copy over it"
+    )
     imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
     imp.add_argument("file", type=Path)
     exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")
@@ -189,6 +203,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
         "eval": lambda: _eval(args, settings, watchlists),
         "backtest": lambda: _backtest(args, settings, watchlists),
         "backup": lambda: _backup(settings, args.file),
+        "migrate-db": lambda: _migrate_db(args.source, args.target, force=args.force),
         "import-opml": lambda: _import_opml(settings, watchlists, args.file),
         "export-opml": lambda: _export_opml(settings, watchlists, args.output),
     }
@@ -226,7 +241,7 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
             "wirewatch %s: %d watchlists, database %s",
             __version__,
             len(watchlists),
-            settings.resolved_database_url(),
+            display_url(settings.resolved_database_url()),
         )
         await run_until_stopped(
             lambda: _cycle(app, console),
@@ -280,7 +295,7 @@ def _check(settings: Settings, watchlists: list[Watchlist]) -> int:
         f"configuration OK: {len(watchlists)} watchlists "
         f"({', '.join(w.id for w in watchlists)}), {len(feeds)} declared feeds "
         f"({by_origin or 'none'}), {len(settings.subscriptions)} subscriptions, "
-        f"database {settings.resolved_database_url()}"
+        f"database {display_url(settings.resolved_database_url())}"
     )
     return 0
 
@@ -432,6 +447,22 @@ def _backup(settings: Settings, file: Path) -> int:
         print(f"wirewatch: {exc}", file=sys.stderr)
         return 1
     print(f"backed up {url} to {file} ({size:,} bytes)")
+    return 0
+
+
+def _migrate_db(source: str, target: str, *, force: bool) -> int:
+    def report(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        copied = asyncio.run(migrate_database(source, target, force=force, progress=report))
+    except MigrationError as exc:
+        print(f"wirewatch: migrate-db: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(
+        f"copied {sum(copied.values()):,} rows in {len(copied)} tables "
+        f"from {display_url(source)} to {display_url(target)}"
+    )
     return 0
 
 

@@ -28,7 +28,7 @@ from bot.config import SubscriptionConfig
 from bot.messages import Message, message_to_json
 from bot.models import Delivery, DeliveryState, Match, StoryMatch, Subscription
 from bot.schedule import next_fire, quiet_until
-from bot.schema import deliveries, items, matches, stories, subscriptions
+from bot.schema import UTCDateTime, deliveries, items, matches, stories, subscriptions
 from bot.store import evidence_from_json, stored_item
 from bot.stories import StoryIndex
 
@@ -120,8 +120,7 @@ class Outbox:
         Idempotent: subscribing again updates the same subscription (and re-enables
         it if a platform error had disabled it).
         """
-        mode = "digest" if digest else "alerts"
-        key = f"runtime:{channel}:{watchlist}:{mode}"
+        key = _runtime_key(channel, watchlist, "digest" if digest else "alerts")
         values = {
             "channel": channel,
             "watchlists": [watchlist],
@@ -169,7 +168,9 @@ class Outbox:
                 subscriptions.delete().where(
                     subscriptions.c.channel == channel,
                     subscriptions.c.origin == "runtime",
-                    subscriptions.c.key.like(f"runtime:{channel}:{watchlist}:%"),
+                    subscriptions.c.key.in_(
+                        [_runtime_key(channel, watchlist, m) for m in ("alerts", "digest")]
+                    ),
                 )
             )
         return int(result.rowcount or 0)
@@ -246,11 +247,13 @@ class Outbox:
         async with self.engine.begin() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(subscriptions).where(
+                    sa.select(subscriptions)
+                    .where(
                         subscriptions.c.active.is_(True),
                         subscriptions.c.disabled_reason.is_(None),
                         subscriptions.c.digest.is_not(None),
                     )
+                    .order_by(subscriptions.c.id)
                 )
             ).all()
             for row in rows:
@@ -390,6 +393,7 @@ class Outbox:
                     sa.select(matches, items)
                     .join(items, items.c.id == matches.c.item_id)
                     .where(items.c.id == item_id)
+                    .order_by(matches.c.id)
                 )
             ).all()
             if not rows or rows[0].story_id is None:
@@ -440,7 +444,11 @@ class Outbox:
                 .values(
                     state=DeliveryState.SENDING,
                     attempts=deliveries.c.attempts + 1,
-                    first_attempt_at=sa.func.coalesce(deliveries.c.first_attempt_at, now),
+                    # typed, or PostgreSQL takes an aware `now` as timestamptz and stores
+                    # it in the server's time zone
+                    first_attempt_at=sa.func.coalesce(
+                        deliveries.c.first_attempt_at, sa.literal(now, UTCDateTime())
+                    ),
                 )
             )
             if not result.rowcount:
@@ -706,6 +714,11 @@ async def _insert_ignore(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     for row in rows:  # one by one: executemany does not report rows skipped on conflict
         inserted += int((await conn.execute(statement, row)).rowcount or 0)
     return inserted
+
+
+def _runtime_key(channel: str, watchlist: str, mode: str) -> str:
+    """The key of `channel`'s runtime subscription to `watchlist` in `mode` (alerts, digest)."""
+    return f"runtime:{channel}:{watchlist}:{mode}"
 
 
 async def _last_match_id(conn: AsyncConnection) -> int:

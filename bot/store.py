@@ -1,11 +1,12 @@
 """The only module that speaks SQL: feeds, items and matches, behind a narrow interface.
 
-SQLAlchemy Core on an async engine: SQLite (WAL) by default, PostgreSQL by URL.
+SQLAlchemy Core on an async engine: SQLite (WAL) by default, PostgreSQL (asyncpg) by URL.
 A single writer (the pipeline) calls the write methods; readers may run alongside.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.models import (
@@ -33,6 +35,61 @@ from bot.schema import feeds, items, matches, migrate
 
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
 MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at each start
+# an item key or URL longer than this (UTF-8) is not stored as it is: PostgreSQL refuses
+# unique-index entries over 2704 bytes, and SQLite must keep exactly what PostgreSQL keeps
+INDEXED_BYTES = 2000
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class DatabaseUrlError(ArgumentError):
+    """A database URL that is malformed or names a database wirewatch does not support
+    (an SQLAlchemyError, so that every command reports it as a database error)."""
+
+
+def async_database_url(url: str) -> str:
+    """`url` with wirewatch's async driver: `sqlite:///path` and `sqlite+aiosqlite:///path`
+    give aiosqlite, `postgresql://…` (or `postgres://…`, `postgresql+asyncpg://…`) asyncpg.
+    Raises DatabaseUrlError for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUrlError(f"{url!r} is not a database URL") from exc
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise DatabaseUrlError(
+            f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///PATH "
+            "or postgresql://USER:PASSWORD@HOST/DATABASE"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def display_url(url: str) -> str:
+    """`url` fit for logs and messages: its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def open_engine(url: str) -> AsyncEngine:
+    """An async engine on `url` (any form `async_database_url` takes), configured as the
+    bot uses it: SQLite in WAL with foreign keys on, its folder created; PostgreSQL with
+    connections checked before use, so a server restart costs no failed query."""
+    url = async_database_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
 
 
 class Store:
@@ -43,15 +100,14 @@ class Store:
 
     @classmethod
     async def open(cls, url: str) -> Store:
-        """Connect, enable WAL on SQLite, and apply pending migrations."""
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
-        if parsed.get_backend_name() == "sqlite":
-            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        async with engine.begin() as conn:
-            await conn.run_sync(migrate)
+        """Connect (see `open_engine`) and apply pending migrations."""
+        engine = open_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(migrate)
+        except BaseException:
+            await engine.dispose()
+            raise
         return cls(engine)
 
     async def close(self) -> None:
@@ -218,7 +274,7 @@ async def _new_items(
 ) -> list[StoredItem]:
     """The items of `polls` not stored yet (by feed and key, or by canonical URL), with
     whether each may be reported; their ids are known only once they are inserted."""
-    candidates = [(p, item) for p, _ in polls for item in p.items]
+    candidates = [(p, indexable(item)) for p, _ in polls for item in p.items]
     if not candidates:
         return []
     seen_urls = await _existing(conn, items.c.url, (i.url for _, i in candidates if i.url))
@@ -238,6 +294,24 @@ async def _new_items(
         reportable = not first_poll and (item.published is None or item.published >= cutoff)
         fresh.append(StoredItem(0, poll.feed.id, item, poll.polled_at, reportable))
     return fresh
+
+
+def indexable(item: Item) -> Item:
+    """`item` as the store keeps it, its key and URL made indexable (see below)."""
+    key, url = indexable_key(item.key), indexable_url(item.url)
+    return item if (key, url) == (item.key, item.url) else replace(item, key=key, url=url)
+
+
+def indexable_key(key: str) -> str:
+    """An item key over INDEXED_BYTES becomes `sha256:` and its hash; others stay."""
+    if len(key.encode()) <= INDEXED_BYTES:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def indexable_url(url: str | None) -> str | None:
+    """An item URL over INDEXED_BYTES is dropped (no chat platform links one that long)."""
+    return None if url is not None and len(url.encode()) > INDEXED_BYTES else url
 
 
 _ITEM_COLUMNS = (
@@ -273,7 +347,11 @@ async def _insert_items(conn: AsyncConnection, new: Sequence[StoredItem]) -> Non
 @lru_cache(maxsize=4)
 def _insert_plan(dialect: Dialect) -> InsertPlan:
     """The items INSERT for this dialect, its positional order, and the bind processors."""
-    compiled = items.insert().compile(dialect=dialect, column_keys=list(_ITEM_COLUMNS))
+    # for_executemany: no implicit `RETURNING items.id` (PostgreSQL), which an
+    # executemany would make the server compute and the driver throw away
+    compiled = items.insert().compile(
+        dialect=dialect, column_keys=list(_ITEM_COLUMNS), for_executemany=True
+    )
     order = tuple(compiled.positiontup) if compiled.positiontup else None
     processors = tuple(
         (name, process)

@@ -23,15 +23,15 @@ def count(path: Path, table: str) -> int:
 
 
 async def test_a_backup_of_a_running_store_holds_its_latest_writes(
-    db_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
-    store = await Store.open(db_url)
+    store = await Store.open(sqlite_url)
     try:
         feeds = [
             FeedSpec(f"https://news.example.test/{n}.xml", f"Feed {n}", "config") for n in range(30)
         ]
         await store.sync_feeds(feeds, NOW)  # still in the WAL: the store is open
-        size = backup_sqlite(db_url, tmp_path / "backup" / "wirewatch.db")
+        size = backup_sqlite(sqlite_url, tmp_path / "backup" / "wirewatch.db")
     finally:
         await store.close()
     assert size > 0 and count(tmp_path / "backup" / "wirewatch.db", "feeds") == 30

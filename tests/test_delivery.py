@@ -1,4 +1,5 @@
-"""Alerts and digests through the outbox: real feed server, real SQLite, recording adapter."""
+"""Alerts and digests through the outbox: real feed server, real SQLite and PostgreSQL,
+recording adapter."""
 
 from __future__ import annotations
 
@@ -385,9 +386,12 @@ def _entry_titles(adapter: RecordingAdapter, index: int) -> list[str]:
 
 
 async def test_subscriptions_command_shows_stopped_channels_and_failures(
-    feed_server: FeedServer, tmp_path: Path, clock: ManualClock, capsys: pytest.CaptureFixture[str]
+    feed_server: FeedServer,
+    db_url: str,
+    tmp_path: Path,
+    clock: ManualClock,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'wirewatch.db'}"
     adapter = RecordingAdapter()
     adapter.fail(CHANNEL, DeliveryError("404 Unknown Channel", retryable=False))
     config = settings(

@@ -1,4 +1,5 @@
-"""Poll cycles end to end in process: real feed server, real SQLite, real watchlists."""
+"""Poll cycles end to end in process: real feed server, real SQLite and PostgreSQL, real
+watchlists."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The store: migrations at every start, WAL, feed list sync, de-duplication."""
+"""The store on SQLite and PostgreSQL: migrations at every start, WAL, feed list sync,
+de-duplication, what exactly is stored."""
 
 from __future__ import annotations
 
@@ -6,24 +7,84 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+import pytest
+import sqlalchemy as sa
+
+from bot.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult
+from bot.outbox import Outbox
 from bot.polling import Schedule
-from bot.schema import MIGRATIONS
-from bot.store import Store
+from bot.schema import MIGRATIONS, feeds, items, matches, metadata, schema_version
+from bot.store import INDEXED_BYTES, DatabaseUrlError, Store, async_database_url, open_engine
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-async def test_migrations_run_once_and_sqlite_uses_wal(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'w.db'}"
+async def test_migrations_run_once(db_url: str) -> None:
     for _ in range(2):  # a restart applies nothing twice
-        store = await Store.open(url)
-        await store.close()
-    with sqlite3.connect(tmp_path / "nested" / "w.db") as conn:
-        versions = [r[0] for r in conn.execute("select version from schema_version")]
-        mode = conn.execute("pragma journal_mode").fetchone()[0]
+        store = await Store.open(db_url)
+        try:
+            async with store.engine.connect() as conn:
+                result = await conn.exec_driver_sql("select version from schema_version")
+                versions = sorted(r[0] for r in result)
+        finally:
+            await store.close()
     assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+async def test_a_version_1_database_is_upgraded_with_its_history(db_url: str) -> None:
+    """The later steps' ALTER TABLE on each backend: a database as version 1 left it (no
+    stories, no routing) gains the new tables and columns, and its matches count as
+    routed when they were matched, so an upgrade announces no history."""
+    engine = open_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: metadata.create_all(c, tables=[schema_version]))
+            await conn.run_sync(MIGRATIONS[0])
+            for table, column in (("items", "story_id"), ("matches", "routed_at")):
+                await conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+            await conn.execute(schema_version.insert().values(version=1))
+            feed = await conn.scalar(
+                feeds.insert()
+                .values(url="https://a.example.test/rss", name="A", origin="config", created_at=NOW)
+                .returning(feeds.c.id)
+            )
+            item_row = {"feed_id": feed, "key": "k", "title": "T", "summary": "", "source": "A",
+                        "first_seen": NOW, "reportable": True}  # fmt: skip
+            item = await conn.scalar(items.insert().values(item_row).returning(items.c.id))
+            match_row = {"item_id": item, "watchlist": "canola", "score": 9.0, "alert": True,
+                         "evidence": [], "reported": True, "matched_at": NOW}  # fmt: skip
+            await conn.execute(matches.insert().values(match_row))
+    finally:
+        await engine.dispose()
+    store = await Store.open(db_url)
+    try:
+        async with store.engine.connect() as conn:
+            routed = (await conn.execute(sa.select(matches.c.routed_at))).scalar_one()
+            story = (await conn.execute(sa.select(items.c.story_id))).scalar_one()
+            versions = (await conn.execute(sa.select(schema_version.c.version))).scalars().all()
+        subscriptions = await Outbox(store.engine).list_subscriptions()
+    finally:
+        await store.close()
+    assert routed == NOW and story is None and subscriptions == []
+    assert sorted(versions) == list(range(1, len(MIGRATIONS) + 1))
+
+
+async def test_sqlite_makes_its_folder_and_uses_wal(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'nested' / 'w.db'}")  # plain URL too
+    await store.close()
+    with sqlite3.connect(tmp_path / "nested" / "w.db") as conn:
+        mode = conn.execute("pragma journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+def test_database_urls_get_the_async_drivers() -> None:
+    assert async_database_url("sqlite:///data/w.db") == "sqlite+aiosqlite:///data/w.db"
+    assert async_database_url("sqlite+aiosqlite:////abs/w.db") == "sqlite+aiosqlite:////abs/w.db"
+    for plain in ("postgresql://u:p@db/w", "postgres://u:p@db/w", "postgresql+asyncpg://u:p@db/w"):
+        assert async_database_url(plain) == "postgresql+asyncpg://u:p@db/w"
+    for bad in ("mysql://u:p@db/w", "postgresql+psycopg2://u:p@db/w", "not a url"):
+        with pytest.raises(DatabaseUrlError):
+            async_database_url(bad)
 
 
 async def test_feed_list_sync_keeps_history_and_opml_imports(db_url: str) -> None:
@@ -49,22 +110,53 @@ async def test_feed_list_sync_keeps_history_and_opml_imports(db_url: str) -> Non
         await store.close()
 
 
-async def test_items_round_trip_as_sqlalchemy_writes_them(db_url: str, tmp_path: Path) -> None:
-    """Items go in through the driver's executemany; they must read back exactly."""
+async def test_items_round_trip_as_sqlalchemy_writes_them(db_url: str) -> None:
+    """Items go in through the driver's executemany; they must read back exactly, and
+    timestamps are stored as UTC wall-clock time: SQLAlchemy's own text format on SQLite,
+    a timestamp without time zone on PostgreSQL (whose session time zone is not UTC here)."""
     store = await Store.open(db_url)
     try:
-        await store.sync_feeds([FeedSpec("https://a.example.test/rss", "A", "config")], NOW)
-        (feed,) = await store.list_feeds()
+        feed = await _one_feed(store)
         published = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
         item = Item("k1", "Tïtle “quoted”", "Summary", "https://a.example.test/1", published, "A")
-        poll = PollResult(feed, Outcome.OK, FetchResult(status=200), NOW, (item,), "h")
-        await store.record_polls(
-            [(poll, Schedule(NOW, None, 0))], timedelta(hours=48), lambda _: []
-        )
+        await _poll(store, feed, item)
         (stored,) = await store.items_since(NOW - timedelta(seconds=1))
-        assert stored.item == item and stored.first_seen == NOW and stored.reportable is False
+        async with store.engine.connect() as conn:
+            raw = (await conn.exec_driver_sql("select published_at from items")).scalar_one()
     finally:
         await store.close()
-    with sqlite3.connect(tmp_path / "wirewatch.db") as conn:
-        (text,) = conn.execute("select published_at from items").fetchone()
-    assert text == "2026-11-20 08:30:00.000000"  # SQLAlchemy's own SQLite format
+    assert stored.item == item and stored.first_seen == NOW and stored.reportable is False
+    if db_url.startswith("sqlite"):
+        assert raw == "2026-11-20 08:30:00.000000"  # SQLAlchemy's own SQLite format
+    else:
+        assert raw == datetime(2026, 11, 20, 8, 30)
+
+
+async def test_items_too_long_to_index_are_stored_and_known_again(db_url: str) -> None:
+    """PostgreSQL refuses index entries over 2704 bytes; such a key is stored as its hash
+    and such a URL dropped, the same on both backends, so the next poll knows the item."""
+    store = await Store.open(db_url)
+    try:
+        feed = await _one_feed(store)
+        key = "".join(chr(0x4E00 + (n * 7919) % 20000) for n in range(1000))  # 3000 bytes
+        url = "https://a.example.test/" + "x" * INDEXED_BYTES
+        item = Item(key, "Title", "Summary", url, None, "A")
+        await _poll(store, feed, item)
+        (feed,) = await store.list_feeds()
+        await _poll(store, feed, item)
+        (stored,) = await store.items_since(NOW - timedelta(seconds=1))
+    finally:
+        await store.close()
+    assert stored.item.key.startswith("sha256:") and stored.item.url is None
+    assert stored.item.title == "Title"
+
+
+async def _one_feed(store: Store) -> FeedState:
+    await store.sync_feeds([FeedSpec("https://a.example.test/rss", "A", "config")], NOW)
+    (feed,) = await store.list_feeds()
+    return feed
+
+
+async def _poll(store: Store, feed: FeedState, item: Item) -> None:
+    poll = PollResult(feed, Outcome.OK, FetchResult(status=200), NOW, (item,), "h")
+    await store.record_polls([(poll, Schedule(NOW, None, 0))], timedelta(hours=48), lambda _: [])

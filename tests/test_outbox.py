@@ -1,0 +1,51 @@
+"""The outbox's own SQL on SQLite and PostgreSQL: each backend gives the same answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from bot.models import DeliveryState
+from bot.outbox import Outbox
+from bot.store import Store
+
+NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+CHANNEL = "discord:111111111111111111"
+
+
+@asynccontextmanager
+async def outbox_on(db_url: str) -> AsyncIterator[Outbox]:
+    store = await Store.open(db_url)
+    try:
+        yield Outbox(store.engine)
+    finally:
+        await store.close()
+
+
+async def test_unsubscribe_ends_exactly_the_named_watchlist(db_url: str) -> None:
+    """No pattern matching: `_` is no wildcard and case counts, on SQLite as on PostgreSQL."""
+    async with outbox_on(db_url) as outbox:
+        for watchlist in ("can_la", "canola", "Can_la"):
+            await outbox.subscribe(CHANNEL, watchlist, NOW)
+        await outbox.subscribe(CHANNEL, "can_la", NOW, digest="0 8 * * *")
+        ended = await outbox.unsubscribe(CHANNEL, "can_la")
+        left = await outbox.list_subscriptions(CHANNEL)
+    assert ended == 2
+    assert sorted(s.watchlists for s in left) == [("Can_la",), ("canola",)]
+
+
+async def test_claim_keeps_the_first_attempt_time_in_utc(db_url: str) -> None:
+    """The first attempt is stored as UTC whatever the database session's time zone."""
+    async with outbox_on(db_url) as outbox:
+        sub = await outbox.subscribe(CHANNEL, "canola", NOW, digest="0 8 * * *")
+        await outbox.queue_digest_now(sub.id, NOW)
+        (delivery,) = await outbox.deliveries_of("digest")
+        first = await outbox.claim(delivery.id, NOW)
+        await outbox.mark_retry(delivery.id, "HTTP 503", NOW + timedelta(minutes=5))
+        again = await outbox.claim(delivery.id, NOW + timedelta(hours=1))
+        not_pending = await outbox.claim(delivery.id, NOW + timedelta(hours=2))
+        (claimed,) = await outbox.deliveries_of("digest")
+    assert first == again == NOW
+    assert not_pending is None
+    assert claimed.state is DeliveryState.SENDING and claimed.attempts == 2

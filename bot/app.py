@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from adapters.console import ConsoleAdapter
+from adapters.discord import DiscordAdapter, DiscordSettings
 from adapters.slack import SlackAdapter, SlackSettings
 from bot.adapter import Adapter
 from bot.channels import parse_channel
@@ -55,6 +56,8 @@ def configured_platforms() -> set[str]:
     """The platforms this installation can deliver to: the console always, and each chat
     platform whose secrets are in the environment. Raises SecretError on an unreadable one."""
     platforms = {"console"}
+    if DiscordSettings.from_env().configured():
+        platforms.add("discord")
     if SlackSettings.from_env().configured():
         platforms.add("slack")
     return platforms
@@ -63,6 +66,9 @@ def configured_platforms() -> set[str]:
 def available_adapters() -> dict[str, Adapter]:
     """One adapter per configured platform."""
     adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
+    discord = DiscordSettings.from_env()
+    if discord.configured():
+        adapters["discord"] = DiscordAdapter(discord)
     slack = SlackSettings.from_env()
     if slack.configured():
         adapters["slack"] = SlackAdapter(slack)

@@ -106,6 +106,7 @@ class SubscriptionConfig(_Strict):
     `digest`: a cron schedule (`0 8 * * mon-fri`) in `timezone` for a digest of
     everything matched since the last one. Alerts during `quiet_hours` (`22:00-07:00`,
     in `timezone`) go into the next digest if there is one, else out when they end.
+    `mention_role`: a Discord role id its alerts ping (the only mention ever allowed).
     """
 
     channel: str
@@ -117,6 +118,7 @@ class SubscriptionConfig(_Strict):
     quiet_hours: str | None = None
     nothing_new: bool = False
     name: str | None = None
+    mention_role: str | None = None
 
     @field_validator("channel")
     @classmethod
@@ -136,12 +138,24 @@ class SubscriptionConfig(_Strict):
             parse_quiet_hours(value)
         return value
 
+    @field_validator("mention_role", mode="before")
+    @classmethod
+    def _mention_role(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"\d{15,21}", text):
+            raise ValueError(f"{value!r} is not a Discord role id (15 to 21 digits)")
+        return text
+
     @model_validator(mode="after")
     def _schedule(self) -> SubscriptionConfig:
         if self.digest is not None:
             check_cron(self.digest, self.timezone)
         if not self.alerts and self.digest is None:
             raise ValueError("a subscription needs alerts, a digest schedule, or both")
+        if self.mention_role and parse_channel(self.channel).adapter != "discord":
+            raise ValueError("mention_role is for Discord channels (a Discord role id)")
         return self
 
 

@@ -59,6 +59,7 @@ class Message:
     text: str = ""
     sections: tuple[Section, ...] = ()
     footer: str = ""
+    mention_role: str | None = None  # an alert's role to ping (Discord), from its subscription
 
     def links(self) -> list[str]:
         """Every entry URL in order (the render contract: each one survives rendering)."""
@@ -72,6 +73,7 @@ def message_to_json(message: Message) -> dict[str, Any]:
         "tone": message.tone.value,
         "text": message.text,
         "footer": message.footer,
+        "mention_role": message.mention_role,
         "sections": [
             {
                 "heading": s.heading,
@@ -102,6 +104,7 @@ def message_from_json(data: dict[str, Any]) -> Message:
         tone=Tone(data["tone"]),
         text=data.get("text", ""),
         footer=data.get("footer", ""),
+        mention_role=data.get("mention_role"),
         sections=tuple(
             Section(
                 heading=s["heading"],

@@ -189,6 +189,7 @@ class Subscription:
     digest_watermark: int  # the last match id covered by a sent digest
     next_digest_at: datetime | None
     last_digest_at: datetime | None
+    mention_role: str | None = None  # a Discord role id its alerts ping
 
 
 class DeliveryState(StrEnum):

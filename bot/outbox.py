@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -581,7 +581,8 @@ async def _queue_alerts(
     build_alert: BuildAlert,
     now: datetime,
 ) -> int:
-    """Queue one alert per (channel, story) for the alert-level matches in `rows`."""
+    """Queue one alert per (channel, story) for the alert-level matches in `rows`; each
+    carries its subscription's `mention_role`, if any."""
     if not subs:
         return 0
     by_item: dict[int, list[sa.Row[Any]]] = defaultdict(list)
@@ -602,6 +603,7 @@ async def _queue_alerts(
             if quiet is not None and sub.digest is not None:
                 continue  # the next digest carries it
             (view,) = _story_matches(chosen, outlets, stories_of)
+            alert = replace(build_alert(view), mention_role=sub.mention_role)
             queued.append(
                 _delivery_row(
                     sub.id,
@@ -609,7 +611,7 @@ async def _queue_alerts(
                     "alert",
                     f"alert:{sub.channel}:{story}",
                     story,
-                    message_to_json(build_alert(view)),
+                    message_to_json(alert),
                     quiet or now,
                     now,
                 )
@@ -756,6 +758,7 @@ def _config_values(config: SubscriptionConfig, now: datetime) -> dict[str, Any]:
         "min_score": config.min_score,
         "quiet_hours": config.quiet_hours,
         "nothing_new": config.nothing_new,
+        "mention_role": config.mention_role,
         "active": True,
         "next_digest_at": next_fire(config.digest, config.timezone, now) if config.digest else None,
     }
@@ -779,6 +782,7 @@ def _subscription(row: sa.Row[Any]) -> Subscription:
         digest_watermark=row.digest_watermark,
         next_digest_at=row.next_digest_at,
         last_digest_at=row.last_digest_at,
+        mention_role=row.mention_role,
     )
 
 

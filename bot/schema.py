@@ -142,6 +142,7 @@ subscriptions = sa.Table(
     sa.Column("next_digest_at", UTCDateTime),
     sa.Column("last_digest_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("mention_role", sa.Text),  # added by v3
     sa.Index("ix_subscriptions_channel", "channel"),
 )
 
@@ -191,6 +192,11 @@ def _stories_subscriptions_outbox_v2(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_items_story ON items (story_id)"))
 
 
+def _subscription_mention_role_v3(conn: Connection) -> None:
+    """Subscriptions may name a Discord role that their alerts ping."""
+    _add_column(conn, "subscriptions", "mention_role", "TEXT")
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -203,7 +209,11 @@ def _datetime_sql(conn: Connection) -> str:
 
 # Append only: each step moves the schema from version i to i + 1. Never edit a shipped step;
 # a later step that changes a table alters it there, and the Table above shows the result.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _stories_subscriptions_outbox_v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _create_v1,
+    _stories_subscriptions_outbox_v2,
+    _subscription_mention_role_v3,
+]
 
 
 def migrate(conn: Connection) -> int:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from adapters import slack
+from adapters import discord_render, slack
 from adapters.console import LINE_LIMIT, ConsoleAdapter, render
 from bot.adapter import Adapter, DeliveryError
 from bot.channels import ChannelRef
@@ -135,6 +135,89 @@ def assert_slack_inert(text: str) -> None:
     assert_console_inert(text)
 
 
+# --- discord ------------------------------------------------------------------------------
+
+_DISCORD_ESCAPE = r"\\[^0-9A-Za-z\s]"
+_DISCORD_LINK = r"\[((?:\\.|[^\[\]\\])*)\]\(((?:\([^()\s]*\)|[^\s()\\])+)\)"
+_DISCORD_OUR_LINK = r"\*\*\[(?:\\.|[^\[\]\\])*\]\(https?://(?:\([^()\s]*\)|[^\s()\\])+\)\*\*"
+_DISCORD_AUTOLINK = r"<(https?://[^\s<>]+)>"
+_DISCORD_BLOCK = re.compile(r"^[ \t]*(?:#{1,3}\s|-#\s|[-*+]\s|>|\d+\.\s)", re.MULTILINE)
+
+
+def discord_texts(payloads: Sequence[object], *, parsed_only: bool = False) -> list[str]:
+    """Every text of the messages, in order; with `parsed_only`, just the ones Discord
+    parses for markdown and mentions (content, titles, descriptions, fields: not
+    footers)."""
+    texts: list[str] = []
+    for payload in payloads:
+        assert isinstance(payload, discord_render.DiscordMessage)
+        texts.append(payload.content)
+        for embed in payload.embeds:
+            texts += [embed.get("title", ""), embed.get("description", "")]
+            texts += [f[k] for f in embed.get("fields", []) for k in ("name", "value")]
+            if not parsed_only:
+                texts.append(embed.get("footer", {}).get("text", ""))
+    return texts
+
+
+def check_discord_limits(payloads: Sequence[object]) -> None:
+    """1 to 10 embeds a message, each showing something; title ≤256, description ≤4096,
+    ≤25 fields (name ≤256, value ≤1024), footer ≤2048; ≤6000 characters across a
+    message's embeds; content ≤2000."""
+    for payload in payloads:
+        assert isinstance(payload, discord_render.DiscordMessage)
+        assert len(payload.content) <= 2000 and 1 <= len(payload.embeds) <= 10
+        total = 0
+        for embed in payload.embeds:
+            title, description = embed.get("title", ""), embed.get("description", "")
+            footer = embed.get("footer", {}).get("text", "")
+            fields = embed.get("fields", [])
+            assert title or description
+            assert len(title) <= 256 and len(description) <= 4096 and len(footer) <= 2048
+            assert len(fields) <= 25
+            assert all(len(f["name"]) <= 256 and len(f["value"]) <= 1024 for f in fields)
+            total += len(title) + len(description) + len(footer)
+            total += sum(len(f["name"]) + len(f["value"]) for f in fields)
+        assert total <= 6000
+
+
+def discord_visible(payloads: Sequence[object]) -> str:
+    """What a reader sees: masked links as their label and target, `<url>` as the URL,
+    escapes undone (read left to right, as Discord does); footers as they are."""
+
+    def show(match: re.Match[str]) -> str:
+        if match[1] is not None:
+            return f"{_unescape(match[1])} {match[2]}"
+        return match[3] or match[0][1:]
+
+    pattern = re.compile(f"{_DISCORD_LINK}|{_DISCORD_AUTOLINK}|{_DISCORD_ESCAPE}")
+    parsed = [pattern.sub(show, text) for text in discord_texts(payloads, parsed_only=True)]
+    footers = [
+        embed.get("footer", {}).get("text", "")
+        for payload in payloads
+        if isinstance(payload, discord_render.DiscordMessage)
+        for embed in payload.embeds
+    ]
+    return "\n".join(parsed + footers)
+
+
+def _unescape(text: str) -> str:
+    return re.sub(_DISCORD_ESCAPE, lambda m: m[0][1:], text)
+
+
+def assert_discord_inert(text: str) -> None:
+    """Once escaped characters and our own links (an entry's bold masked link to an
+    http(s) target, a `<http…>` autolink) are taken out, no character is left that
+    Discord reads as markup, a mention or a link (`[ ] < > * _ ~ |`, backtick, backslash), no
+    block syntax starts a line, `@everyone`/`@here` appear only broken by a zero-width
+    joiner, and no other control or invisible character is there."""
+    rest = re.sub(f"{_DISCORD_ESCAPE}|{_DISCORD_OUR_LINK}|{_DISCORD_AUTOLINK}", " ", text)
+    assert not re.search(r"[\[\]<>*_~|`\\]", rest), rest[:200]
+    assert not _DISCORD_BLOCK.search(rest), rest[:200]
+    assert not re.search("@(everyone|here)", text), text[:200]
+    assert_console_inert(text.replace("@" + discord_render.ZWJ, "@"))
+
+
 CONTRACTS = [
     Contract(
         name="console",
@@ -151,6 +234,14 @@ CONTRACTS = [
         visible_text=slack_visible,
         source_text=lambda payloads: "\n".join(slack_texts(payloads, parsed_only=True)),
         assert_inert=assert_slack_inert,
+    ),
+    Contract(
+        name="discord",
+        render=lambda message: list(discord_render.render(message)),
+        check_limits=check_discord_limits,
+        visible_text=discord_visible,
+        source_text=lambda payloads: "\n".join(discord_texts(payloads, parsed_only=True)),
+        assert_inert=assert_discord_inert,
     ),
 ]
 

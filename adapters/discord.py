@@ -1,0 +1,291 @@
+"""The Discord adapter: alerts and digests as embeds, and the `/news` command group, on the
+real discord.py.
+
+Bot mode: a bot token; messages go to channels by id over REST, and the gateway
+connection (no privileged intent, only `guilds`) brings the slash commands. Commands
+sync to one server when a guild id is set (instant, for testing), globally otherwise.
+`discord-webhook:<name>` channels post through a webhook URL with no bot user at all.
+
+Every message carries `allowed_mentions` with nothing to parse (the client's default,
+and set on each send), except that an alert may list the one role its subscription
+names. discord.py's own rate-limit handling stays on: it waits out a 429's
+`retry_after` and retries; a wait longer than MAX_RATELIMIT_WAIT comes back to the
+outbox as a retryable error with that delay instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from adapters.discord_commands import NewsGroup
+from adapters.discord_render import DiscordMessage, render
+from bot.adapter import DeliveryError
+from bot.channels import ChannelRef
+from bot.commands import Commands
+from bot.messages import Message
+from bot.secrets import read_secret
+from bot.yaml_source import SourceError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_RATELIMIT_WAIT = 30.0  # seconds discord.py may sleep on a 429 (its minimum)
+_SNOWFLAKE = re.compile(r"\d{15,21}")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    """What the adapter needs, from the environment (`from_env`) or given directly."""
+
+    token: str | None = None
+    guild_id: int | None = None  # sync the commands to this server only
+    api_url: str | None = None  # REST base, e.g. http://proxy:8080/api/v10
+    admin_role: int | None = None  # may run subscribe/unsubscribe/digest
+    webhooks: Mapping[str, str] = field(default_factory=dict)  # name → URL, else from env
+    timeout: float = 60.0  # seconds for one REST call, rate-limit waits included
+
+    @classmethod
+    def from_env(cls) -> DiscordSettings:
+        """`WIREWATCH_DISCORD_TOKEN` (or `_FILE`), `WIREWATCH_DISCORD_GUILD_ID`,
+        `WIREWATCH_DISCORD_API_URL`, `WIREWATCH_DISCORD_ADMIN_ROLE`. Raises SourceError
+        when an id is not one."""
+        return cls(
+            token=read_secret("WIREWATCH_DISCORD_TOKEN"),
+            guild_id=_snowflake_env("WIREWATCH_DISCORD_GUILD_ID", "a server id"),
+            api_url=os.environ.get("WIREWATCH_DISCORD_API_URL") or None,
+            admin_role=_snowflake_env("WIREWATCH_DISCORD_ADMIN_ROLE", "a role id"),
+        )
+
+    def configured(self) -> bool:
+        """Whether anything Discord is set up (a bot token or a webhook)."""
+        return bool(self.token or self.webhooks or _webhook_names_in_env())
+
+
+class DiscordAdapter:
+    """Implements bot.adapter.Adapter for Discord (bot and webhook channels)."""
+
+    platform = "discord"
+    min_interval = 1.0  # Discord allows 5 messages per 5 s in a channel
+
+    def __init__(self, settings: DiscordSettings) -> None:
+        """Point discord.py's REST base at `settings.api_url` if given (it is one class
+        attribute for the whole process: bot calls, webhooks and interactions)."""
+        self.settings = settings
+        if settings.api_url:
+            discord.http.Route.BASE = settings.api_url.rstrip("/")
+        self.client: discord.Client | None = None
+        self.tree: app_commands.CommandTree[discord.Client] | None = None
+        self._gateway: asyncio.Task[None] | None = None
+        self._connected = False
+        self._gateway_error: str | None = None
+        self._session: aiohttp.ClientSession | None = None  # for webhooks
+
+    async def start(self, commands: Commands) -> None:
+        """Log in (checking the token), sync `/news`, and connect the gateway in the
+        background. Webhooks alone need none of it."""
+        if not self.settings.token:
+            return
+        client = discord.Client(
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
+        )
+        self.client = client
+        self.tree = app_commands.CommandTree(client)
+        guild = discord.Object(self.settings.guild_id) if self.settings.guild_id else None
+        self.tree.add_command(NewsGroup(commands, self.settings.admin_role), guild=guild)
+        client.event(self.on_connect)
+        client.event(self.on_resumed)
+        client.event(self.on_disconnect)
+        try:
+            await self._call(client.login(self.settings.token))
+            await self._sync(guild)
+        except DeliveryError:
+            await client.close()
+            raise
+        self._gateway = asyncio.create_task(self._run_gateway(client), name="discord gateway")
+
+    async def _sync(self, guild: discord.Object | None) -> None:
+        """Register `/news` with Discord (bulk overwrite: unchanged commands stay as they
+        are); a 403 says which scope the invite lacks."""
+        assert self.tree is not None
+        try:
+            await self._call(self.tree.sync(guild=guild))
+        except DeliveryError as exc:
+            if not isinstance(exc.__cause__, discord.Forbidden):
+                raise
+            raise DeliveryError(
+                f"cannot register /news ({exc.reason}); the bot's invite needs the "
+                "applications.commands scope",
+                retryable=False,
+            ) from exc
+
+    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
+        """Post `message` (split over several messages when long); return the last
+        message's id. Each part has its own nonce (`nonce`, `nonce.2`, …) with
+        `enforce_nonce`, so a retry does not post a part twice."""
+        parts = render(message)
+        if channel.platform == "discord-webhook":
+            return await self._send_webhook(channel, parts)
+        if self.client is None:
+            raise DeliveryError(
+                f"{channel}: no Discord bot token (WIREWATCH_DISCORD_TOKEN)", retryable=False
+            )
+        target = self.client.get_partial_messageable(int(channel.target))
+        message_id = ""
+        for n, part in enumerate(parts, start=1):
+            sent = await self._call(
+                target.send(
+                    content=part.content or None,
+                    embeds=_embeds(part),
+                    nonce=nonce if n == 1 else f"{nonce}.{n}",
+                    allowed_mentions=_allowed_mentions(part),
+                )
+            )
+            message_id = str(sent.id)
+        return message_id
+
+    async def check_connection(self) -> str | None:
+        """None while the gateway is connected (or only webhooks are set up); else why not."""
+        if not self.settings.token:
+            return None
+        if self.client is None:
+            return "Discord bot not started"
+        if self._gateway_error:
+            return self._gateway_error
+        if not self._connected:
+            return "Discord gateway disconnected (reconnecting)"
+        return None
+
+    async def close(self) -> None:
+        """Disconnect and release the HTTP sessions; safe to call twice."""
+        if self.client is not None:
+            await self.client.close()
+        if self._gateway is not None:
+            await asyncio.gather(self._gateway, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # --- gateway events ----------------------------------------------------------------
+
+    async def on_connect(self) -> None:
+        """The gateway said READY."""
+        self._connected = True
+
+    async def on_resumed(self) -> None:
+        """The gateway resumed the session after a drop."""
+        self._connected = True
+
+    async def on_disconnect(self) -> None:
+        """The gateway connection dropped; discord.py reconnects."""
+        self._connected = False
+
+    async def _run_gateway(self, client: discord.Client) -> None:
+        """Hold the gateway connection (discord.py reconnects); an error it cannot
+        recover from is logged and reported by `check_connection`."""
+        try:
+            await client.connect(reconnect=True)
+        except Exception as exc:
+            self._gateway_error = f"Discord gateway stopped: {exc}"
+            log.error("%s", self._gateway_error)
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def _send_webhook(self, channel: ChannelRef, parts: list[DiscordMessage]) -> str:
+        url = self.settings.webhooks.get(channel.target) or _webhook_url(channel)
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            hook = discord.Webhook.from_url(url, session=self._session)
+        except ValueError as exc:
+            raise DeliveryError(
+                f"{channel}: not a Discord webhook URL (https://discord.com/api/webhooks/…)",
+                retryable=False,
+            ) from exc
+        message_id = ""
+        for part in parts:
+            sent = await self._call(
+                hook.send(
+                    content=part.content or discord.utils.MISSING,
+                    embeds=_embeds(part),
+                    allowed_mentions=_allowed_mentions(part),
+                    wait=True,
+                )
+            )
+            message_id = str(sent.id)
+        return message_id
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """Await one discord.py call within the timeout; its errors as DeliveryError."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                return await call
+        except discord.LoginFailure as exc:
+            raise DeliveryError("Discord refused the bot token (401)", retryable=False) from exc
+        except discord.RateLimited as exc:
+            raise DeliveryError(
+                "Discord rate limit (429)", retryable=True, retry_after=exc.retry_after
+            ) from exc
+        except discord.HTTPException as exc:
+            raise _delivery_error(exc) from exc
+        except TimeoutError as exc:
+            raise DeliveryError(
+                f"Discord did not answer within {self.settings.timeout:g} s", retryable=True
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(f"Discord unreachable: {exc!r}", retryable=True) from exc
+
+
+def _embeds(part: DiscordMessage) -> list[discord.Embed]:
+    return [discord.Embed.from_dict(embed) for embed in part.embeds]
+
+
+def _allowed_mentions(part: DiscordMessage) -> discord.AllowedMentions:
+    """Nothing, or only the part's role: never @everyone, @here or a user."""
+    if part.role is None:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False, users=False, roles=[discord.Object(part.role)], replied_user=False
+    )
+
+
+def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
+    """403 (no access), 404 (channel or webhook gone) and 401 (token revoked) are
+    permanent; a 5xx, a 429 discord.py gave up on, or any other refusal is retried."""
+    reason = f"Discord {exc.status}: {exc.text or exc.__class__.__name__}"
+    if exc.code:
+        reason += f" (code {exc.code})"
+    return DeliveryError(reason, retryable=exc.status not in (401, 403, 404))
+
+
+def _snowflake_env(name: str, what: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not _SNOWFLAKE.fullmatch(value):
+        raise SourceError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
+    return int(value)
+
+
+def _webhook_url(channel: ChannelRef) -> str:
+    name = channel.webhook_env()
+    assert name is not None
+    url = read_secret(name)
+    if not url:
+        raise DeliveryError(f"{channel}: set {name} (or {name}_FILE) to its URL", retryable=False)
+    return url
+
+
+def _webhook_names_in_env() -> list[str]:
+    return [k for k in os.environ if k.startswith("WIREWATCH_DISCORD_WEBHOOK_")]

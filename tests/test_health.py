@@ -120,11 +120,11 @@ async def health(*args: str, cwd: Path) -> tuple[int, str, str]:
 
 
 async def test_wirewatch_health_exits_0_when_ready_and_1_otherwise(
-    feed_server: FeedServer, db_url: str, tmp_path: Path
+    feed_server: FeedServer, sqlite_url: str, tmp_path: Path
 ) -> None:
     adapter = RecordingAdapter()
     (tmp_path / "wirewatch.yaml").write_text("default_feeds: false\n")
-    async with serving(feed_server, db_url, adapter, ManualClock(START)) as (app, base):
+    async with serving(feed_server, sqlite_url, adapter, ManualClock(START)) as (app, base):
         await app.tick()
         code, out, _ = await health("--url", f"{base}/readyz", cwd=tmp_path)
         assert (code, out.splitlines()[0]) == (0, "ready") and "store: ok" in out

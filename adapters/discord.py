@@ -34,6 +34,7 @@ from bot.channels import ChannelRef
 from bot.commands import Commands
 from bot.messages import Message
 from bot.secrets import read_secret
+from bot.webhooks import webhook_url, webhooks_in_env
 from bot.yaml_source import SourceError
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class DiscordSettings:
 
     def configured(self) -> bool:
         """Whether anything Discord is set up (a bot token or a webhook)."""
-        return bool(self.token or self.webhooks or _webhook_names_in_env())
+        return bool(self.token or self.webhooks or webhooks_in_env("discord"))
 
 
 class DiscordAdapter:
@@ -203,7 +204,7 @@ class DiscordAdapter:
     # --- sending -----------------------------------------------------------------------
 
     async def _send_webhook(self, channel: ChannelRef, parts: list[DiscordMessage]) -> str:
-        url = self.settings.webhooks.get(channel.target) or _webhook_url(channel)
+        url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
@@ -276,16 +277,3 @@ def _snowflake_env(name: str, what: str) -> int | None:
     if not _SNOWFLAKE.fullmatch(value):
         raise SourceError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
     return int(value)
-
-
-def _webhook_url(channel: ChannelRef) -> str:
-    name = channel.webhook_env()
-    assert name is not None
-    url = read_secret(name)
-    if not url:
-        raise DeliveryError(f"{channel}: set {name} (or {name}_FILE) to its URL", retryable=False)
-    return url
-
-
-def _webhook_names_in_env() -> list[str]:
-    return [k for k in os.environ if k.startswith("WIREWATCH_DISCORD_WEBHOOK_")]

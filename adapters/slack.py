@@ -37,6 +37,7 @@ from bot.channels import ChannelRef
 from bot.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
 from bot.messages import Entry, Message, Tone, format_utc
 from bot.secrets import read_secret
+from bot.webhooks import webhook_url, webhooks_in_env
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class SlackSettings:
 
     def configured(self) -> bool:
         """Whether anything Slack is set up (a bot token or a webhook)."""
-        return bool(self.bot_token or self.webhooks or _webhook_names_in_env())
+        return bool(self.bot_token or self.webhooks or webhooks_in_env("slack"))
 
 
 class SlackAdapter:
@@ -281,7 +282,7 @@ class SlackAdapter:
     async def _send_webhook(
         self, channel: ChannelRef, payloads: Sequence[dict[str, Any]], nonce: str
     ) -> str:
-        url = self.settings.webhooks.get(channel.target) or _webhook_url(channel)
+        url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
         hook = AsyncWebhookClient(url)
         for payload in payloads:
             try:
@@ -412,16 +413,3 @@ def _retry_after(headers: Mapping[str, Any]) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
-
-
-def _webhook_url(channel: ChannelRef) -> str:
-    name = channel.webhook_env()
-    assert name is not None
-    url = read_secret(name)
-    if not url:
-        raise DeliveryError(f"{channel}: set {name} (or {name}_FILE) to its URL", retryable=False)
-    return url
-
-
-def _webhook_names_in_env() -> list[str]:
-    return [k for k in os.environ if k.startswith("WIREWATCH_SLACK_WEBHOOK_")]

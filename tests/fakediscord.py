@@ -20,6 +20,7 @@ from typing import Any
 
 import yarl
 from aiohttp import WSMsgType, web
+from loopback import serve
 
 APP_ID = 700000000000000001  # the application, and its bot user
 GUILD_ID = 800000000000000001
@@ -82,12 +83,7 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/gw/", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from loopback import serve
 
 Reply = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -35,12 +36,7 @@ class FakeSlack:
         app.router.add_post("/response/{rid}", self._response)
         app.router.add_post("/hooks/{name}", self._hook)
         app.router.add_get("/link/", self._link)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def stop(self) -> None:

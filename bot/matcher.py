@@ -1,17 +1,22 @@
 """Watchlists compiled once into one word index; items matched against all of them at once.
 
-The exact pass looks every word of an item up in a dict built from every alias of every
-watchlist (with inflections and hyphen variants generated up front). Only a watchlist
-that got an exact hit yet is still short of matching gets the fuzzy pass (rapidfuzz),
-and only for its groups that have no hit. Every decision keeps its evidence.
+A pre-filter over the raw folded text (`_Prefilter`) first rules out the watchlists that
+cannot match, which is most of them for most items. For the rest, the exact pass looks
+every word of an item up in a dict built from every alias of every watchlist (with
+inflections and hyphen variants generated up front). Only a watchlist that got an exact
+hit yet is still short of matching gets the fuzzy pass (rapidfuzz), and only for its
+groups that have no hit. Every decision keeps its evidence.
 """
 
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
@@ -20,7 +25,6 @@ from rapidfuzz import fuzz
 from bot.messages import evidence_strings
 from bot.models import Evidence, Item, Match
 from bot.normalize import (
-    WORD,
     fold,
     has_cjk,
     inflections,
@@ -33,6 +37,7 @@ from bot.watchlists import (
     Alias,
     AllOf,
     AnyOf,
+    Group,
     GroupRef,
     Near,
     NoneOf,
@@ -43,6 +48,10 @@ from bot.watchlists import (
 
 MIN_FUZZY_LENGTH = 5  # shorter aliases never match fuzzily: "PLA" must not hit "plan"
 _MAX_VARIANTS = 64
+# Shorter Latin key parts ("c" of "B.C.", "8" of "P-8") would hit nearly every text and slow
+# the pre-filter's automaton; their aliases are checked on the words instead.
+_MIN_KEY_PART = 3
+_MAX_GATE_GROUPS = 3  # a watchlist's gate: at most this many groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,32 @@ class _Entry:
     group: str
     alias: Alias
     cased: frozenset[tuple[str, ...]] | None = None  # case-sensitive aliases: exact spellings
+
+
+class _Spelling(NamedTuple):
+    """One indexed spelling of an alias, filed under its first word."""
+
+    tail: list[str]  # the words after the first
+    size: int  # words in all
+    watchlist: int
+    group: str
+    alias: str
+    cased: frozenset[tuple[str, ...]] | None  # case-sensitive aliases: exact spellings
+
+
+class _Spellings(NamedTuple):
+    """The spellings filed under one first word, in the order they were added: the
+    one-word ones, and by second word the ones a text with that second word may hit."""
+
+    single: list[_Spelling]
+    by_second: dict[str, list[_Spelling]]
+
+
+class _View(NamedTuple):
+    """The word index narrowed to some watchlists."""
+
+    by_first: dict[str, _Spellings]
+    first_words: frozenset[str]
 
 
 class _Hit(NamedTuple):
@@ -63,6 +98,10 @@ class _Hit(NamedTuple):
     end: int
     similarity: float = 100.0
     chars: tuple[int, int] | None = None  # exact character span, for substring hits
+
+
+_END = attrgetter("end")
+_POSITION = attrgetter("field", "start")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +139,149 @@ class Verdict:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class _Field:
-    name: str
-    text: str  # NFKC text, quoted in evidence
-    folded: str
-    words: list[str]
+    """One field of an item as the matcher reads it: NFKC text (quoted in evidence), folded
+    text, its words, and their character spans, computed on first use and then shared."""
+
+    __slots__ = ("_hyphenations", "_spans", "folded", "name", "text", "words")
+
+    def __init__(self, name: str, text: str, folded: str) -> None:
+        self.name = name
+        self.text = text
+        self.folded = folded
+        self.words = words(folded)
+        self._spans: list[tuple[int, int]] | None = None
+        self._hyphenations: list[tuple[int, str, int]] | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of each of `words` in the text."""
+        if self._spans is None:
+            self._spans = word_spans(self.folded)
+        return self._spans
+
+    @property
+    def hyphenations(self) -> list[tuple[int, str, int]]:
+        """`joined_hyphenations` of the folded text."""
+        if self._hyphenations is None:
+            self._hyphenations = joined_hyphenations(self.folded) if "-" in self.folded else []
+        return self._hyphenations
+
+    def position(self, offset: int) -> int:
+        """The index of the word at or after a character offset: how many start before it."""
+        return bisect_left(self.spans, (offset, -1))
+
+
+class _Prefilter:
+    """The cheap exact pass before tokenising: which watchlists could match a text.
+
+    Each alias contributes key parts (`_key_parts`), substrings that every text it can hit
+    contains, folded and with hyphens and apostrophes removed. One Aho-Corasick automaton
+    finds them all, so the groups found are a superset of the groups hit, and a watchlist
+    whose rule cannot hold even with those cannot match. Before it a smaller automaton
+    looks only for each watchlist's gate (`_gate`: a few groups with rare key parts
+    without which its rule cannot hold) and rejects most texts at less cost. An alias
+    with no part long enough to be selective ("B.C.", "Xi") is looked up in the words
+    instead (`short_groups`), only when its group could make a rule hold.
+    """
+
+    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
+        self._rules = [w.rule for w in watchlists]
+        masks: dict[str, int] = defaultdict(int)
+        self._group_bits: list[tuple[int, str, int]] = []  # (watchlist, group, bit)
+        self._short: dict[str, list[tuple[tuple[str, ...], int]]] = defaultdict(list)
+        self._short_bits = 0
+        gates: list[list[str] | None] = []
+        for wi, watchlist in enumerate(watchlists):
+            parts: dict[str, list[str] | None] = {}
+            for group in watchlist.groups:
+                bit = 1 << len(self._group_bits)
+                self._group_bits.append((wi, group.name, bit))
+                parts[group.name] = self._add_group(group, bit, masks)
+            gates.append(_gate(watchlist.rule, parts))
+        patterns = list(masks)
+        self._automaton = AhoCorasick(
+            patterns, matchkind=MatchKind.Standard, implementation=Implementation.DFA
+        )
+        self._masks = [masks[p] for p in patterns]
+        self._gate = None  # without a gate for every watchlist, every text passes
+        if gates and None not in gates:
+            gate_parts = sorted({p for gate in gates for p in gate or ()})
+            self._gate = AhoCorasick(gate_parts, implementation=Implementation.DFA)
+        self._decisions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+
+    def _add_group(self, group: Group, bit: int, masks: dict[str, int]) -> list[str] | None:
+        """File the key parts of a group's aliases under its bit; return them, or None
+        when one of its aliases is too short to have any."""
+        group_parts: list[str] | None = []
+        for alias in group.aliases:
+            parts = _key_parts(alias)
+            if parts is None:
+                self._add_short(alias, bit)
+                group_parts = None
+                continue
+            for part in parts:
+                masks[part] |= bit
+            if group_parts is not None:
+                group_parts.extend(parts)
+        return group_parts
+
+    def _add_short(self, alias: Alias, bit: int) -> None:
+        """Index the lower-cased spellings of an alias whose key parts are too short."""
+        folded = fold(nfkc(alias.text))
+        self._short_bits |= bit
+        for variant in _variants(words(folded), folded):
+            self._short[variant[0]].append((variant[1:], bit))
+
+    def groups(self, folded: str) -> int | None:
+        """The groups whose key parts the folded text contains, as a bit mask; None when
+        no watchlist's gate is there."""
+        text = folded.replace("-", "").replace("'", "")
+        if self._gate is not None and not self._gate.find_matches_as_indexes(text):
+            return None
+        found = 0
+        masks = self._masks
+        for index, _, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
+            found |= masks[index]
+        return found
+
+    def decide(self, found: int) -> tuple[frozenset[int], frozenset[int]]:
+        """The watchlists whose rule may hold with the groups in `found`: without, and with,
+        the groups of the short aliases (which the automaton cannot see)."""
+        decision = self._decisions.get(found)
+        if decision is None:
+            if len(self._decisions) > 100_000:
+                self._decisions.clear()
+            decision = self._decisions[found] = (
+                self._possible(found),
+                self._possible(found | self._short_bits),
+            )
+        return decision
+
+    def _possible(self, found: int) -> frozenset[int]:
+        """The watchlists whose rule may hold if the groups in `found` are hit."""
+        groups: dict[int, set[str]] = defaultdict(set)
+        for wi, name, bit in self._group_bits:
+            if found & bit:
+                groups[wi].add(name)
+        return frozenset(
+            wi for wi, names in groups.items() if _may_hold(self._rules[wi], names, exact=False)
+        )
+
+    def short_groups(self, fields: tuple[_Field, _Field]) -> int:
+        """The groups of the short aliases whose words (lower-cased) appear in the fields."""
+        found = 0
+        short = self._short
+        for f in fields:
+            toks = f.words
+            for i in [i for i, tok in enumerate(toks) if tok in short] if short else ():
+                for tail, bit in short[toks[i]]:
+                    if not tail or tuple(toks[i + 1 : i + 1 + len(tail)]) == tail:
+                        found |= bit
+            for _, joined, _ in f.hyphenations:
+                for tail, bit in short.get(joined, ()):
+                    found |= 0 if tail else bit
+        return found
 
 
 class Matcher:
@@ -113,7 +289,7 @@ class Matcher:
 
     def __init__(self, watchlists: Sequence[Watchlist]) -> None:
         self.watchlists = tuple(watchlists)
-        self._index: dict[str, list[tuple[tuple[str, ...], _Entry]]] = defaultdict(list)
+        self._index: dict[str, list[_Spelling]] = defaultdict(list)
         self._substrings: dict[str, list[_Entry]] = defaultdict(list)
         self._fuzzy: dict[tuple[int, str], list[tuple[str, int, Alias]]] = defaultdict(list)
         for wi, watchlist in enumerate(self.watchlists):
@@ -121,17 +297,20 @@ class Matcher:
                 for alias in group.aliases:
                     self._add(_Entry(wi, group.name, alias))
         self._index = dict(self._index)
-        self._first_words = frozenset(self._index)
-        self._build_prefilter()
-        self._possible: dict[tuple[int, frozenset[str], bool], bool] = {}
+        self._views: dict[frozenset[int] | None, _View] = {}
+        self._prefilter = _Prefilter(self.watchlists)
+        self._possible: dict[tuple[int, frozenset[str]], bool] = {}
+        self._known_evidence: dict[tuple[str, str, str, str, float], Evidence] = {}
         self._ascii_substrings = any(s.isascii() for s in self._substrings)
         self._needles = list(self._substrings)
         self._substring_finder = (
             AhoCorasick(self._needles, matchkind=MatchKind.Standard) if self._needles else None
         )
-        self._fuzzy_groups: dict[int, set[str]] = defaultdict(set)
-        for wi, group_name in self._fuzzy:
-            self._fuzzy_groups[wi].add(group_name)
+        self._fuzzy_groups = {
+            wi: frozenset(g for w, g in self._fuzzy if w == wi) for wi, _ in self._fuzzy
+        }
+        self._weights = [{g.name: g.weight for g in w.groups} for w in self.watchlists]
+        self._near = frozenset(wi for wi, w in enumerate(self.watchlists) if _has_near(w.rule))
 
     def _add(self, entry: _Entry) -> None:
         alias = entry.alias
@@ -147,67 +326,36 @@ class Matcher:
             lowered = {tuple(t.lower() for t in v) for v in variants}
             entry = replace(entry, cased=frozenset(variants))
             variants = lowered
-        for variant in variants:
-            self._index[variant[0]].append((variant[1:], entry))
+        for v in variants:
+            spelling = _Spelling(
+                list(v[1:]), len(v), entry.watchlist, entry.group, alias.text, entry.cased
+            )
+            self._index[v[0]].append(spelling)
         if alias.fuzzy and len(folded) >= MIN_FUZZY_LENGTH and not alias.case_sensitive:
             key = (entry.watchlist, entry.group)
             self._fuzzy[key].append((" ".join(tokens), len(tokens), alias))
 
-    def _build_prefilter(self) -> None:
-        """One Aho-Corasick automaton over a key part of every alias, for `_candidates`.
-
-        Each alias contributes substrings that every text it can hit contains (see
-        `_key_parts`), so the groups found are a superset of the groups hit, and a
-        watchlist whose rule cannot hold even with those cannot match.
-        """
-        masks: dict[str, int] = defaultdict(int)
-        self._group_bits: list[tuple[int, str, int]] = []  # (watchlist, group, bit)
-        for wi, watchlist in enumerate(self.watchlists):
-            for group in watchlist.groups:
-                bit = 1 << len(self._group_bits)
-                self._group_bits.append((wi, group.name, bit))
-                for alias in group.aliases:
-                    for part in _key_parts(alias):
-                        masks[part] |= bit
-        patterns = [p for p in masks if p]
-        self._prefilter = AhoCorasick(
-            patterns, matchkind=MatchKind.Standard, implementation=Implementation.DFA
-        )
-        self._key_masks = [masks[p] for p in patterns]
-        self._decisions: dict[int, frozenset[int]] = {}
-
-    def _candidates(self, folded_title: str, folded_summary: str) -> frozenset[int]:
-        """The watchlists that could match: the cheap exact pre-filter before tokenising."""
-        text = f"{folded_title}\n{folded_summary}".replace("-", "")
-        found = 0
-        masks = self._key_masks
-        for index, _, _ in self._prefilter.find_matches_as_indexes(text, overlapping=True):
-            found |= masks[index]
-        candidates = self._decisions.get(found)
-        if candidates is None:
-            groups: dict[int, set[str]] = defaultdict(set)
-            for wi, name, bit in self._group_bits:
-                if found & bit:
-                    groups[wi].add(name)
-            candidates = frozenset(
-                wi for wi, names in groups.items() if self._may_hold(wi, names, exact=False)
-            )
-            if len(self._decisions) > 100_000:
-                self._decisions.clear()
-            self._decisions[found] = candidates
-        return candidates
-
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The watchlists this text matches, each with score and evidence."""
         title, summary = nfkc(title or ""), nfkc(summary or "")
-        folded = (fold(title), fold(summary))
-        candidates = self._candidates(*folded)
-        if not candidates:
+        both = f"{title}\n{summary}"
+        # both fields folded at once; folding keeps lengths, so each is a slice
+        both = both.lower() if both.isascii() else f"{fold(title)}\n{fold(summary)}"
+        prefilter = self._prefilter
+        found = prefilter.groups(both)
+        if found is None:
+            return []
+        candidates, with_short = prefilter.decide(found)
+        if not with_short:
             return []
         fields = (
-            _Field("title", title, folded[0], words(folded[0])),
-            _Field("summary", summary, folded[1], words(folded[1])),
+            _Field("title", title, both[: len(title)]),
+            _Field("summary", summary, both[len(title) + 1 :]),
         )
+        if candidates != with_short:
+            candidates = prefilter.decide(found | prefilter.short_groups(fields))[0]
+            if not candidates:
+                return []
         return [v.to_match() for v in self._judge(fields, explain=False, only=candidates)]
 
     def match_item(self, item: Item) -> list[Match]:
@@ -241,11 +389,10 @@ class Matcher:
         for wi, found in hits.items():
             if only is not None and wi not in only:
                 continue
-            watchlist = self.watchlists[wi]
-            groups = {h.group for h in found}
+            groups = frozenset(h.group for h in found)
             possible = self._may_hold(wi, groups)
-            verdict = _verdict(watchlist, found, fields, explain) if possible else None
-            fuzzy_groups = self._fuzzy_groups.get(wi, set()) - groups
+            verdict = self._verdict(wi, found, fields, explain) if possible else None
+            fuzzy_groups = self._fuzzy_groups.get(wi, frozenset()) - groups
             if (
                 fuzzy_groups
                 and (verdict is None or not verdict.matched)
@@ -254,51 +401,121 @@ class Matcher:
                 extra = self._fuzzy_hits(wi, fuzzy_groups, fields)
                 if extra:
                     found = found + extra
-                    verdict = _verdict(watchlist, found, fields, explain)
+                    verdict = self._verdict(wi, found, fields, explain)
             if verdict is None and explain:
-                verdict = _verdict(watchlist, found, fields)
+                verdict = self._verdict(wi, found, fields)
             if verdict is not None and (explain or verdict.matched):
                 verdicts.append(verdict)
         return verdicts
 
-    def _may_hold(self, wi: int, groups: set[str], exact: bool = True) -> bool:
+    def _may_hold(self, wi: int, groups: frozenset[str]) -> bool:
         """`_may_hold` of a watchlist's rule, remembered per set of groups hit."""
-        key = (wi, frozenset(groups), exact)
+        key = (wi, groups)
         known = self._possible.get(key)
         if known is None:
             if len(self._possible) > 100_000:
                 self._possible.clear()
-            rule = self.watchlists[wi].rule
-            known = self._possible[key] = _may_hold(rule, groups, exact=exact)
+            known = self._possible[key] = _may_hold(self.watchlists[wi].rule, groups)
         return known
+
+    def _verdict(
+        self, wi: int, hits: list[_Hit], fields: tuple[_Field, ...], explain: bool = True
+    ) -> Verdict:
+        """Score the hits and check the rule; quote each distinct hit as evidence when the
+        verdict is a match or an explanation is wanted (quoting is most of the cost)."""
+        watchlist = self.watchlists[wi]
+        title_weight = watchlist.title_weight
+        best: dict[str, float] = {}  # by group, in the order of their first hit
+        for h in hits:
+            value = (title_weight if h.field == 0 else 1.0) * h.similarity / 100
+            if value > best.get(h.group, -1.0):
+                best[h.group] = value
+        weights = self._weights[wi]
+        score = 0.0
+        for group, value in best.items():
+            score += weights[group] * value
+        rule_ok = self._rule_holds(wi, frozenset(best), hits)
+        if not explain and not (rule_ok and score >= watchlist.threshold):
+            return Verdict(watchlist, score, rule_ok, ())
+        return Verdict(watchlist, score, rule_ok, self._evidence(hits, fields))
+
+    def _evidence(self, hits: list[_Hit], fields: tuple[_Field, ...]) -> tuple[Evidence, ...]:
+        """Each distinct hit (by group, field and first word) quoted, in reading order; at
+        one position the longest hit wins.
+
+        Equal evidence recurs across items and watchlists, so one immutable instance of
+        each is kept and shared (a dict lookup costs less than building one).
+        """
+        known = self._known_evidence
+        if len(known) > 10_000:
+            known.clear()
+        seen: set[tuple[str, int, int]] = set()
+        evidence = []
+        # reading order, the longest hit first at one position (two stable C-level sorts)
+        for h in sorted(sorted(hits, key=_END, reverse=True), key=_POSITION):
+            key = (h.group, h.field, h.start)
+            if key not in seen:
+                seen.add(key)
+                f = fields[h.field]
+                spec = (h.group, h.alias, f.name, _quote(f, h), h.similarity)
+                shared = known.get(spec)
+                if shared is None:
+                    shared = known[spec] = Evidence(*spec)
+                evidence.append(shared)
+        return tuple(evidence)
+
+    def _rule_holds(self, wi: int, groups: frozenset[str], hits: list[_Hit]) -> bool:
+        """Whether the watchlist's rule holds; looked up by the groups hit unless the rule
+        has a `near`, which needs the hits' positions."""
+        if wi not in self._near:
+            return self._may_hold(wi, groups)  # without `near` the same as `_holds`
+        by_group: dict[str, list[_Hit]] = defaultdict(list)
+        for hit in hits:
+            by_group[hit.group].append(hit)
+        return _holds(self.watchlists[wi].rule, by_group)
+
+    def _view(self, only: frozenset[int] | None) -> _View:
+        """The word index narrowed to the watchlists `only` (all for None), built on first
+        use and kept (a few dozen at most)."""
+        view = self._views.get(only)
+        if view is None:
+            if len(self._views) > 64:
+                self._views.clear()
+            index: dict[str, _Spellings] = {}
+            for first, spellings in self._index.items():
+                kept = [s for s in spellings if only is None or s.watchlist in only]
+                if kept:
+                    index[first] = _by_second_word(kept)
+            view = self._views[only] = _View(index, frozenset(index))
+        return view
 
     def _exact_hits(
         self, fi: int, f: _Field, hits: dict[int, list[_Hit]], only: frozenset[int] | None
     ) -> None:
         """Add the exact hits of one field to `hits`, by watchlist (`only` these, if given)."""
         toks = f.words
-        index = self._index
-        present = self._first_words.intersection(toks)
+        index, first_words = self._view(only)
+        present = first_words.intersection(toks)
         cased: list[str] | None = None
+        last = len(toks) - 1
         for i in [i for i, tok in enumerate(toks) if tok in present] if present else ():
-            for tail, entry in index[toks[i]]:
-                if only is not None and entry.watchlist not in only:
+            single, by_second = index[toks[i]]
+            candidates = by_second.get(toks[i + 1], single) if by_second and i < last else single
+            for tail, size, wi, group, alias, spellings in candidates:
+                end = i + size
+                if tail and toks[i + 1 : end] != tail:
                     continue
-                end = i + 1 + len(tail)
-                if tail and tuple(toks[i + 1 : end]) != tail:
-                    continue
-                if entry.cased is not None:
+                if spellings is not None:
                     cased = cased if cased is not None else words(fold(f.text, lower=False))
-                    if tuple(cased[i:end]) not in entry.cased:
+                    if tuple(cased[i:end]) not in spellings:
                         continue
-                hit = _Hit(entry.group, entry.alias.text, fi, i, end)
-                hits.setdefault(entry.watchlist, []).append(hit)
-        if "-" in f.folded:
-            for pos, joined, size in joined_hyphenations(f.folded):
-                for tail, entry in index.get(joined, ()):
-                    if not tail and entry.cased is None:
-                        hit = _Hit(entry.group, entry.alias.text, fi, pos, pos + size)
-                        hits.setdefault(entry.watchlist, []).append(hit)
+                _add_hit(hits, wi, _Hit(group, alias, fi, i, end))
+        for start, joined, size in f.hyphenations:
+            filed = index.get(joined)
+            for s in filed.single if filed is not None else ():
+                if s.cased is None:
+                    pos = f.position(start)
+                    _add_hit(hits, s.watchlist, _Hit(s.group, s.alias, fi, pos, pos + size))
         if self._substring_finder and (self._ascii_substrings or not f.folded.isascii()):
             self._substring_hits(fi, f, hits)
 
@@ -313,12 +530,14 @@ class Matcher:
                     cased = cased if cased is not None else fold(f.text, lower=False)
                     if cased[start:end] != fold(nfkc(entry.alias.text), lower=False):
                         continue
-                position = len(WORD.findall(f.folded, 0, start))
+                position = f.position(start)
                 hit = _Hit(entry.group, entry.alias.text, fi, position, position + 1, 100.0,
                            (start, end))  # fmt: skip
-                hits.setdefault(entry.watchlist, []).append(hit)
+                _add_hit(hits, entry.watchlist, hit)
 
-    def _fuzzy_hits(self, wi: int, groups: set[str], fields: tuple[_Field, ...]) -> list[_Hit]:
+    def _fuzzy_hits(
+        self, wi: int, groups: frozenset[str], fields: tuple[_Field, ...]
+    ) -> list[_Hit]:
         """Fuzzy hits of the aliases of `groups` (which have no exact hit) in either field."""
         extra: list[_Hit] = []
         for group in groups:
@@ -332,33 +551,65 @@ class Matcher:
         return extra
 
 
-def _key_parts(alias: Alias) -> list[str]:
-    """Substrings found (folded, hyphens removed) in every text the alias can hit.
+def _key_parts(alias: Alias) -> list[str] | None:
+    """Substrings found (folded, hyphens and apostrophes removed) in every text the alias
+    can hit; None for an alias whose parts would be too short to be selective.
 
     Exact: its longest word, less a final y or e that inflection may change ("duty" is
-    in "duties", "impos" in "imposing"). Fuzzy, several words: each word, since a hit
-    within the threshold (at most two edits) leaves one of them intact. Fuzzy, one word:
-    its first and its last three letters, since one typo cannot spoil both. The one
-    case given up is a typo in every word of a several-word alias.
+    in "duties", "impos" in "imposing"). Fuzzy, several words: each word of three letters
+    or more, since a hit within the threshold (at most two edits) leaves one of them
+    intact. Fuzzy, one word: its first and its last three letters, since one typo cannot
+    spoil both. The one case given up is a typo in every longer word of a several-word
+    alias. Chinese and Japanese aliases and substrings: the alias itself.
     """
     folded = fold(nfkc(alias.text))
     if has_cjk(folded) or not alias.whole_word:
-        return [folded.replace("-", "")]
+        part = folded.replace("-", "").replace("'", "")
+        return [part] if part else []
     tokens = words(folded)
     if not tokens:
         return []
     if alias.fuzzy and not alias.case_sensitive and len(folded) >= MIN_FUZZY_LENGTH:
         if len(tokens) == 1:
             return [tokens[0][:3], tokens[0][-3:]]
-        return [t[:-1] if len(t) > 3 and t[-1] in "ye" else t for t in tokens]
-    longest = max(reversed(tokens), key=len)
-    return [longest[:-1] if len(longest) > 3 and longest[-1] in "ye" else longest]
+        return [_stem(t) for t in tokens if len(t) >= _MIN_KEY_PART] or tokens
+    longest = _stem(max(reversed(tokens), key=len))
+    return [longest] if len(longest) >= _MIN_KEY_PART else None
+
+
+def _gate(rule: Rule, parts: dict[str, list[str] | None]) -> list[str] | None:
+    """Key parts of a few groups without which the rule cannot hold, the ones least likely
+    to occur by chance (longest parts); None when no few groups with only key parts do.
+
+    `parts` holds each group's key parts, None for a group with a too-short alias.
+    """
+    eligible = [name for name, p in parts.items() if p]
+    best: tuple[float, list[str]] | None = None
+    for size in range(1, _MAX_GATE_GROUPS + 1):
+        for gate in itertools.combinations(eligible, size):
+            if _may_hold(rule, set(parts) - set(gate), exact=False):
+                continue
+            gate_parts = [p for name in gate for p in parts[name] or ()]
+            chance = sum(_chance(p) for p in gate_parts)
+            if best is None or chance < best[0]:
+                best = (chance, gate_parts)
+    return best[1] if best is not None else None
+
+
+def _chance(part: str) -> float:
+    """A rough likelihood that a key part occurs in a text: falls with its length in bytes
+    (a Chinese character counts three)."""
+    return 26.0 ** -len(part.encode())
+
+
+def _stem(token: str) -> str:
+    """A word less a final y or e that inflection may change."""
+    return token[:-1] if len(token) > 3 and token[-1] in "ye" else token
 
 
 def _field(name: str, text: str) -> _Field:
     normal = nfkc(text or "")
-    folded = fold(normal)
-    return _Field(name, normal, folded, words(folded))
+    return _Field(name, normal, fold(normal))
 
 
 def _variants(tokens: list[str], folded: str) -> set[tuple[str, ...]]:
@@ -388,52 +639,39 @@ def _best_fuzzy(
     return best
 
 
-def _verdict(
-    watchlist: Watchlist, hits: list[_Hit], fields: tuple[_Field, ...], explain: bool = True
-) -> Verdict:
-    """Score the hits and check the rule; quote each distinct hit as evidence when the
-    verdict is a match or an explanation is wanted (quoting is most of the cost)."""
-    by_group: dict[str, list[_Hit]] = defaultdict(list)
-    for hit in hits:
-        by_group[hit.group].append(hit)
-    weights = {g.name: g.weight for g in watchlist.groups}
-    score = 0.0
-    for group, group_hits in by_group.items():
-        best = max(
-            (watchlist.title_weight if h.field == 0 else 1.0) * h.similarity / 100
-            for h in group_hits
-        )
-        score += weights[group] * best
-    rule_ok = _holds(watchlist.rule, by_group)
-    if not explain and not (rule_ok and score >= watchlist.threshold):
-        return Verdict(watchlist, score, rule_ok, ())
-    seen: set[tuple[str, int, int]] = set()
-    evidence = []
-    spans: dict[int, list[tuple[int, int]]] = {}
-    for h in sorted(hits, key=lambda h: (h.field, h.start, -h.end)):
-        key = (h.group, h.field, h.start)
-        if key not in seen:
-            seen.add(key)
-            f = fields[h.field]
-            if h.field not in spans:
-                spans[h.field] = word_spans(f.folded)
-            quote = _quote(f, h, spans[h.field])
-            evidence.append(Evidence(h.group, h.alias, f.name, quote, h.similarity))
-    return Verdict(watchlist, score, rule_ok, tuple(evidence))
+def _by_second_word(spellings: list[_Spelling]) -> _Spellings:
+    """File the spellings under one first word by their second word, keeping their order."""
+    single = [s for s in spellings if not s.tail]
+    seconds = {s.tail[0] for s in spellings if s.tail}
+    by_second = {w: [s for s in spellings if not s.tail or s.tail[0] == w] for w in sorted(seconds)}
+    return _Spellings(single, by_second)
 
 
-def _quote(f: _Field, hit: _Hit, spans: list[tuple[int, int]]) -> str:
+def _add_hit(hits: dict[int, list[_Hit]], watchlist: int, hit: _Hit) -> None:
+    """Append a hit to its watchlist's list (watchlists in the order of their first hit)."""
+    found = hits.get(watchlist)
+    if found is None:
+        hits[watchlist] = [hit]
+    else:
+        found.append(hit)
+
+
+def _quote(f: _Field, hit: _Hit) -> str:
     """The words of the field that the hit covers, as the article wrote them (NFKC)."""
     if hit.chars is not None:
         return f.text[hit.chars[0] : hit.chars[1]]
-    if not spans:
+    spans = f.spans
+    n = len(spans)
+    if not n:
         return f.text
-    first = spans[min(hit.start, len(spans) - 1)]
-    last = spans[min(hit.end, len(spans)) - 1]
+    first = spans[hit.start if hit.start < n else n - 1]
+    last = spans[(hit.end if hit.end < n else n) - 1]
     return f.text[first[0] : max(last[1], first[1])]
 
 
-def _may_hold(rule: Rule, groups: set[str], optimistic: bool = True, exact: bool = True) -> bool:
+def _may_hold(
+    rule: Rule, groups: AbstractSet[str], optimistic: bool = True, exact: bool = True
+) -> bool:
     """Whether the rule can hold (`optimistic`: `near` assumed close) or surely holds (not:
     `near` assumed far) with hits in these groups; `none` swaps the two.
 
@@ -452,6 +690,13 @@ def _may_hold(rule: Rule, groups: set[str], optimistic: bool = True, exact: bool
         case GroupRef(group):
             return group in groups and (optimistic or exact)
     raise TypeError(f"unknown rule {rule!r}")
+
+
+def _has_near(rule: Rule) -> bool:
+    """Whether a `near` appears anywhere in the rule."""
+    if isinstance(rule, Near):
+        return True
+    return isinstance(rule, AllOf | AnyOf | NoneOf) and any(_has_near(c) for c in rule.children)
 
 
 def _holds(rule: Rule, hits: dict[str, list[_Hit]]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,45 @@ def test_prefilter_never_loses_a_match() -> None:
     for title, summary in texts:
         judged = sorted(v.watchlist.id for v in matcher.judge(title, summary) if v.matched)
         assert sorted(m.watchlist for m in matcher.match(title, summary)) == judged, title
+
+
+def test_prefilter_never_loses_a_match_on_generated_text() -> None:
+    """The same agreement on texts made of aliases, example words and every kind of
+    separator (hyphens, apostrophes, possessives, dashes), in random case."""
+    watchlists = load_watchlists(watchlist_files(BUNDLED_DIR))
+    matcher = Matcher(watchlists)
+    rng = random.Random(7)
+    aliases = [a.text for w in watchlists for g in w.groups for a in g.aliases]
+    examples = load_examples((BUNDLED_DIR / "examples").glob("*.jsonl"))
+    vocabulary = [word for e in examples for word in f"{e.title} {e.summary}".split()]
+    separators = [" ", " ", "-", ", ", ". ", "'s ", "’s ", " — ", "'", " (", ") ", "l'", "d’"]
+    for _ in range(1500):
+        parts = []
+        for _ in range(rng.randrange(1, 16)):
+            word = rng.choice(aliases) if rng.random() < 0.4 else rng.choice(vocabulary)
+            parts += [rng.choice([word, word.upper(), word.lower()]), rng.choice(separators)]
+        text = "".join(parts)
+        cut = rng.randrange(len(text) + 1)
+        title, summary = text[:cut], text[cut:]
+        judged = sorted(v.watchlist.id for v in matcher.judge(title, summary) if v.matched)
+        assert sorted(m.watchlist for m in matcher.match(title, summary)) == judged, text
+
+
+def test_short_aliases_and_apostrophes_get_past_the_prefilter() -> None:
+    """Aliases too short for the pre-filter's automaton ("B.C.", "P-8", "Xi") are looked up
+    in the words; an apostrophe inside a word does not hide an alias from it."""
+    w = watchlist(
+        {
+            "short": ["B.C.", "P-8", Alias("Xi", case_sensitive=True)],
+            "long": ["O'Neill", "Toronto"],
+        },
+        AllOf((GroupRef("short"), GroupRef("long"))),
+    )
+    assert hits(w, "B.C. premier meets O’Neill") == ["B.C", "O’Neill"]
+    assert hits(w, "A P-8 flies over Toronto's port") == ["P-8", "Toronto's"]
+    assert hits(w, "Xi calls O'Neill") == ["Xi", "O'Neill"]
+    assert hits(w, "xi calls O'Neill") == []  # case-sensitive
+    assert hits(w, "BC calls O'Neill") == []
 
 
 def test_shipped_watchlists_reach_the_f1_target(

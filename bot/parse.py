@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastfeedparser
 import feedparser
@@ -53,8 +53,7 @@ class ParsedFeed:
     parser: str = "fast"
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     guid: str | None
     title: str
     summary: str
@@ -73,13 +72,8 @@ def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
         except Exception as exc:  # the fast parser raises many types; all mean "fall back"
             log.debug("fast parser failed on %s (%s); using feedparser", url, exc)
         else:
-            raw = fast.get("entries") or []
-            entries = list(_fast_entries(raw))
-            if (
-                entries
-                and len(entries) >= len(_ENTRY_TAG.findall(body))
-                and not any(_date_from_guid(e) for e in raw)
-            ):
+            entries = _fast_entries(fast.get("entries") or [])
+            if entries and len(entries) >= len(_ENTRY_TAG.findall(body)):
                 feed = fast.get("feed") or {}
                 title = to_plain_text(feed.get("title"), TITLE_LIMIT)
                 base = _base(feed, url)
@@ -110,17 +104,6 @@ def _base(feed: Mapping[str, Any], url: str) -> str:
     return canonical_url(feed.get("link"), url) or url
 
 
-def _date_from_guid(entry: Mapping[str, Any]) -> bool:
-    """Whether the fast parser may have taken the entry's date from a date-like guid.
-
-    fastfeedparser dates an undated RSS item by parsing its guid ("7" becomes the 7th of
-    this month); feedparser leaves it undated. A dated entry whose guid is only digits
-    and date punctuation may be such a case, so its feed goes to feedparser.
-    """
-    guid = entry.get("id")
-    return bool(guid and entry.get("published") and _DATE_LIKE.match(str(guid)))
-
-
 def _needs_reference(body: bytes) -> bool:
     """Whether only feedparser reads this body right: odd constructs, or not plain UTF-8."""
     if b"xml:base" in body or _BARE_AMPERSAND.search(body) or _MARKUP_IN_TITLE.search(body):
@@ -128,6 +111,8 @@ def _needs_reference(body: bytes) -> bool:
     declared = _DECLARED_ENCODING.match(body)
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii"):
         return True
+    if body.isascii():
+        return False
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
@@ -140,18 +125,30 @@ def _bozo_reason(parsed: Mapping[str, Any]) -> str:
     return str(exc).splitlines()[0][:200] if exc else "unknown problem"
 
 
-def _fast_entries(raw: Iterable[Mapping[str, Any]]) -> Iterable[_Entry]:
+def _fast_entries(raw: Iterable[Mapping[str, Any]]) -> list[_Entry] | None:
+    """The fast parser's entries; None when one of them may have a date taken from its
+    guid: fastfeedparser dates an undated RSS item by parsing its guid ("7" becomes the
+    7th of this month) where feedparser leaves it undated, so a dated entry whose guid is
+    only digits and date punctuation sends its feed to feedparser."""
+    entries = []
     for e in raw:
+        guid = e.get("id") or None
+        published = e.get("published")
+        if guid and published and _DATE_LIKE.match(str(guid)):
+            return None
         summary = e.get("description")
         if not summary and e.get("content"):
             summary = e["content"][0].get("value")
-        yield _Entry(
-            guid=e.get("id") or None,
-            title=e.get("title") or "",
-            summary=summary or "",
-            link=e.get("link") or _first_href(e.get("links")),
-            published=_iso_datetime(e.get("published") or e.get("updated")),
+        entries.append(
+            _Entry(
+                guid=guid,
+                title=e.get("title") or "",
+                summary=summary or "",
+                link=e.get("link") or _first_href(e.get("links")),
+                published=_iso_datetime(published or e.get("updated")),
+            )
         )
+    return entries
 
 
 def _reference_entries(raw: Iterable[dict[str, Any]]) -> list[_Entry]:

@@ -112,6 +112,17 @@ def test_plain_text_drops_controls_zero_width_and_scripts() -> None:
     assert to_plain_text("x" * 50, limit=10) == "x" * 9 + "…"
 
 
+def test_plain_text_folds_every_kind_of_white_space() -> None:
+    assert to_plain_text(" plain words ") == "plain words"
+    assert (
+        to_plain_text("two  spaces\tand\ta tab\nand a line ") == "two spaces and a tab and a line"
+    )
+    assert to_plain_text("\u00a0no-break\u2003em space\u3000ideographic") == (
+        "no-break em space ideographic"
+    )
+    assert to_plain_text("<p> para </p>\r\n<p>two</p>") == "para two"
+
+
 def test_a_numeric_guid_is_not_a_date() -> None:
     items = parse_feed((FEEDS / "guid-dates.xml").read_bytes(), URL).items
     assert items[0].published is None

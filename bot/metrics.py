@@ -3,6 +3,7 @@ outbox when scraped. One registry per running bot (tests run several side by sid
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -60,17 +61,22 @@ class Metrics:
             self.polls.labels(outcome.value)
 
     def observe_cycle(self, summary: CycleSummary) -> None:
-        """Count one poll cycle's polls, errors, new items and reported matches."""
-        for poll in summary.polls:
-            self.polls.labels(poll.outcome.value).inc()
-            if poll.outcome is Outcome.FAILED:
-                self.fetch_errors.labels(poll.fetch.error_kind or "unknown").inc()
+        """Count one poll cycle's polls, errors, new items and reported matches (each label
+        looked up once per cycle: a cycle may hold thousands of polls)."""
+        outcomes = Tally(poll.outcome for poll in summary.polls)
+        for outcome, n in outcomes.items():
+            self.polls.labels(outcome.value).inc(n)
+        errors = Tally(
+            p.fetch.error_kind or "unknown" for p in summary.polls if p.outcome is Outcome.FAILED
+        )
+        for kind, n in errors.items():
+            self.fetch_errors.labels(kind).inc(n)
         healthy = [p.polled_at for p in summary.polls if p.outcome in _HEALTHY]
         if healthy:
             self.last_poll.set(max(healthy).timestamp())
         self.items.inc(summary.new_items)
-        for report in summary.reports:
-            self.matches.labels(report.match.watchlist).inc()
+        for watchlist, n in Tally(r.match.watchlist for r in summary.reports).items():
+            self.matches.labels(watchlist).inc(n)
 
     def observe_delivery(self, delivery: Delivery, result: str, now: datetime) -> None:
         """Count one attempt (`sent`, `retry` or `failed`); time the ones sent."""

@@ -17,6 +17,8 @@ import asyncio
 import logging
 import os
 import re
+import shlex
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +50,8 @@ CONTEXT_LIMIT = 2000  # per context element
 TEXT_LIMIT = 3000  # the notification fallback `text`
 DEFAULT_API_URL = "https://slack.com/api/"
 COMMAND = "/news"
+ADMIN_CACHE_SECONDS = 300.0  # how long a user's admin status is trusted before asking again
+LINK_LIMIT = 1900  # a longer URL is shown in the context line, not linked from the title
 # The bot scopes the adapter's Web API calls need (slack-app-manifest.yaml grants them).
 SCOPES = frozenset({"chat:write", "commands", "users:read", "usergroups:read"})
 # Errors that no retry can fix: the channel or the app's access to it is gone.
@@ -116,7 +120,7 @@ class SlackAdapter:
         self.app: AsyncApp | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._commands: Commands | None = None
-        self._admin_cache: dict[str, bool] = {}
+        self._admin_cache: dict[str, tuple[bool, float]] = {}  # user → (admin, checked at)
         self._tasks: set[asyncio.Task[None]] = set()
         if settings.bot_token:
             self.client = AsyncWebClient(
@@ -229,7 +233,7 @@ class SlackAdapter:
     async def _answer(self, respond: AsyncRespond, command: dict[str, Any]) -> None:
         assert self._commands is not None
         text = str(command.get("text") or "")
-        name = text.split(maxsplit=1)[0].lower() if text.strip() else "help"
+        name = _command_name(text)
         user = str(command.get("user_id") or "")
         caller = Caller(
             channel=f"slack:{command.get('channel_id', '')}",
@@ -254,8 +258,9 @@ class SlackAdapter:
     async def _is_admin(self, user: str) -> bool:
         """A configured admin (user or member of a configured user group); with none
         configured, the workspace's admins and owners."""
-        if user in self._admin_cache:
-            return self._admin_cache[user]
+        cached = self._admin_cache.get(user)
+        if cached is not None and time.monotonic() - cached[1] < ADMIN_CACHE_SECONDS:
+            return cached[0]
         assert self.client is not None
         admins = self.settings.admins
         try:
@@ -276,7 +281,7 @@ class SlackAdapter:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("cannot tell whether %s is an admin: %r", user, exc)
             return False
-        self._admin_cache[user] = allowed
+        self._admin_cache[user] = (allowed, time.monotonic())
         return allowed
 
     async def _send_webhook(
@@ -346,7 +351,8 @@ def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
     """An entry: its linked title (the URL whole, escaped for Slack's link syntax), then
     a context line with source, time, score, evidence and the other outlets."""
     title = _cut(escape(_plain(entry.title)) or "(no title)", 1000)
-    link = f"<{_link_target(entry.url)}|{title}>" if entry.url else title
+    target = _link_target(entry.url) if entry.url else ""
+    link = f"<{target}|{title}>" if target and len(target) <= LINK_LIMIT else title
     meta = [escape(_plain(entry.source))]
     if entry.published:
         meta.append(format_utc(entry.published))
@@ -356,7 +362,19 @@ def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
         lines.append("matched " + escape(_plain("; ".join(entry.evidence))))
     if entry.also:
         lines.append("also: " + escape(_plain(", ".join(entry.also))))
-    return [_section(f"• *{link}*"), _context(_cut("\n".join(lines), CONTEXT_LIMIT))]
+    blocks = [_section(f"• *{link}*"), _context(_cut("\n".join(lines), CONTEXT_LIMIT))]
+    if target and len(target) > LINK_LIMIT:  # in a block of its own (the store keeps URLs
+        blocks.append(_context(_cut(escape(entry.url or ""), SECTION_LIMIT)))  # ≤ 2,000 bytes)
+    return blocks
+
+
+def _command_name(text: str) -> str:
+    """The subcommand of `/news` text as the command core reads it (shell-like words)."""
+    try:
+        words = shlex.split(text)
+    except ValueError:  # an unclosed quote: the core will say so
+        words = text.split()
+    return words[0].lower() if words else "help"
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -16,8 +16,10 @@ class BackupError(Exception):
 def backup_sqlite(database_url: str, target: Path) -> int:
     """Copy the SQLite database at `database_url` to `target` with SQLite's online backup
     (a consistent snapshot even while the bot writes, WAL included); return its size in
-    bytes. `target` must not exist. Raises BackupError for other databases, a missing
-    source or an existing target."""
+    bytes. `target` must not exist; it appears only once complete (written beside it
+    under a temporary name, then renamed), so a failed backup leaves nothing behind.
+    Raises BackupError for other databases, a missing source, an existing target, or a
+    failed copy."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         raise BackupError(
@@ -31,9 +33,15 @@ def backup_sqlite(database_url: str, target: Path) -> int:
         raise BackupError(f"{target} exists already; choose a new file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     readonly = f"{source.resolve().as_uri()}?mode=ro"
-    with (
-        closing(sqlite3.connect(readonly, uri=True)) as src,
-        closing(sqlite3.connect(target)) as dst,
-    ):
-        src.backup(dst)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with (
+            closing(sqlite3.connect(readonly, uri=True)) as src,
+            closing(sqlite3.connect(partial)) as dst,
+        ):
+            src.backup(dst)
+        partial.replace(target)
+    except (sqlite3.Error, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"backup of {source} to {target} failed: {exc}") from exc
     return target.stat().st_size

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.adapter import Adapter
@@ -58,12 +57,12 @@ async def check_readiness(
 ) -> Readiness:
     """Run every check: the scheduler ticked within `max_age` seconds, the store answers
     a query, and each adapter reports itself connected; each within CHECK_TIMEOUT."""
-    checks = {
-        "scheduler": _scheduler_state(heartbeat.age(), max_age),
-        "store": await _check(_ping(engine)),
-    }
-    for name, adapter in sorted(adapters.items()):
-        checks[name] = await _check(adapter.check_connection())
+    names = ["store", *sorted(adapters)]
+    results = await asyncio.gather(
+        _check(_ping(engine)), *(_check(adapters[n].check_connection()) for n in names[1:])
+    )  # at once, so one hung check cannot make the probe time out
+    checks = {"scheduler": _scheduler_state(heartbeat.age(), max_age)}
+    checks.update(zip(names, results, strict=True))
     return Readiness(checks)
 
 
@@ -84,7 +83,7 @@ async def _check(check: Awaitable[str | None]) -> str:
         problem = await asyncio.wait_for(check, CHECK_TIMEOUT)
     except TimeoutError:
         return f"no answer in {CHECK_TIMEOUT:.0f} s"
-    except (SQLAlchemyError, OSError) as exc:
+    except Exception as exc:  # any failure of a check is its answer, never a 500
         return f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     return OK if problem is None else str(problem)
 

@@ -67,3 +67,12 @@ def test_wirewatch_backup_prints_what_it_did(
     assert "to copy.db (" in capsys.readouterr().out
     assert main(["backup", "copy.db"]) == 1
     assert "exists already" in capsys.readouterr().err
+
+
+def test_a_failed_backup_says_why_and_leaves_no_file(tmp_path: Path) -> None:
+    garbage = tmp_path / "wirewatch.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    target = tmp_path / "backup.db"
+    with pytest.raises(BackupError, match="failed"):
+        backup_sqlite(f"sqlite:///{garbage}", target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wirewatch.db"]

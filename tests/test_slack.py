@@ -23,6 +23,7 @@ from recording import ManualClock
 from test_delivery import CANOLA, START, poll_and_deliver, publish, settings
 from test_end_to_end import offline_watchlists, wirewatch
 
+from adapters import slack
 from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, SlackSettings, render
 from bot.adapter import DeliveryError
 from bot.app import App, load_configured_watchlists, open_app
@@ -340,3 +341,23 @@ async def test_wirewatch_run_stops_on_a_revoked_token_with_a_clear_error(
     code, _, err = await wirewatch("run", "--once", cwd=tmp_path)
     assert code == 2, err
     assert "wirewatch: cannot start: Slack: invalid_auth" in err and "Traceback" not in err
+
+
+async def test_admin_status_is_asked_again_after_a_while(
+    fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.users["U1"] = {"id": "U1", "is_admin": True}
+    adapter = adapter_for(fake)
+    assert await adapter._is_admin("U1")
+    fake.users["U1"] = {"id": "U1", "is_admin": False}  # demoted
+    assert await adapter._is_admin("U1")  # still trusted: asked a moment ago
+    monkeypatch.setattr(slack, "ADMIN_CACHE_SECONDS", 0.0)
+    assert not await adapter._is_admin("U1")
+
+
+def test_a_url_too_long_for_a_link_is_shown_whole_on_its_own() -> None:
+    long_url = "https://news.example.test/canola-tariff-" + "x" * 1950 + "?id=1&page=2"
+    (payload,) = render(alert(url=long_url))  # the store keeps URLs up to 2,000 bytes
+    texts = [b["elements"][0]["text"] for b in payload["blocks"] if b["type"] == "context"]
+    assert "<https://" not in json.dumps(payload["blocks"])
+    assert long_url.replace("&", "&amp;") in texts

@@ -165,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(getattr(args, "verbose", False))
     try:
         settings = load_settings(find_config(getattr(args, "config", None)))
+        # these need no watchlists and no secrets (the HEALTHCHECK's probe runs every 30 s)
+        if args.command in _SETTINGS_ONLY:
+            return _dispatch_settings_only(args, settings)
         watchlists = load_configured_watchlists(settings)
         check_subscriptions(settings, watchlists, configured_platforms())
         return _dispatch(args, settings, watchlists)
@@ -192,18 +195,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+_SETTINGS_ONLY = frozenset({"health", "backup", "migrate-db"})
+
+
+def _dispatch_settings_only(args: argparse.Namespace, settings: Settings) -> int:
+    """The commands that need neither the watchlists nor the platforms' secrets."""
+    commands: dict[str, Callable[[], int]] = {
+        "health": lambda: _health(settings, args.url),
+        "backup": lambda: _backup(settings, args.file),
+        "migrate-db": lambda: _migrate_db(args.source, args.target, force=args.force),
+    }
+    return commands[args.command]()
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
     commands: dict[str, Callable[[], int]] = {
         "run": lambda: asyncio.run(_run(settings, watchlists, once=args.once)),
         "check": lambda: _check(settings, watchlists),
-        "health": lambda: _health(settings, args.url),
         "feeds": lambda: asyncio.run(_feeds(settings, watchlists)),
         "subscriptions": lambda: asyncio.run(_subscriptions(settings, watchlists)),
         "match": lambda: _match(args, watchlists),
         "eval": lambda: _eval(args, settings, watchlists),
         "backtest": lambda: _backtest(args, settings, watchlists),
-        "backup": lambda: _backup(settings, args.file),
-        "migrate-db": lambda: _migrate_db(args.source, args.target, force=args.force),
         "import-opml": lambda: _import_opml(settings, watchlists, args.file),
         "export-opml": lambda: _export_opml(settings, watchlists, args.output),
     }

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from bot.adapter import DeliveryError
 from bot.app import App, load_configured_watchlists, open_app
 from bot.cli import main
 from bot.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
-from bot.models import DeliveryState, FeedSpec
+from bot.models import DeliveryState
+from bot.watchlists import Watchlist
 from bot.yaml_source import SourceError
 
 CHANNEL = "discord:111111111111111111"
@@ -51,13 +53,25 @@ def settings(
 async def running(
     config: Settings, adapter: RecordingAdapter, clock: ManualClock
 ) -> AsyncIterator[App]:
-    adapters = {"discord": adapter}
     async with open_app(
-        config, load_configured_watchlists(config), adapters, clock, deliver=True
+        config, watchlists_without_sources(config), {"discord": adapter}, clock, deliver=True
     ) as app:
-        keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
-        await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
         yield app
+
+
+def watchlists_without_sources(config: Settings) -> list[Watchlist]:
+    """The configured watchlists without their news-search feeds (no internet in tests)."""
+    return [replace(w, sources=()) for w in load_configured_watchlists(config)]
+
+
+async def poll_canola_after_baseline(feed_server: FeedServer, app: App, clock: ManualClock) -> None:
+    """The first poll of feeds /a and /b (nothing is news), then CANOLA appears on /a and
+    is polled and delivered."""
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    await poll_and_deliver(app, clock)
+    publish(feed_server, "/a", CANOLA)
+    await poll_and_deliver(app, clock)
 
 
 async def poll_and_deliver(app: App, clock: ManualClock) -> None:
@@ -176,12 +190,8 @@ async def test_retries_give_up_after_retry_for(
     config = settings(
         feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
     )
-    publish(feed_server, "/a")
-    publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await poll_canola_after_baseline(feed_server, app, clock)
         for _ in range(30):  # keeps retrying for 48 hours, backing off up to 30 minutes
             clock.advance(timedelta(hours=2))
             await app.dispatcher.tick()
@@ -220,12 +230,8 @@ async def test_digest_holds_each_story_once_and_survives_a_failed_digest(
         digest="0 8 * * *", timezone="America/Toronto",
     )  # fmt: skip
     config = settings(feed_server, db_url, digest)
-    publish(feed_server, "/a")
-    publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await poll_canola_after_baseline(feed_server, app, clock)
         assert adapter.sent == []  # digest only
         clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)  # 08:00:30 in Toronto
         await poll_and_deliver(app, clock)
@@ -397,12 +403,8 @@ async def test_subscriptions_command_shows_stopped_channels_and_failures(
     config = settings(
         feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
     )
-    publish(feed_server, "/a")
-    publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await poll_canola_after_baseline(feed_server, app, clock)
     (tmp_path / "wirewatch.yaml").write_text(
         f"default_feeds: false\ndatabase_url: {db_url}\n"
         "subscriptions:\n  - channel: console\n    watchlists: [canola]\n    digest: 0 8 * * *\n"

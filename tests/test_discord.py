@@ -31,7 +31,13 @@ from fakediscord import (
 )
 from feedserver import FeedServer
 from recording import ManualClock
-from test_delivery import CANOLA, START, poll_and_deliver, publish, settings
+from test_delivery import (
+    CANOLA,
+    START,
+    poll_canola_after_baseline,
+    settings,
+    watchlists_without_sources,
+)
 
 from adapters.discord import DiscordAdapter, DiscordSettings
 from adapters.discord_render import (
@@ -48,7 +54,6 @@ from bot.app import App, configured_platforms, load_configured_watchlists, open_
 from bot.channels import ChannelRef, parse_channel
 from bot.config import Settings, SubscriptionConfig
 from bot.messages import Entry, Message, Section, Tone
-from bot.models import FeedSpec
 from bot.yaml_source import SourceError
 
 CHANNEL = ChannelRef("discord", str(CHANNEL_ID))
@@ -298,11 +303,6 @@ async def test_a_subscription_role_is_the_only_mention_an_alert_makes(
 # --- through the outbox ----------------------------------------------------------------------
 
 
-async def _config_feeds_only(app: App, clock: ManualClock) -> None:
-    keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
-    await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
-
-
 @asynccontextmanager
 async def one_alert_attempted(
     fake: FakeDiscord, feed_server: FeedServer, db_url: str, subscription: SubscriptionConfig
@@ -312,14 +312,9 @@ async def one_alert_attempted(
     config = settings(feed_server, db_url, subscription)
     adapter = adapter_for(fake)
     async with open_app(
-        config, load_configured_watchlists(config), {"discord": adapter}, clock, deliver=True
+        config, watchlists_without_sources(config), {"discord": adapter}, clock, deliver=True
     ) as app:
-        await _config_feeds_only(app, clock)
-        publish(feed_server, "/a")
-        publish(feed_server, "/b")
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await poll_canola_after_baseline(feed_server, app, clock)
         yield app
 
 

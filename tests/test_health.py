@@ -16,11 +16,10 @@ import pytest
 from feedserver import FeedServer
 from prometheus_client.parser import text_string_to_metric_families
 from recording import ManualClock, RecordingAdapter
-from test_delivery import CANOLA, CHANNEL, START, publish, settings
+from test_delivery import CANOLA, CHANNEL, START, publish, settings, watchlists_without_sources
 
-from bot.app import App, load_configured_watchlists, open_app
+from bot.app import App, open_app
 from bot.config import SubscriptionConfig, WebSettings
-from bot.models import FeedSpec
 
 
 @asynccontextmanager
@@ -32,10 +31,8 @@ async def serving(
         feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
     ).model_copy(update={"web": WebSettings(port=0)})
     async with open_app(
-        config, load_configured_watchlists(config), {"discord": adapter}, clock, deliver=True
+        config, watchlists_without_sources(config), {"discord": adapter}, clock, deliver=True
     ) as app:
-        keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
-        await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
         assert app.web is not None
         yield app, f"http://127.0.0.1:{app.web.port}"
 

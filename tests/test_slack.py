@@ -20,7 +20,13 @@ import yaml
 from fakeslack import FakeSlack
 from feedserver import FeedServer
 from recording import ManualClock
-from test_delivery import CANOLA, START, poll_and_deliver, publish, settings
+from test_delivery import (
+    CANOLA,
+    START,
+    poll_canola_after_baseline,
+    settings,
+    watchlists_without_sources,
+)
 from test_end_to_end import offline_watchlists, wirewatch
 
 from adapters import slack
@@ -30,7 +36,6 @@ from bot.app import App, load_configured_watchlists, open_app
 from bot.channels import ChannelRef, parse_channel
 from bot.config import Settings, SubscriptionConfig, WebSettings
 from bot.messages import Entry, Message, Section, Tone
-from bot.models import FeedSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-signing-secret"
@@ -185,14 +190,9 @@ async def test_not_in_channel_stops_the_subscription_in_the_outbox(
         feed_server, db_url, SubscriptionConfig(channel=str(CHANNEL), watchlists=["canola"])
     )
     adapter = adapter_for(fake, socket_mode=True)
-    watchlists = load_configured_watchlists(config)
+    watchlists = watchlists_without_sources(config)
     async with open_app(config, watchlists, {"slack": adapter}, clock, deliver=True) as app:
-        await _config_feeds_only(app, clock)
-        publish(feed_server, "/a")
-        publish(feed_server, "/b")
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await poll_canola_after_baseline(feed_server, app, clock)
         (row,) = await app.outbox.deliveries_of("alert")
         (sub,) = await app.outbox.list_subscriptions(str(CHANNEL))
     assert row.state.value == "failed" and row.last_error == "Slack: not_in_channel (permanent)"
@@ -306,11 +306,6 @@ async def test_socket_mode_acks_an_envelope_and_answers(fake: FakeSlack, db_url:
         (m, b["_auth"]) for m, b in fake.calls
     ]
     assert "/news search" in json.dumps(reply)
-
-
-async def _config_feeds_only(app: App, clock: ManualClock) -> None:
-    keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
-    await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], clock())
 
 
 def test_the_app_manifest_matches_the_adapter() -> None:

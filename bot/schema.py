@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,10 +40,17 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return _read_stored(value)
         if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def _read_stored(text: str) -> datetime:
+    """A datetime as SQLite stores it, read back aware. Cached: the feeds of one batch
+    share their poll times, read again at every cycle."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 metadata = sa.MetaData()

@@ -7,6 +7,7 @@ becomes a FetchResult with `error_kind` set, so one bad feed costs only its own 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import re
 import urllib.request
@@ -92,7 +93,9 @@ class Fetcher:
     ) -> FetchResult:
         """Conditional GET of `url`, following up to `max_redirects` redirects by hand."""
         host, _ = self._route(url)
-        async with self._global, self._hosts[host]:
+        # a per-host limit as wide as the global one can never bind: one semaphore is enough
+        per_host = self._hosts[host] if self.limits.per_host < self.limits.concurrency else None
+        async with self._global, per_host or contextlib.nullcontext():
             try:
                 return await self._fetch(url, etag, last_modified)
             except TimeoutError:
@@ -167,10 +170,19 @@ class Fetcher:
                 error=f"body of {declared} bytes exceeds the {self.limits.max_bytes}-byte cap",
                 error_kind="too_large",
             )
-        body = bytearray()
+        if declared is not None and "Content-Encoding" not in resp.headers:
+            # the parser stops at the declared length, so the cap holds without streaming
+            body = await resp.read()
+            return FetchResult(
+                **common,  # type: ignore[arg-type]
+                body=body,
+                etag=resp.headers.get("ETag"),
+                last_modified=resp.headers.get("Last-Modified"),
+            )
+        streamed = bytearray()
         async for chunk in resp.content.iter_chunked(1 << 16):
-            body += chunk
-            if len(body) > self.limits.max_bytes:
+            streamed += chunk
+            if len(streamed) > self.limits.max_bytes:
                 return FetchResult(
                     **common,  # type: ignore[arg-type]
                     error=f"body exceeds the {self.limits.max_bytes}-byte cap",
@@ -178,7 +190,7 @@ class Fetcher:
                 )
         return FetchResult(
             **common,  # type: ignore[arg-type]
-            body=bytes(body),
+            body=bytes(streamed),
             etag=resp.headers.get("ETag"),
             last_modified=resp.headers.get("Last-Modified"),
         )

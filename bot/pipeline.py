@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -72,7 +73,12 @@ class Pipeline:
         if on_start:
             on_start(len(feeds))
         done: asyncio.Queue[PollResult] = asyncio.Queue()
-        tasks = [asyncio.create_task(self._poll_into(feed, done)) for feed in feeds]
+        # as many pollers as fetches may run at once, each taking the next due feed: a
+        # task per feed, most of them parked on the fetch limit, cost a tenth of a cycle
+        # with nothing new
+        waiting = deque(feeds)
+        pollers = min(len(feeds), self.fetcher.limits.concurrency)
+        tasks = [asyncio.create_task(self._poll_into(waiting, done)) for _ in range(pollers)]
         polls: list[PollResult] = []
         reports: list[Report] = []
         new_items = 0
@@ -95,18 +101,21 @@ class Pipeline:
         self.metrics.observe_cycle(summary)
         return summary
 
-    async def _poll_into(self, feed: FeedState, done: asyncio.Queue[PollResult]) -> None:
-        try:
-            result = await self.poll_feed(feed)
-        except Exception as exc:  # a bug must cost one feed's poll, never the cycle
-            log.exception("internal error polling %s", feed.url)
-            result = PollResult(
-                feed,
-                Outcome.FAILED,
-                FetchResult(status=None, error=f"internal error: {exc}", error_kind="internal"),
-                self.clock(),
-            )
-        done.put_nowait(result)
+    async def _poll_into(self, waiting: deque[FeedState], done: asyncio.Queue[PollResult]) -> None:
+        """Poll feeds from `waiting` until none is left, each result into `done`."""
+        while waiting:
+            feed = waiting.popleft()
+            try:
+                result = await self.poll_feed(feed)
+            except Exception as exc:  # a bug must cost one feed's poll, never the cycle
+                log.exception("internal error polling %s", feed.url)
+                result = PollResult(
+                    feed,
+                    Outcome.FAILED,
+                    FetchResult(status=None, error=f"internal error: {exc}", error_kind="internal"),
+                    self.clock(),
+                )
+            done.put_nowait(result)
 
     async def poll_feed(self, feed: FeedState) -> PollResult:
         """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems."""

@@ -330,35 +330,32 @@ class _Bulk:
     """A statement compiled once per dialect for a driver-level executemany.
 
     SQLAlchemy's own executemany spent ~40 µs a row building parameters. Rows are given
-    as tuples in `columns` order; `rows` puts them in the driver's order and runs each
-    column type's own bind processor, so every backend stores exactly what SQLAlchemy
-    would.
+    as tuples in `columns` order; `rows` puts them in the driver's (positional) order and
+    runs each column type's own bind processor, so every backend stores exactly what
+    SQLAlchemy would.
     """
 
     sql: str
     columns: tuple[str, ...]
-    order: tuple[int, ...] | None  # positions in `columns`, in the driver's order
+    order: tuple[int, ...]  # positions in `columns`, in the driver's order
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
-    def rows(self, values: Iterable[tuple[Any, ...]]) -> list[Any]:
-        """Driver parameters for these rows (tuples, or dicts for a named paramstyle).
+    def rows(self, values: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Driver parameters for these rows.
 
         Conversions are memoised per call: a poll's items share their first_seen, and a
         batch's feeds their poll time.
         """
         converters = [(i, _memoised(process)) for i, process in self.processors]
-        identity = self.order == tuple(range(len(self.columns)))
-        out: list[Any] = []
+        in_order = self.order == tuple(range(len(self.columns)))
+        out = []
         for row in values:
             if converters:
                 cells = list(row)
                 for i, convert in converters:
                     cells[i] = convert(cells[i])
                 row = tuple(cells)
-            if self.order is None:
-                out.append(dict(zip(self.columns, row, strict=True)))
-            else:
-                out.append(row if identity else tuple(row[i] for i in self.order))
+            out.append(row if in_order else tuple(row[i] for i in self.order))
         return out
 
 
@@ -379,11 +376,9 @@ def _bulk(dialect: Dialect, statement: Any, columns: tuple[str, ...]) -> _Bulk:
     # for_executemany: no implicit `RETURNING id` (PostgreSQL), which an executemany
     # would make the server compute and the driver throw away
     compiled = statement.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
-    order = (
-        tuple(columns.index(name) for name in compiled.positiontup)
-        if compiled.positiontup
-        else None
-    )
+    if not compiled.positiontup:  # SQLite (qmark) and asyncpg (numeric_dollar) are positional
+        raise ValueError(f"{dialect.name}: a positional paramstyle is needed")
+    order = tuple(columns.index(name) for name in compiled.positiontup)
     processors = tuple(
         (i, process)
         for i, name in enumerate(columns)

@@ -21,6 +21,7 @@ from bot.health import Heartbeat, Readiness, check_readiness
 from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.outbox import Outbox, subscription_key
+from bot.parse_worker import ParseWorker, parse_in_thread
 from bot.pipeline import Clock, Pipeline, utcnow
 from bot.polling import PollPolicy
 from bot.store import Store
@@ -134,6 +135,7 @@ class App:
     metrics: Metrics
     heartbeat: Heartbeat
     web: WebServer | None = None
+    parser: ParseWorker | None = None  # None: feeds are parsed in threads of this process
 
     @property
     def console_subscribed(self) -> bool:
@@ -167,9 +169,9 @@ async def open_app(
 ) -> AsyncIterator[App]:
     """Open the store (migrating it), declare feeds and subscriptions, and start one HTTP
     session. With `deliver` (a running bot), also start the adapters and the dispatcher
-    (which recovers deliveries a crash left in flight); on exit, in-flight deliveries
-    get to finish and everything is closed. Without it (commands that only read or
-    poll), nothing is sent and the outbox is left as it is."""
+    (which recovers deliveries a crash left in flight) and the parser process; on exit,
+    in-flight deliveries get to finish and everything is closed. Without it (commands
+    that only read or poll), nothing is sent and the outbox is left as it is."""
     adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
     check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
     store = await Store.open(settings.resolved_database_url())
@@ -177,6 +179,7 @@ async def open_app(
     dispatcher: Dispatcher | None = None
     server: WebServer | None = None
     metrics = Metrics()
+    parser = ParseWorker() if settings.poll.parse_worker else None
     try:
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
         await outbox.sync_subscriptions(settings.subscriptions, clock())
@@ -203,13 +206,22 @@ async def open_app(
                 await adapter.start(commands)
             await dispatcher.start()
             server = web_server(settings, adapters)
+            if parser is not None:
+                await parser.start()
         async with Fetcher(fetch_limits(settings)) as fetcher:
             pipeline = Pipeline(
-                store, fetcher, matcher, policy, settings.poll.max_item_age, clock, metrics
+                store,
+                fetcher,
+                matcher,
+                policy,
+                settings.poll.max_item_age,
+                clock,
+                metrics,
+                parser.parse if parser is not None else parse_in_thread,
             )
             app = App(
                 settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
-                adapters, metrics, Heartbeat(), server,
+                adapters, metrics, Heartbeat(), server, parser,
             )  # fmt: skip
             if server is not None:
                 server.add_routes(status_routes(app.readiness, app.render_metrics))
@@ -222,4 +234,6 @@ async def open_app(
             await dispatcher.stop()
         for adapter in adapters.values():
             await adapter.close()
+        if parser is not None:
+            await parser.close()
         await store.close()

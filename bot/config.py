@@ -97,6 +97,7 @@ class PollSettings(_Strict):
     max_backoff: Duration = timedelta(hours=6)
     dead_after: int = Field(default=8, ge=1)
     user_agent: str | None = None
+    parse_worker: bool = True
 
 
 class SubscriptionConfig(_Strict):

@@ -54,6 +54,24 @@ async def test_first_poll_reports_nothing_then_new_items_once(
         assert {e.group for e in report.match.evidence} >= {"canola", "trade"}
         third = await app.pipeline.run_cycle(ignore_schedule=True)
         assert third.reports == () and third.count(Outcome.UNCHANGED) == 1
+        assert app.parser is not None and app.parser.pid is not None, "parsed in the child"
+
+
+async def test_feeds_parse_in_threads_when_the_parser_process_is_off(
+    feed_server: FeedServer, sqlite_url: str
+) -> None:
+    feed_server.feeds["/a"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]))
+    settings = settings_for(feed_server, sqlite_url, "/a")
+    settings = settings.model_copy(
+        update={"poll": settings.poll.model_copy(update={"parse_worker": False})}
+    )
+    async with app_for(settings) as app:
+        await _disable_watchlist_sources(app)
+        feed_server.feeds["/a"] = Feed(
+            rss([("2", CANOLA, "https://news.example.test/2"), ("1", OTHER, "x")])
+        )
+        first = await app.pipeline.run_cycle(ignore_schedule=True)
+        assert first.new_items == 2 and app.parser is None
 
 
 async def test_same_story_from_two_feeds_is_one_item(feed_server: FeedServer, db_url: str) -> None:

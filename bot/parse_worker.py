@@ -1,0 +1,317 @@
+"""Feed parsing in a child process, so that the bot's own process keeps a core for
+fetching, storing and matching.
+
+Parsing is most of a cycle's CPU when feeds change. In threads it shares the event
+loop's GIL and leaves a second core idle; a process pool's bookkeeping threads cost the
+event loop about 0.4 ms a feed. So one child, `python -m bot.parse_worker`, reads
+requests on its stdin and answers on its stdout, in order:
+
+    request:  (id, body, url, source)
+    answer:   (id, "ok", (title, item rows, warning, parser))
+              (id, "unreadable", message)      the body is not a feed (FeedParseError)
+              (id, "error", traceback)         a bug in the parser
+    first frame from the child: ("ready",)
+
+each frame a pickle behind an 8-byte length. Pickle is fine here: both ends are this
+program, run as the same user, and the answers hold only strings and datetimes.
+
+When the child dies, the feed it was reading fails with a parse error (a body that
+crashes the parser must not be retried in the bot's own process) and the feeds queued
+behind it go to a new child. A child that cannot start, or dies `MAX_DEATHS` times
+within `DEATH_WINDOW` seconds, is given up for parsing in threads, with an error logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, BinaryIO
+
+from bot.models import Item
+from bot.parse import FeedParseError, ParsedFeed, parse_feed
+
+log = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct("!Q")
+MAX_DEATHS = 3
+DEATH_WINDOW = 600.0  # seconds
+START_TIMEOUT = 60.0  # seconds for a child to import the parsers and say it is ready
+STOP_TIMEOUT = 5.0  # seconds for a child to exit once its stdin is closed
+
+Parse = Callable[[bytes, str, str | None], Awaitable[ParsedFeed]]
+
+
+async def parse_in_thread(body: bytes, url: str, source: str | None) -> ParsedFeed:
+    """`parse_feed` in a thread of this process (raises FeedParseError like it)."""
+    return await asyncio.to_thread(parse_feed, body, url, source)
+
+
+class ParseWorkerError(RuntimeError):
+    """The child raised something other than FeedParseError: a bug, with its traceback."""
+
+
+class _Resend(Exception):
+    """The child died before it read this request: send it to the next child."""
+
+
+class ParseWorker:
+    """Parses feed bodies in one child process, started by `start` or the first `parse`.
+
+    `parse` has `parse_feed`'s contract. Call `close()` when done.
+    """
+
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        # -P: a `bot` folder in the working directory must not shadow the package
+        self._command = tuple(command or (sys.executable, "-P", "-m", "bot.parse_worker"))
+        self._child: _Child | None = None
+        self._lock = asyncio.Lock()
+        self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
+        self._in_threads = False
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id, if one is running."""
+        return self._child.pid if self._child is not None and not self._child.dead else None
+
+    async def start(self) -> None:
+        """Start the child now rather than at the first `parse`: a running bot does, so
+        that its first cycle does not wait. A child that cannot start is logged, and
+        parsing falls back to threads."""
+        await self._running_child()
+
+    async def parse(self, body: bytes, url: str, source: str | None) -> ParsedFeed:
+        """Parse `body` fetched from `url` in the child (in a thread once it was given up).
+
+        Raises FeedParseError for a body that is not a feed, or that the child died
+        reading; ParseWorkerError for a bug in the parser.
+        """
+        while True:
+            child = await self._running_child()
+            if child is None:
+                return await parse_in_thread(body, url, source)
+            try:
+                return await child.parse(body, url, source)
+            except _Resend:
+                continue
+
+    async def close(self) -> None:
+        """Stop the child (it exits when its stdin closes; killed if it does not)."""
+        self._closed = True
+        async with self._lock:
+            if self._child is not None:
+                await self._child.stop()
+                self._child = None
+
+    async def _running_child(self) -> _Child | None:
+        if self._in_threads or self._closed:
+            return None
+        async with self._lock:
+            if self._child is not None and not self._child.dead:
+                return self._child
+            try:
+                self._child = await _Child.start(self._command, self._died)
+            except (OSError, _StartError) as exc:
+                log.error("cannot start the parser process (%s); parsing in threads", exc)
+                self._in_threads = True
+                return None
+            return self._child
+
+    def _died(self, returncode: int | None) -> None:
+        """A child exited while in use: restart it next time, unless it keeps dying."""
+        loop = asyncio.get_running_loop()
+        self._deaths.append(loop.time())
+        if len(self._deaths) == MAX_DEATHS and loop.time() - self._deaths[0] < DEATH_WINDOW:
+            log.error(
+                "the parser process died %d times in %.0f minutes (last exit code %s); "
+                "parsing in threads from now on",
+                MAX_DEATHS,
+                DEATH_WINDOW / 60,
+                returncode,
+            )
+            self._in_threads = True
+        else:
+            log.warning("the parser process exited (code %s); starting a new one", returncode)
+
+
+class _StartError(Exception):
+    """The child exited or stalled before it said it was ready."""
+
+
+class _Child:
+    """One running child: requests written in order, answers matched by id."""
+
+    def __init__(
+        self, proc: asyncio.subprocess.Process, on_death: Callable[[int | None], None]
+    ) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self._proc = proc
+        self._stdin = proc.stdin
+        self._stdout = proc.stdout
+        self._on_death = on_death
+        self._pending: dict[int, asyncio.Future[ParsedFeed]] = {}  # oldest first
+        self._next_id = 0
+        self._stopping = False
+        self.dead = False
+        self.pid = proc.pid
+        self._reader = asyncio.create_task(self._read_answers())
+
+    @classmethod
+    async def start(cls, command: Sequence[str], on_death: Callable[[int | None], None]) -> _Child:
+        """Spawn the child and wait for its ready frame. Raises OSError or _StartError."""
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        try:
+            ready = await asyncio.wait_for(_read_frame(proc.stdout), START_TIMEOUT)
+        except TimeoutError as exc:
+            proc.kill()
+            await proc.wait()
+            raise _StartError(f"not ready after {START_TIMEOUT:.0f} s") from exc
+        except (asyncio.IncompleteReadError, pickle.UnpicklingError) as exc:
+            code = await _reap(proc)
+            raise _StartError(f"it exited with code {code} before it was ready") from exc
+        if ready != ("ready",):
+            proc.kill()
+            await proc.wait()
+            raise _StartError(f"unexpected first frame {ready!r}")
+        return cls(proc, on_death)
+
+    async def parse(self, body: bytes, url: str, source: str | None) -> ParsedFeed:
+        """Send one request and wait for its answer. Raises _Resend when this child is
+        gone and never read it."""
+        if self.dead:
+            raise _Resend
+        request_id = self._next_id
+        self._next_id += 1
+        answer: asyncio.Future[ParsedFeed] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = answer
+        try:
+            self._stdin.write(_frame((request_id, body, url, source)))
+            await self._stdin.drain()
+        except ConnectionError:  # the pipe is closed: the child is gone
+            self._pending.pop(request_id, None)
+            raise _Resend from None
+        return await answer
+
+    async def stop(self) -> None:
+        """Close stdin, give the child STOP_TIMEOUT seconds to exit, then kill it."""
+        self._stopping = True
+        if not self._stdin.is_closing():
+            self._stdin.close()
+        await _reap(self._proc)
+        await self._reader
+
+    async def _read_answers(self) -> None:
+        try:
+            while True:
+                request_id, status, payload = await _read_frame(self._stdout)
+                answer = self._pending.pop(request_id, None)
+                if answer is None or answer.done():  # its poller was cancelled
+                    continue
+                if status == "ok":
+                    answer.set_result(_parsed(payload))
+                elif status == "unreadable":
+                    answer.set_exception(FeedParseError(payload))
+                else:
+                    answer.set_exception(ParseWorkerError(f"in the parser process: {payload}"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the child exited
+        except Exception:  # a garbled frame: this child cannot be trusted any more
+            log.exception("unreadable answer from the parser process; stopping it")
+            self._proc.kill()
+        self.dead = True
+        returncode = await self._proc.wait()
+        self._fail_pending(returncode)
+        if not self._stopping:
+            self._on_death(returncode)
+
+    def _fail_pending(self, returncode: int | None) -> None:
+        """The oldest unanswered request is the body the child died reading: it fails.
+        The child had not read the others: they are sent again."""
+        for n, answer in enumerate(self._pending.values()):
+            if answer.done():
+                continue
+            if n == 0 and not self._stopping:
+                answer.set_exception(
+                    FeedParseError(
+                        f"the parser process died reading this feed (exit code {returncode})"
+                    )
+                )
+            elif self._stopping:
+                answer.set_exception(ParseWorkerError("the parser process was stopped"))
+            else:
+                answer.set_exception(_Resend())
+        self._pending.clear()
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> int:
+    """Wait STOP_TIMEOUT seconds for the child to exit, then kill it; its exit code.
+
+    Never kill a child that may have exited: Popen.send_signal reaps it first, and the
+    event loop then reports exit code 255 instead of the real one."""
+    try:
+        return await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+    except TimeoutError:
+        proc.kill()
+        return await proc.wait()
+
+
+def _parsed(payload: tuple[str, tuple[tuple[Any, ...], ...], str | None, str]) -> ParsedFeed:
+    title, rows, warning, parser = payload
+    return ParsedFeed(title, tuple(Item(*row) for row in rows), warning, parser)
+
+
+def _frame(value: object) -> bytes:
+    data = pickle.dumps(value, protocol=5)
+    return _LENGTH.pack(len(data)) + data
+
+
+async def _read_frame(stream: asyncio.StreamReader) -> Any:
+    (length,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
+    return pickle.loads(await stream.readexactly(length))
+
+
+def _answer(request: tuple[int, bytes, str, str | None]) -> tuple[int, str, object]:
+    request_id, body, url, source = request
+    try:
+        parsed = parse_feed(body, url, source)
+    except FeedParseError as exc:
+        return request_id, "unreadable", str(exc)
+    except Exception:
+        return request_id, "error", traceback.format_exc()
+    rows = tuple((i.key, i.title, i.summary, i.url, i.published, i.source) for i in parsed.items)
+    return request_id, "ok", (parsed.title, rows, parsed.warning, parsed.parser)
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """The child's loop: answer each request until `requests` ends."""
+    answers.write(_frame(("ready",)))
+    answers.flush()
+    while header := requests.read(_LENGTH.size):
+        if len(header) < _LENGTH.size:
+            return
+        (length,) = _LENGTH.unpack(header)
+        answers.write(_frame(_answer(pickle.loads(requests.read(length)))))
+        answers.flush()
+
+
+def main() -> None:
+    """Run as the child: frames on stdin and stdout; anything printed goes to stderr."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bot stops us by closing stdin
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The parser process: the same items as parsing in process; a crash costs one feed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.parse_worker import MAX_DEATHS, ParseWorker, ParseWorkerError
+
+FEEDS = Path(__file__).parent / "fixtures" / "feeds"
+URL = "https://feeds.example.test/feed.xml"
+RSS = (FEEDS / "rss2.xml").read_bytes()
+
+# A child that speaks the real protocol but dies on a body containing CRASH (as a
+# parser crashing on hostile input would) and raises a bug on one containing BUG.
+FRAGILE_CHILD = """
+import os, signal
+from bot import parse_worker
+
+real_parse = parse_worker.parse_feed
+
+def parse_feed(body, url, source):
+    if b"CRASH" in body:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if b"BUG" in body:
+        raise ValueError("a bug in the parser")
+    return real_parse(body, url, source)
+
+parse_worker.parse_feed = parse_feed
+parse_worker.main()
+"""
+
+
+def fragile_worker() -> ParseWorker:
+    return ParseWorker([sys.executable, "-c", FRAGILE_CHILD])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_the_child_gives_the_same_items_as_parsing_in_process() -> None:
+    worker = ParseWorker()
+    try:
+        for path in sorted(FEEDS.iterdir()):
+            body = path.read_bytes()
+            try:
+                expected: ParsedFeed | str = parse_feed(body, URL, "Outlet")
+            except FeedParseError as exc:
+                expected = f"unreadable: {exc}"
+            try:
+                got: ParsedFeed | str = await worker.parse(body, URL, "Outlet")
+            except FeedParseError as exc:
+                got = f"unreadable: {exc}"
+            assert got == expected, path.name
+        assert worker.pid is not None, "parsed in the child, not in threads"
+    finally:
+        await worker.close()
+
+
+async def test_requests_in_flight_at_once_each_get_their_own_answer() -> None:
+    worker = ParseWorker()
+    bodies = [(FEEDS / name).read_bytes() for name in ("rss2.xml", "atom.xml", "cjk.xml")]
+    try:
+        results = await asyncio.gather(*(worker.parse(b, URL, None) for b in bodies * 10))
+    finally:
+        await worker.close()
+    assert results == [parse_feed(b, URL, None) for b in bodies * 10]
+
+
+async def test_a_crash_fails_the_feed_being_read_and_resends_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = fragile_worker()
+    await worker.start()
+    first_pid = worker.pid
+    try:
+        results = await asyncio.gather(
+            worker.parse(RSS, URL, None),
+            worker.parse(b"<rss>CRASH</rss>", URL, None),
+            worker.parse(RSS, URL, None),
+            worker.parse(RSS, URL, None),
+            return_exceptions=True,
+        )
+        expected = parse_feed(RSS, URL, None)
+        assert results[0] == results[2] == results[3] == expected
+        assert isinstance(results[1], FeedParseError)
+        assert "parser process died reading this feed" in str(results[1])
+        assert worker.pid not in (None, first_pid), "a new child took the resent feeds"
+        assert first_pid is not None and not alive(first_pid)
+        assert "parser process exited" in caplog.text
+    finally:
+        await worker.close()
+
+
+async def test_a_child_that_keeps_dying_is_given_up_for_threads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = fragile_worker()
+    try:
+        for _ in range(MAX_DEATHS):
+            with pytest.raises(FeedParseError, match="died reading"):
+                await worker.parse(b"<rss>CRASH</rss>", URL, None)
+        assert "parsing in threads from now on" in caplog.text
+        assert worker.pid is None
+        # in threads: the same body is simply not a feed, and real feeds still parse
+        with pytest.raises(FeedParseError, match="no feed found"):
+            await worker.parse(b"<rss>CRASH</rss>", URL, None)
+        assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+    finally:
+        await worker.close()
+
+
+async def test_a_bug_in_the_child_is_an_error_with_its_traceback() -> None:
+    worker = fragile_worker()
+    try:
+        with pytest.raises(ParseWorkerError, match="a bug in the parser"):
+            await worker.parse(b"<rss>BUG</rss>", URL, None)
+        assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+    finally:
+        await worker.close()
+
+
+async def test_a_child_that_cannot_start_means_parsing_in_threads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = ParseWorker([sys.executable, "-c", "raise SystemExit(3)"])
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+            assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+        errors = [r for r in caplog.records if "cannot start the parser process" in r.message]
+        assert len(errors) == 1 and "exited with code 3" in errors[0].message
+    finally:
+        await worker.close()
+
+
+async def test_a_cancelled_request_does_not_confuse_the_next() -> None:
+    worker = ParseWorker()
+    await worker.start()
+    try:
+        big = (FEEDS / "big-summary.xml").read_bytes()
+        cancelled = asyncio.create_task(worker.parse(big, URL, None))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        atom = (FEEDS / "atom.xml").read_bytes()
+        assert await worker.parse(atom, URL, None) == parse_feed(atom, URL, None)
+        assert cancelled.cancelled()
+    finally:
+        await worker.close()
+
+
+async def test_close_stops_the_child() -> None:
+    worker = ParseWorker()
+    await worker.start()
+    pid = worker.pid
+    assert pid is not None and alive(pid)
+    await worker.close()
+    assert not alive(pid)
+    assert worker.pid is None

@@ -142,7 +142,8 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class CycleSummary:
-    """The outcome of one poll cycle, for the terminal summary and `run --once`."""
+    """The outcome of one poll cycle, for the terminal summary and `run --once`: each
+    feed's poll (without its items, which are stored by then), and the new reports."""
 
     polls: tuple[PollResult, ...]
     new_items: int

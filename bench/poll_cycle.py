@@ -75,9 +75,9 @@ async def bot_cycles(
         poll=PollSettings(concurrency=CONCURRENCY, per_host=CONCURRENCY),
     )
     times: dict[str, float] = defaultdict(lambda: float("inf"))
-    async with open_app(settings, watchlists) as app:
-        if app.parser is not None:
-            await app.parser.start()  # as `wirewatch run` does at startup
+    # deliver=True, no adapters: the bot as `wirewatch run` starts it (parser process
+    # running, startup objects frozen), with nowhere to send
+    async with open_app(settings, watchlists, {}, deliver=True) as app:
         await set_mode(base, "etag")
         started = time.perf_counter()
         summary = await app.pipeline.run_cycle(ignore_schedule=True)

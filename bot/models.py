@@ -110,7 +110,8 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """One feed's poll as the pipeline hands it to the store."""
+    """One feed's poll as the pipeline hands it to the store: with each item, the
+    watchlists it matched (`matches[n]` are the matches of `items[n]`)."""
 
     feed: FeedState
     outcome: Outcome
@@ -119,6 +120,11 @@ class PollResult:
     items: tuple[Item, ...] = ()
     body_hash: str | None = None
     parse_warning: str | None = None
+    matches: tuple[tuple[Match, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.matches) != len(self.items):
+            raise ValueError("a poll needs one entry of matches per item")
 
 
 @dataclass(frozen=True, slots=True)

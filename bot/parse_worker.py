@@ -1,24 +1,25 @@
-"""Feed parsing in a child process, so that the bot's own process keeps a core for
-fetching, storing and matching.
+"""Feed parsing and matching in a child process, so that the bot's own process keeps a
+core for fetching and storing.
 
-Parsing is most of a cycle's CPU when feeds change. In threads it shares the event
-loop's GIL and leaves a second core idle; a process pool's bookkeeping threads cost the
-event loop about 0.4 ms a feed. So one child, `python -m bot.parse_worker`, reads
-requests on its stdin and answers on its stdout, in order:
+Parsing and matching are most of a cycle's CPU when feeds change. In threads they share
+the event loop's GIL and leave a second core idle; a process pool's bookkeeping threads
+cost the event loop about 0.4 ms a feed. So one child, `python -m bot.parse_worker`,
+reads requests on its stdin and answers on its stdout, in order:
 
-    request:  (id, body, url, source)
-    answer:   (id, "ok", (title, item rows, warning, parser))
-              (id, "unreadable", message)      the body is not a feed (FeedParseError)
-              (id, "error", traceback)         a bug in the parser
+    first frame to the child:   the watchlists (it builds its own Matcher from them)
     first frame from the child: ("ready",)
+    request:  (id, body, url, source)
+    answer:   (id, "ok", (title, item rows, warning, parser, {item index: matches}))
+              (id, "unreadable", message)      the body is not a feed (FeedParseError)
+              (id, "error", traceback)         a bug in the parser or the matcher
 
 each frame a pickle behind an 8-byte length. Pickle is fine here: both ends are this
-program, run as the same user, and the answers hold only strings and datetimes.
+program, run as the same user, and the answers hold only strings, numbers and datetimes.
 
 When the child dies, the feed it was reading fails with a parse error (a body that
 crashes the parser must not be retried in the bot's own process) and the feeds queued
 behind it go to a new child. A child that cannot start, or dies `MAX_DEATHS` times
-within `DEATH_WINDOW` seconds, is given up for parsing in threads, with an error logged.
+within `DEATH_WINDOW` seconds, is given up for threads, with an error logged.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ import sys
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from bot.models import Item
+from bot.matcher import Matcher
+from bot.models import Item, Match
 from bot.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.watchlists import Watchlist
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,33 @@ DEATH_WINDOW = 600.0  # seconds
 START_TIMEOUT = 60.0  # seconds for a child to import the parsers and say it is ready
 STOP_TIMEOUT = 5.0  # seconds for a child to exit once its stdin is closed
 
-Parse = Callable[[bytes, str, str | None], Awaitable[ParsedFeed]]
+
+@dataclass(frozen=True, slots=True)
+class MatchedFeed:
+    """A feed body parsed into items, with each item's watchlist matches."""
+
+    parsed: ParsedFeed
+    matches: tuple[tuple[Match, ...], ...]  # one entry per item, in `parsed.items` order
 
 
-async def parse_in_thread(body: bytes, url: str, source: str | None) -> ParsedFeed:
-    """`parse_feed` in a thread of this process (raises FeedParseError like it)."""
-    return await asyncio.to_thread(parse_feed, body, url, source)
+Parse = Callable[[bytes, str, str | None], Awaitable[MatchedFeed]]
+
+
+def parse_and_match(body: bytes, url: str, source: str | None, matcher: Matcher) -> MatchedFeed:
+    """`parse_feed`, then every item matched (raises FeedParseError like `parse_feed`)."""
+    parsed = parse_feed(body, url, source)
+    return MatchedFeed(parsed, tuple(tuple(matcher.match_item(i)) for i in parsed.items))
+
+
+class ThreadParser:
+    """Parses and matches in threads of this process."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+
+    async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
+        """`parse_and_match` in a thread."""
+        return await asyncio.to_thread(parse_and_match, body, url, source, self.matcher)
 
 
 class ParseWorkerError(RuntimeError):
@@ -62,15 +87,26 @@ class _Resend(Exception):
     """The child died before it read this request: send it to the next child."""
 
 
-class ParseWorker:
-    """Parses feed bodies in one child process, started by `start` or the first `parse`.
+class _StartError(Exception):
+    """The child exited or stalled before it said it was ready."""
 
-    `parse` has `parse_feed`'s contract. Call `close()` when done.
+
+class ParseWorker:
+    """Parses and matches feed bodies in one child process, started by `start` or the
+    first `parse`. `matcher` (built from `watchlists`) serves once the child is given up
+    for threads. Call `close()` when done.
     """
 
-    def __init__(self, command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        watchlists: Sequence[Watchlist],
+        matcher: Matcher,
+        command: Sequence[str] | None = None,
+    ) -> None:
         # -P: a `bot` folder in the working directory must not shadow the package
         self._command = tuple(command or (sys.executable, "-P", "-m", "bot.parse_worker"))
+        self._watchlists = tuple(watchlists)
+        self._threads = ThreadParser(matcher)
         self._child: _Child | None = None
         self._lock = asyncio.Lock()
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
@@ -88,16 +124,16 @@ class ParseWorker:
         parsing falls back to threads."""
         await self._running_child()
 
-    async def parse(self, body: bytes, url: str, source: str | None) -> ParsedFeed:
-        """Parse `body` fetched from `url` in the child (in a thread once it was given up).
+    async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
+        """`parse_and_match` in the child (in a thread once the child was given up).
 
         Raises FeedParseError for a body that is not a feed, or that the child died
-        reading; ParseWorkerError for a bug in the parser.
+        reading; ParseWorkerError for a bug in the parser or the matcher.
         """
         while True:
             child = await self._running_child()
             if child is None:
-                return await parse_in_thread(body, url, source)
+                return await self._threads.parse(body, url, source)
             try:
                 return await child.parse(body, url, source)
             except _Resend:
@@ -118,7 +154,7 @@ class ParseWorker:
             if self._child is not None and not self._child.dead:
                 return self._child
             try:
-                self._child = await _Child.start(self._command, self._died)
+                self._child = await _Child.start(self._command, self._watchlists, self._died)
             except (OSError, _StartError) as exc:
                 log.error("cannot start the parser process (%s); parsing in threads", exc)
                 self._in_threads = True
@@ -142,10 +178,6 @@ class ParseWorker:
             log.warning("the parser process exited (code %s); starting a new one", returncode)
 
 
-class _StartError(Exception):
-    """The child exited or stalled before it said it was ready."""
-
-
 class _Child:
     """One running child: requests written in order, answers matched by id."""
 
@@ -157,7 +189,7 @@ class _Child:
         self._stdin = proc.stdin
         self._stdout = proc.stdout
         self._on_death = on_death
-        self._pending: dict[int, asyncio.Future[ParsedFeed]] = {}  # oldest first
+        self._pending: dict[int, asyncio.Future[MatchedFeed]] = {}  # oldest first
         self._next_id = 0
         self._stopping = False
         self.dead = False
@@ -165,12 +197,23 @@ class _Child:
         self._reader = asyncio.create_task(self._read_answers())
 
     @classmethod
-    async def start(cls, command: Sequence[str], on_death: Callable[[int | None], None]) -> _Child:
-        """Spawn the child and wait for its ready frame. Raises OSError or _StartError."""
+    async def start(
+        cls,
+        command: Sequence[str],
+        watchlists: tuple[Watchlist, ...],
+        on_death: Callable[[int | None], None],
+    ) -> _Child:
+        """Spawn the child, give it the watchlists and wait for its ready frame. Raises
+        OSError or _StartError."""
         proc = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
-        assert proc.stdout is not None
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(_frame(watchlists))
+            await proc.stdin.drain()
+        except ConnectionError:
+            pass  # it exited already: reading its ready frame says so
         try:
             ready = await asyncio.wait_for(_read_frame(proc.stdout), START_TIMEOUT)
         except TimeoutError as exc:
@@ -186,14 +229,14 @@ class _Child:
             raise _StartError(f"unexpected first frame {ready!r}")
         return cls(proc, on_death)
 
-    async def parse(self, body: bytes, url: str, source: str | None) -> ParsedFeed:
+    async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
         """Send one request and wait for its answer. Raises _Resend when this child is
         gone and never read it."""
         if self.dead:
             raise _Resend
         request_id = self._next_id
         self._next_id += 1
-        answer: asyncio.Future[ParsedFeed] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[MatchedFeed] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
             self._stdin.write(_frame((request_id, body, url, source)))
@@ -219,11 +262,11 @@ class _Child:
                 if answer is None or answer.done():  # its poller was cancelled
                     continue
                 if status == "ok":
-                    answer.set_result(_parsed(payload))
+                    answer.set_result(_matched(payload))
                 elif status == "unreadable":
                     answer.set_exception(FeedParseError(payload))
                 else:
-                    answer.set_exception(ParseWorkerError(f"in the parser process: {payload}"))
+                    answer.set_exception(ParseWorkerError(f"in the parser process:\n{payload}"))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the child exited
         except Exception:  # a garbled frame: this child cannot be trusted any more
@@ -241,14 +284,14 @@ class _Child:
         for n, answer in enumerate(self._pending.values()):
             if answer.done():
                 continue
-            if n == 0 and not self._stopping:
+            if self._stopping:
+                answer.set_exception(ParseWorkerError("the parser process was stopped"))
+            elif n == 0:
                 answer.set_exception(
                     FeedParseError(
                         f"the parser process died reading this feed (exit code {returncode})"
                     )
                 )
-            elif self._stopping:
-                answer.set_exception(ParseWorkerError("the parser process was stopped"))
             else:
                 answer.set_exception(_Resend())
         self._pending.clear()
@@ -266,9 +309,14 @@ async def _reap(proc: asyncio.subprocess.Process) -> int:
         return await proc.wait()
 
 
-def _parsed(payload: tuple[str, tuple[tuple[Any, ...], ...], str | None, str]) -> ParsedFeed:
-    title, rows, warning, parser = payload
-    return ParsedFeed(title, tuple(Item(*row) for row in rows), warning, parser)
+def _matched(payload: tuple[Any, ...]) -> MatchedFeed:
+    """The MatchedFeed of a child's "ok" answer."""
+    title, rows, warning, parser, matches = payload
+    items = tuple(Item(*row) for row in rows)
+    return MatchedFeed(
+        ParsedFeed(title, items, warning, parser),
+        tuple(matches.get(n, ()) for n in range(len(items))),
+    )
 
 
 def _frame(value: object) -> bytes:
@@ -281,27 +329,45 @@ async def _read_frame(stream: asyncio.StreamReader) -> Any:
     return pickle.loads(await stream.readexactly(length))
 
 
-def _answer(request: tuple[int, bytes, str, str | None]) -> tuple[int, str, object]:
+# --- the child ---------------------------------------------------------------------------
+
+
+def _answer(
+    request: tuple[int, bytes, str, str | None], matcher: Matcher
+) -> tuple[int, str, object]:
+    """The child's answer to one request."""
     request_id, body, url, source = request
     try:
-        parsed = parse_feed(body, url, source)
+        matched = parse_and_match(body, url, source, matcher)
     except FeedParseError as exc:
         return request_id, "unreadable", str(exc)
     except Exception:
         return request_id, "error", traceback.format_exc()
+    parsed = matched.parsed
     rows = tuple((i.key, i.title, i.summary, i.url, i.published, i.source) for i in parsed.items)
-    return request_id, "ok", (parsed.title, rows, parsed.warning, parsed.parser)
+    matches = {n: found for n, found in enumerate(matched.matches) if found}
+    return request_id, "ok", (parsed.title, rows, parsed.warning, parsed.parser, matches)
+
+
+def _read(requests: BinaryIO) -> Any:
+    """The next frame, or None at the end of the stream."""
+    header = requests.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    return pickle.loads(requests.read(length))
 
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The child's loop: answer each request until `requests` ends."""
+    """The child's loop: read the watchlists, then answer each request until the end."""
+    watchlists = _read(requests)
+    if watchlists is None:
+        return
+    matcher = Matcher(watchlists)
     answers.write(_frame(("ready",)))
     answers.flush()
-    while header := requests.read(_LENGTH.size):
-        if len(header) < _LENGTH.size:
-            return
-        (length,) = _LENGTH.unpack(header)
-        answers.write(_frame(_answer(pickle.loads(requests.read(length)))))
+    while (request := _read(requests)) is not None:
+        answers.write(_frame(_answer(request, matcher)))
         answers.flush()
 
 

@@ -16,11 +16,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.fetch import Fetcher
-from bot.matcher import Matcher
 from bot.metrics import Metrics
 from bot.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
 from bot.parse import FeedParseError
-from bot.parse_worker import Parse, parse_in_thread
+from bot.parse_worker import Parse
 from bot.polling import PollPolicy, is_dead, plan_next
 from bot.store import Store
 
@@ -39,29 +38,27 @@ def utcnow() -> datetime:
 class Pipeline:
     """Polls due feeds and records what is new. Safe to call `run_cycle` repeatedly.
 
-    `parse` turns a changed body into items: in a thread by default, or in the parser
-    process (`ParseWorker.parse`), as a running bot does.
+    `parse` turns a changed body into matched items: `ParseWorker.parse` (the parser
+    process) or `ThreadParser.parse`.
     """
 
     def __init__(
         self,
         store: Store,
         fetcher: Fetcher,
-        matcher: Matcher,
+        parse: Parse,
         policy: PollPolicy,
         max_item_age: timedelta,
         clock: Clock = utcnow,
         metrics: Metrics | None = None,
-        parse: Parse = parse_in_thread,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
-        self.matcher = matcher
+        self.parse = parse
         self.policy = policy
         self.max_item_age = max_item_age
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self.parse = parse
 
     async def run_cycle(
         self,
@@ -95,7 +92,7 @@ class Pipeline:
                 batch = await _next_batch(done, len(feeds) - len(polls))
                 stored, found = await self._record(batch)
                 # stored by now: the summary keeps each poll's outcome, not its items
-                polls.extend(replace(poll, items=()) for poll in batch)
+                polls.extend(replace(poll, items=(), matches=()) for poll in batch)
                 new_items += stored
                 reports.extend(found)
                 if on_reports and found:
@@ -143,7 +140,7 @@ class Pipeline:
         if body_hash == feed.body_hash:
             return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
         try:
-            parsed = await self.parse(body, feed.request_url, feed.name)
+            matched = await self.parse(body, feed.request_url, feed.name)
         except FeedParseError as exc:
             failed = FetchResult(
                 status=fetch.status,
@@ -152,9 +149,12 @@ class Pipeline:
                 retry_after=fetch.retry_after,
             )
             return PollResult(feed, Outcome.FAILED, failed, now)
+        parsed = matched.parsed
         if parsed.warning:
             log.info("%s: %s", feed.name, parsed.warning)
-        return PollResult(feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning)
+        return PollResult(
+            feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning, matched.matches
+        )
 
     async def _record(self, batch: list[PollResult]) -> tuple[int, list[Report]]:
         planned = []
@@ -171,9 +171,7 @@ class Pipeline:
             )
             planned.append((poll, schedule))
             _log_health_change(poll, schedule.consecutive_failures, self.policy)
-        found, new_items = await self.store.record_polls(
-            planned, self.max_item_age, self.matcher.match_item
-        )
+        found, new_items = await self.store.record_polls(planned, self.max_item_age)
         return new_items, [Report(s.item, m) for s, m in found if s.reportable]
 
 

@@ -7,13 +7,13 @@ A single writer (the pipeline) calls the write methods; readers may run alongsid
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
@@ -38,6 +38,7 @@ MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at e
 # an item key or URL longer than this (UTF-8) is not stored as it is: PostgreSQL refuses
 # unique-index entries over 2704 bytes, and SQLite must keep exactly what PostgreSQL keeps
 INDEXED_BYTES = 2000
+_SURELY_INDEXABLE = INDEXED_BYTES // 4  # characters: UTF-8 takes at most 4 bytes for one
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
@@ -193,27 +194,24 @@ class Store:
     # --- polls and items -----------------------------------------------------------------
 
     async def record_polls(
-        self,
-        polls: Sequence[tuple[PollResult, Schedule]],
-        max_item_age: timedelta,
-        match: Callable[[Item], list[Match]],
+        self, polls: Sequence[tuple[PollResult, Schedule]], max_item_age: timedelta
     ) -> tuple[list[tuple[StoredItem, Match]], int]:
         """Store each poll's feed state, its new items and their matches, in one transaction.
 
         An item is new when neither its (feed, key) nor its canonical URL is stored yet,
         across all feeds. New items of a feed's first successful poll, and items published
-        longer than `max_item_age` ago, are stored but not reportable. `match` is called
-        on each new item; returns every (new item, match) pair and the number of new items.
+        longer than `max_item_age` ago, are stored but not reportable. Returns every
+        (new item, match) pair and the number of new items.
         """
         async with self.engine.begin() as conn:
             fresh = await _new_items(conn, polls, max_item_age)
-            matched = [(new, m) for new in fresh for m in match(new.item)]
             await _insert_items(conn, fresh)
+            matched = [(new, m) for new in fresh for m in new.matches]
             ids = await _item_ids(conn, {(new.feed_id, new.item.key) for new, _ in matched})
-            found = [(replace(new, id=ids[(new.feed_id, new.item.key)]), m) for new, m in matched]
-            new_by_feed: dict[int, int] = defaultdict(int)
-            for new in fresh:
-                new_by_feed[new.feed_id] += 1
+            found = [
+                (StoredItem(ids[(new.feed_id, new.item.key)], *new[:-1]), m) for new, m in matched
+            ]
+            new_by_feed = Counter(new.feed_id for new in fresh)
             update = _feeds_update(conn.dialect)
             rows = update.rows(_feed_after(p, sched, new_by_feed[p.feed.id]) for p, sched in polls)
             await conn.exec_driver_sql(update.sql, rows)
@@ -266,22 +264,37 @@ class Store:
             )
 
 
+class _Fresh(NamedTuple):
+    """A new item of a poll, not inserted yet (so without an id): a StoredItem's fields
+    after the id, then the item's matches."""
+
+    feed_id: int
+    item: Item
+    first_seen: datetime
+    reportable: bool
+    matches: tuple[Match, ...]
+
+
 async def _new_items(
     conn: AsyncConnection,
     polls: Sequence[tuple[PollResult, Schedule]],
     max_item_age: timedelta,
-) -> list[StoredItem]:
+) -> list[_Fresh]:
     """The items of `polls` not stored yet (by feed and key, or by canonical URL), with
-    whether each may be reported; their ids are known only once they are inserted."""
-    candidates = [(p, indexable(item)) for p, _ in polls for item in p.items]
+    whether each may be reported."""
+    candidates = [
+        (p, indexable(item), found)
+        for p, _ in polls
+        for item, found in zip(p.items, p.matches, strict=True)
+    ]
     if not candidates:
         return []
-    seen_urls = await _stored_urls(conn, (i.url for _, i in candidates if i.url))
+    seen_urls = await _stored_urls(conn, (i.url for _, i, _ in candidates if i.url))
     # a feed that never had a successful poll has no stored items to compare keys with
-    known = {(p.feed.id, i.key) for p, i in candidates if p.feed.first_polled_at is not None}
+    known = {(p.feed.id, i.key) for p, i, _ in candidates if p.feed.first_polled_at is not None}
     seen_keys = set(await _item_ids(conn, known))
-    fresh: list[StoredItem] = []
-    for poll, item in candidates:
+    fresh: list[_Fresh] = []
+    for poll, item, found in candidates:
         key = (poll.feed.id, item.key)
         if key in seen_keys or (item.url and item.url in seen_urls):
             continue
@@ -291,7 +304,7 @@ async def _new_items(
         first_poll = poll.feed.first_polled_at is None
         cutoff = poll.polled_at - max_item_age
         reportable = not first_poll and (item.published is None or item.published >= cutoff)
-        fresh.append(StoredItem(0, poll.feed.id, item, poll.polled_at, reportable))
+        fresh.append(_Fresh(poll.feed.id, item, poll.polled_at, reportable, found))
     return fresh
 
 
@@ -303,14 +316,16 @@ def indexable(item: Item) -> Item:
 
 def indexable_key(key: str) -> str:
     """An item key over INDEXED_BYTES becomes `sha256:` and its hash; others stay."""
-    if len(key.encode()) <= INDEXED_BYTES:
+    if len(key) <= _SURELY_INDEXABLE or len(key.encode()) <= INDEXED_BYTES:
         return key
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def indexable_url(url: str | None) -> str | None:
     """An item URL over INDEXED_BYTES is dropped (no chat platform links one that long)."""
-    return None if url is not None and len(url.encode()) > INDEXED_BYTES else url
+    if url is None or len(url) <= _SURELY_INDEXABLE:
+        return url
+    return None if len(url.encode()) > INDEXED_BYTES else url
 
 
 _ITEM_COLUMNS = (
@@ -322,7 +337,6 @@ _FEED_COLUMNS = (
     "items_seen", "fetch_url", "etag", "last_modified", "body_hash", "last_success_at",
     "first_polled_at", "last_error", "last_error_at", "disabled_reason",
 )  # fmt: skip
-_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,32 +357,17 @@ class _Bulk:
     def rows(self, values: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Driver parameters for these rows.
 
-        Conversions are memoised per call: a poll's items share their first_seen, and a
-        batch's feeds their poll time.
+        Each processed column is converted once per distinct value (a poll's items share
+        their first_seen, a batch's feeds their poll time) and the rows are rebuilt by
+        C-level transposition, not cell by cell in Python.
         """
-        converters = [(i, _memoised(process)) for i, process in self.processors]
-        in_order = self.order == tuple(range(len(self.columns)))
-        out = []
-        for row in values:
-            if converters:
-                cells = list(row)
-                for i, convert in converters:
-                    cells[i] = convert(cells[i])
-                row = tuple(cells)
-            out.append(row if in_order else tuple(row[i] for i in self.order))
-        return out
-
-
-def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    cache: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        result = cache.get(value, _MISSING)
-        if result is _MISSING:
-            result = cache[value] = process(value)
-        return result
-
-    return convert
+        columns: list[Iterable[Any]] = list(zip(*values, strict=True))
+        if not columns:
+            return []
+        for i, process in self.processors:
+            converted = {value: process(value) for value in set(columns[i])}
+            columns[i] = map(converted.__getitem__, columns[i])
+        return list(zip(*(columns[i] for i in self.order), strict=True))
 
 
 def _bulk(dialect: Dialect, statement: Any, columns: tuple[str, ...]) -> _Bulk:
@@ -399,15 +398,15 @@ def _feeds_update(dialect: Dialect) -> _Bulk:
     return _bulk(dialect, update, _FEED_COLUMNS)
 
 
-async def _insert_items(conn: AsyncConnection, new: Sequence[StoredItem]) -> None:
+async def _insert_items(conn: AsyncConnection, new: Sequence[_Fresh]) -> None:
     """Insert items with one driver-level executemany."""
     if not new:
         return
     bulk = _items_insert(conn.dialect)
     rows = bulk.rows(
-        (s.feed_id, s.item.key, s.item.url, s.item.title, s.item.summary, s.item.source,
-         s.item.published, s.first_seen, s.reportable)
-        for s in new
+        (feed_id, item.key, item.url, item.title, item.summary, item.source, item.published,
+         first_seen, reportable)
+        for feed_id, item, first_seen, reportable, _ in new
     )  # fmt: skip
     await conn.exec_driver_sql(bulk.sql, rows)
 
@@ -445,21 +444,33 @@ async def _item_ids(
     return found
 
 
-_STORED_URLS = sa.select(items.c.url).where(items.c.url.in_(sa.bindparam("urls", expanding=True)))
-
-
 async def _stored_urls(conn: AsyncConnection, urls: Iterable[str]) -> set[str]:
     """Which of `urls` are already stored.
 
-    One statement with an expanding IN, built once: a literal `in_(list)` built a bound
-    parameter object per value, a tenth of a cold poll cycle.
+    Chunks of _CHUNK values go to the driver as they are, through a statement compiled
+    once per dialect and size: SQLAlchemy's IN (expanding or literal) built a bound
+    parameter per value, a tenth of a cold poll cycle. A short last chunk is padded to
+    a power of two by repeating its last value, so that few sizes are ever compiled.
     """
     found: set[str] = set()
     values = list(dict.fromkeys(urls))
     for start in range(0, len(values), _CHUNK):
-        result = await conn.execute(_STORED_URLS, {"urls": values[start : start + _CHUNK]})
+        chunk = values[start : start + _CHUNK]
+        size = min(_CHUNK, 1 << (len(chunk) - 1).bit_length())
+        chunk += chunk[-1:] * (size - len(chunk))
+        result = await conn.exec_driver_sql(_urls_query(conn.dialect, size), tuple(chunk))
         found.update(r[0] for r in result)
     return found
+
+
+@lru_cache(maxsize=32)
+def _urls_query(dialect: Dialect, size: int) -> str:
+    """`SELECT url FROM items WHERE url IN (...)` with `size` positional parameters."""
+    binds: list[sa.BindParameter[str]] = [sa.bindparam(f"url{n}") for n in range(size)]
+    compiled = sa.select(items.c.url).where(items.c.url.in_(binds)).compile(dialect=dialect)
+    if compiled.positiontup != [f"url{n}" for n in range(size)]:
+        raise ValueError(f"{dialect.name}: positional parameters in order are needed")
+    return compiled.string
 
 
 def evidence_to_json(e: Evidence) -> dict[str, Any]:

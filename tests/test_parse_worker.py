@@ -1,4 +1,4 @@
-"""The parser process: the same items as parsing in process; a crash costs one feed."""
+"""The parser process: the same items and matches as in process; a crash costs one feed."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from bot.parse import FeedParseError, ParsedFeed, parse_feed
-from bot.parse_worker import MAX_DEATHS, ParseWorker, ParseWorkerError
+from bot.matcher import Matcher
+from bot.parse import FeedParseError
+from bot.parse_worker import (
+    MAX_DEATHS,
+    MatchedFeed,
+    ParseWorker,
+    ParseWorkerError,
+    parse_and_match,
+)
+from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 URL = "https://feeds.example.test/feed.xml"
 RSS = (FEEDS / "rss2.xml").read_bytes()
+WATCHLISTS = load_watchlists(watchlist_files(BUNDLED_DIR))
+MATCHER = Matcher(WATCHLISTS)
 
 # A child that speaks the real protocol but dies on a body containing CRASH (as a
 # parser crashing on hostile input would) and raises a bug on one containing BUG.
@@ -23,22 +33,30 @@ FRAGILE_CHILD = """
 import os, signal
 from bot import parse_worker
 
-real_parse = parse_worker.parse_feed
+real_parse = parse_worker.parse_and_match
 
-def parse_feed(body, url, source):
+def parse_and_match(body, url, source, matcher):
     if b"CRASH" in body:
         os.kill(os.getpid(), signal.SIGKILL)
     if b"BUG" in body:
         raise ValueError("a bug in the parser")
-    return real_parse(body, url, source)
+    return real_parse(body, url, source, matcher)
 
-parse_worker.parse_feed = parse_feed
+parse_worker.parse_and_match = parse_and_match
 parse_worker.main()
 """
 
 
+def worker(command: list[str] | None = None) -> ParseWorker:
+    return ParseWorker(WATCHLISTS, MATCHER, command)
+
+
 def fragile_worker() -> ParseWorker:
-    return ParseWorker([sys.executable, "-c", FRAGILE_CHILD])
+    return worker([sys.executable, "-c", FRAGILE_CHILD])
+
+
+def in_process(body: bytes, source: str | None = None) -> MatchedFeed:
+    return parse_and_match(body, URL, source, MATCHER)
 
 
 def alive(pid: int) -> bool:
@@ -49,33 +67,37 @@ def alive(pid: int) -> bool:
     return True
 
 
-async def test_the_child_gives_the_same_items_as_parsing_in_process() -> None:
-    worker = ParseWorker()
+async def test_the_child_gives_the_same_items_and_matches_as_in_process() -> None:
+    child = worker()
+    matched = 0
     try:
         for path in sorted(FEEDS.iterdir()):
             body = path.read_bytes()
             try:
-                expected: ParsedFeed | str = parse_feed(body, URL, "Outlet")
+                expected: MatchedFeed | str = in_process(body, "Outlet")
             except FeedParseError as exc:
                 expected = f"unreadable: {exc}"
             try:
-                got: ParsedFeed | str = await worker.parse(body, URL, "Outlet")
+                got: MatchedFeed | str = await child.parse(body, URL, "Outlet")
             except FeedParseError as exc:
                 got = f"unreadable: {exc}"
             assert got == expected, path.name
-        assert worker.pid is not None, "parsed in the child, not in threads"
+            if isinstance(got, MatchedFeed):
+                matched += sum(1 for found in got.matches if found)
+        assert child.pid is not None, "parsed in the child, not in threads"
+        assert matched >= 5, "the fixtures' seed-theme items matched in the child"
     finally:
-        await worker.close()
+        await child.close()
 
 
 async def test_requests_in_flight_at_once_each_get_their_own_answer() -> None:
-    worker = ParseWorker()
+    child = worker()
     bodies = [(FEEDS / name).read_bytes() for name in ("rss2.xml", "atom.xml", "cjk.xml")]
     try:
-        results = await asyncio.gather(*(worker.parse(b, URL, None) for b in bodies * 10))
+        results = await asyncio.gather(*(child.parse(b, URL, None) for b in bodies * 10))
     finally:
-        await worker.close()
-    assert results == [parse_feed(b, URL, None) for b in bodies * 10]
+        await child.close()
+    assert results == [in_process(b) for b in bodies * 10]
 
 
 async def test_a_crash_fails_the_feed_being_read_and_resends_the_others(
@@ -92,8 +114,7 @@ async def test_a_crash_fails_the_feed_being_read_and_resends_the_others(
             worker.parse(RSS, URL, None),
             return_exceptions=True,
         )
-        expected = parse_feed(RSS, URL, None)
-        assert results[0] == results[2] == results[3] == expected
+        assert results[0] == results[2] == results[3] == in_process(RSS)
         assert isinstance(results[1], FeedParseError)
         assert "parser process died reading this feed" in str(results[1])
         assert worker.pid not in (None, first_pid), "a new child took the resent feeds"
@@ -116,7 +137,7 @@ async def test_a_child_that_keeps_dying_is_given_up_for_threads(
         # in threads: the same body is simply not a feed, and real feeds still parse
         with pytest.raises(FeedParseError, match="no feed found"):
             await worker.parse(b"<rss>CRASH</rss>", URL, None)
-        assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+        assert await worker.parse(RSS, URL, None) == in_process(RSS)
     finally:
         await worker.close()
 
@@ -126,7 +147,7 @@ async def test_a_bug_in_the_child_is_an_error_with_its_traceback() -> None:
     try:
         with pytest.raises(ParseWorkerError, match="a bug in the parser"):
             await worker.parse(b"<rss>BUG</rss>", URL, None)
-        assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+        assert await worker.parse(RSS, URL, None) == in_process(RSS)
     finally:
         await worker.close()
 
@@ -134,11 +155,11 @@ async def test_a_bug_in_the_child_is_an_error_with_its_traceback() -> None:
 async def test_a_child_that_cannot_start_means_parsing_in_threads(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    worker = ParseWorker([sys.executable, "-c", "raise SystemExit(3)"])
+    worker = ParseWorker(WATCHLISTS, MATCHER, [sys.executable, "-c", "raise SystemExit(3)"])
     try:
         with caplog.at_level(logging.ERROR):
-            assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
-            assert await worker.parse(RSS, URL, None) == parse_feed(RSS, URL, None)
+            assert await worker.parse(RSS, URL, None) == in_process(RSS)
+            assert await worker.parse(RSS, URL, None) == in_process(RSS)
         errors = [r for r in caplog.records if "cannot start the parser process" in r.message]
         assert len(errors) == 1 and "exited with code 3" in errors[0].message
     finally:
@@ -146,7 +167,7 @@ async def test_a_child_that_cannot_start_means_parsing_in_threads(
 
 
 async def test_a_cancelled_request_does_not_confuse_the_next() -> None:
-    worker = ParseWorker()
+    worker = ParseWorker(WATCHLISTS, MATCHER)
     await worker.start()
     try:
         big = (FEEDS / "big-summary.xml").read_bytes()
@@ -154,14 +175,14 @@ async def test_a_cancelled_request_does_not_confuse_the_next() -> None:
         await asyncio.sleep(0)
         cancelled.cancel()
         atom = (FEEDS / "atom.xml").read_bytes()
-        assert await worker.parse(atom, URL, None) == parse_feed(atom, URL, None)
+        assert await worker.parse(atom, URL, None) == in_process(atom)
         assert cancelled.cancelled()
     finally:
         await worker.close()
 
 
 async def test_close_stops_the_child() -> None:
-    worker = ParseWorker()
+    worker = ParseWorker(WATCHLISTS, MATCHER)
     await worker.start()
     pid = worker.pid
     assert pid is not None and alive(pid)

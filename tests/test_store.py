@@ -158,5 +158,5 @@ async def _one_feed(store: Store) -> FeedState:
 
 
 async def _poll(store: Store, feed: FeedState, item: Item) -> None:
-    poll = PollResult(feed, Outcome.OK, FetchResult(status=200), NOW, (item,), "h")
-    await store.record_polls([(poll, Schedule(NOW, None, 0))], timedelta(hours=48), lambda _: [])
+    poll = PollResult(feed, Outcome.OK, FetchResult(status=200), NOW, (item,), "h", matches=((),))
+    await store.record_polls([(poll, Schedule(NOW, None, 0))], timedelta(hours=48))

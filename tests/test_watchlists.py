@@ -134,9 +134,10 @@ async def test_backtest_runs_a_watchlist_file_over_stored_items(
         (feed,) = await app.store.list_feeds()
         stored = (Item("1", "Canola tariff doubled", "", None, None, "A"),
                   Item("2", "Canola harvest record", "", None, None, "A"))  # fmt: skip
-        poll = PollResult(feed, Outcome.OK, FetchResult(status=200), now, stored, "h")
-        await app.store.record_polls([(poll, Schedule(now, None, 0))], settings.poll.max_item_age,
-                                     app.pipeline.matcher.match_item)  # fmt: skip
+        matches = tuple(tuple(app.commands.matcher.match_item(i)) for i in stored)
+        poll = PollResult(feed, Outcome.OK, FetchResult(status=200), now, stored, "h",
+                          matches=matches)  # fmt: skip
+        await app.store.record_polls([(poll, Schedule(now, None, 0))], settings.poll.max_item_age)
     edited = write(
         tmp_path, GOOD.replace("all: [crop, trade]", "any: [crop, trade]"), "edited.yaml"
     )

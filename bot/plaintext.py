@@ -45,7 +45,6 @@ _INVISIBLE = re.compile(
     "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069"
     "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 )
-_ASCII_CONTROLS = bytes(range(0x20)) + b"\x7f"  # all of ASCII that is not printable
 
 
 def to_plain_text(text: str | None, limit: int | None = None) -> str:
@@ -72,7 +71,7 @@ def to_plain_text(text: str | None, limit: int | None = None) -> str:
 
 def _fold_space(text: str) -> str:
     """Invisible characters dropped, runs of white space folded to one space, ends trimmed."""
-    if text.isascii() and len(text.encode().translate(None, _ASCII_CONTROLS)) == len(text):
+    if text.isascii() and text.isprintable():
         # printable ASCII: a space is the only white space and nothing is invisible
         return " ".join(text.split()) if "  " in text else text.strip(" ")
     return " ".join(_INVISIBLE.sub("", text).split())

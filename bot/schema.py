@@ -205,6 +205,15 @@ def _subscription_mention_role_v3(conn: Connection) -> None:
     _add_column(conn, "subscriptions", "mention_role", "TEXT")
 
 
+def _partial_story_index_v4(conn: Connection) -> None:
+    """Index only the items that belong to a story. Most never do, and indexing every
+    insert's NULL was an eighth of SQLite's work in storing a cold cycle's items."""
+    conn.execute(sa.text("DROP INDEX ix_items_story"))
+    conn.execute(
+        sa.text("CREATE INDEX ix_items_story ON items (story_id) WHERE story_id IS NOT NULL")
+    )
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -221,6 +230,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _stories_subscriptions_outbox_v2,
     _subscription_mention_role_v3,
+    _partial_story_index_v4,
 ]
 
 

@@ -310,6 +310,10 @@ async def _new_items(
 
 def indexable(item: Item) -> Item:
     """`item` as the store keeps it, its key and URL made indexable (see below)."""
+    if len(item.key) <= _SURELY_INDEXABLE and (
+        item.url is None or len(item.url) <= _SURELY_INDEXABLE
+    ):
+        return item  # nearly every item: nothing to measure in bytes
     key, url = indexable_key(item.key), indexable_url(item.url)
     return item if (key, url) == (item.key, item.url) else replace(item, key=key, url=url)
 

@@ -69,6 +69,28 @@ async def test_a_version_1_database_is_upgraded_with_its_history(db_url: str) ->
     assert sorted(versions) == list(range(1, len(MIGRATIONS) + 1))
 
 
+async def test_the_story_index_holds_only_items_of_a_story(db_url: str) -> None:
+    """Most items never join a story: the index skips them, and story lookups use it."""
+    store = await Store.open(db_url)
+    try:
+        async with store.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                definition = await conn.scalar(
+                    sa.text("SELECT sql FROM sqlite_master WHERE name = 'ix_items_story'")
+                )
+                plan = await conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT source FROM items WHERE story_id IN (1, 2)"
+                )
+                assert any("ix_items_story" in row[-1] for row in plan)
+            else:
+                definition = await conn.scalar(
+                    sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_items_story'")
+                )
+    finally:
+        await store.close()
+    assert "WHERE" in definition and "story_id IS NOT NULL" in definition
+
+
 async def test_sqlite_makes_its_folder_and_uses_wal(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite:///{tmp_path / 'nested' / 'w.db'}")  # plain URL too
     await store.close()

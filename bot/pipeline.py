@@ -92,7 +92,7 @@ class Pipeline:
                 batch = await _next_batch(done, len(feeds) - len(polls))
                 stored, found = await self._record(batch)
                 # stored by now: the summary keeps each poll's outcome, not its items
-                polls.extend(replace(poll, items=(), matches=()) for poll in batch)
+                polls.extend(replace(p, items=(), matches=()) if p.items else p for p in batch)
                 new_items += stored
                 reports.extend(found)
                 if on_reports and found:
@@ -134,7 +134,7 @@ class Pipeline:
         if fetch.error is not None or fetch.body is None:
             return PollResult(feed, Outcome.FAILED, fetch, now)
         # the poll outlives the cycle's batch (in the summary); its body need not
-        body, fetch = fetch.body, replace(fetch, body=None)
+        body, fetch = fetch.body, fetch.without_body()
         # SHA-256 runs in hardware on current CPUs: twice as fast as BLAKE2b here
         body_hash = hashlib.sha256(body).hexdigest()[:32]
         if body_hash == feed.body_hash:

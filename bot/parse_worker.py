@@ -18,8 +18,10 @@ program, run as the same user, and the answers hold only strings, numbers and da
 
 When the child dies, the feed it was reading fails with a parse error (a body that
 crashes the parser must not be retried in the bot's own process) and the feeds queued
-behind it go to a new child. A child that cannot start, or dies `MAX_DEATHS` times
-within `DEATH_WINDOW` seconds, is given up for threads, with an error logged.
+behind it go to a new child. A child that spends `parse_timeout` seconds on one body is
+killed the same way: a hostile feed must not stall every poll behind it. A child that
+cannot start, or dies `MAX_DEATHS` times within `DEATH_WINDOW` seconds, is given up for
+threads, with an error logged.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ MAX_DEATHS = 3
 DEATH_WINDOW = 600.0  # seconds
 START_TIMEOUT = 60.0  # seconds for a child to import the parsers and say it is ready
 STOP_TIMEOUT = 5.0  # seconds for a child to exit once its stdin is closed
+PARSE_TIMEOUT = 120.0  # seconds for one body (feedparser reads a 10 MiB feed in about 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +105,11 @@ class ParseWorker:
         watchlists: Sequence[Watchlist],
         matcher: Matcher,
         command: Sequence[str] | None = None,
+        parse_timeout: float = PARSE_TIMEOUT,
     ) -> None:
         # -P: a `bot` folder in the working directory must not shadow the package
         self._command = tuple(command or (sys.executable, "-P", "-m", "bot.parse_worker"))
+        self._parse_timeout = parse_timeout
         self._watchlists = tuple(watchlists)
         self._threads = ThreadParser(matcher)
         self._child: _Child | None = None
@@ -154,7 +159,9 @@ class ParseWorker:
             if self._child is not None and not self._child.dead:
                 return self._child
             try:
-                self._child = await _Child.start(self._command, self._watchlists, self._died)
+                self._child = await _Child.start(
+                    self._command, self._watchlists, self._parse_timeout, self._died
+                )
             except (OSError, _StartError) as exc:
                 log.error("cannot start the parser process (%s); parsing in threads", exc)
                 self._in_threads = True
@@ -182,25 +189,33 @@ class _Child:
     """One running child: requests written in order, answers matched by id."""
 
     def __init__(
-        self, proc: asyncio.subprocess.Process, on_death: Callable[[int | None], None]
+        self,
+        proc: asyncio.subprocess.Process,
+        parse_timeout: float,
+        on_death: Callable[[int | None], None],
     ) -> None:
         assert proc.stdin is not None and proc.stdout is not None
         self._proc = proc
         self._stdin = proc.stdin
         self._stdout = proc.stdout
+        self._parse_timeout = parse_timeout
         self._on_death = on_death
         self._pending: dict[int, asyncio.Future[MatchedFeed]] = {}  # oldest first
         self._next_id = 0
+        self._busy_since = 0.0  # when the child began the oldest pending request
         self._stopping = False
+        self._stuck = False
         self.dead = False
         self.pid = proc.pid
         self._reader = asyncio.create_task(self._read_answers())
+        self._watchdog = asyncio.create_task(self._watch())
 
     @classmethod
     async def start(
         cls,
         command: Sequence[str],
         watchlists: tuple[Watchlist, ...],
+        parse_timeout: float,
         on_death: Callable[[int | None], None],
     ) -> _Child:
         """Spawn the child, give it the watchlists and wait for its ready frame. Raises
@@ -227,7 +242,7 @@ class _Child:
             proc.kill()
             await proc.wait()
             raise _StartError(f"unexpected first frame {ready!r}")
-        return cls(proc, on_death)
+        return cls(proc, parse_timeout, on_death)
 
     async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
         """Send one request and wait for its answer. Raises _Resend when this child is
@@ -237,6 +252,8 @@ class _Child:
         request_id = self._next_id
         self._next_id += 1
         answer: asyncio.Future[MatchedFeed] = asyncio.get_running_loop().create_future()
+        if not self._pending:  # an idle child starts on this one at once
+            self._busy_since = asyncio.get_running_loop().time()
         self._pending[request_id] = answer
         try:
             self._stdin.write(_frame((request_id, body, url, source)))
@@ -254,10 +271,21 @@ class _Child:
         await _reap(self._proc)
         await self._reader
 
+    async def _watch(self) -> None:
+        """Kill the child once it has spent `parse_timeout` seconds on one body."""
+        loop = asyncio.get_running_loop()
+        while not self.dead:
+            await asyncio.sleep(min(5.0, self._parse_timeout / 4))
+            if self._pending and loop.time() - self._busy_since > self._parse_timeout:
+                self._stuck = True
+                self._proc.kill()
+                return
+
     async def _read_answers(self) -> None:
         try:
             while True:
                 request_id, status, payload = await _read_frame(self._stdout)
+                self._busy_since = asyncio.get_running_loop().time()
                 answer = self._pending.pop(request_id, None)
                 if answer is None or answer.done():  # its poller was cancelled
                     continue
@@ -273,6 +301,7 @@ class _Child:
             log.exception("unreadable answer from the parser process; stopping it")
             self._proc.kill()
         self.dead = True
+        self._watchdog.cancel()
         returncode = await self._proc.wait()
         self._fail_pending(returncode)
         if not self._stopping:
@@ -286,6 +315,13 @@ class _Child:
                 continue
             if self._stopping:
                 answer.set_exception(ParseWorkerError("the parser process was stopped"))
+            elif n == 0 and self._stuck:
+                answer.set_exception(
+                    FeedParseError(
+                        f"reading this feed took the parser process over "
+                        f"{self._parse_timeout:g} s; it was stopped"
+                    )
+                )
             elif n == 0:
                 answer.set_exception(
                     FeedParseError(

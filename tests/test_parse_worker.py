@@ -28,9 +28,10 @@ WATCHLISTS = load_watchlists(watchlist_files(BUNDLED_DIR))
 MATCHER = Matcher(WATCHLISTS)
 
 # A child that speaks the real protocol but dies on a body containing CRASH (as a
-# parser crashing on hostile input would) and raises a bug on one containing BUG.
+# parser crashing on hostile input would), never finishes one containing HANG, and
+# raises a bug on one containing BUG.
 FRAGILE_CHILD = """
-import os, signal
+import os, signal, time
 from bot import parse_worker
 
 real_parse = parse_worker.parse_and_match
@@ -38,6 +39,8 @@ real_parse = parse_worker.parse_and_match
 def parse_and_match(body, url, source, matcher):
     if b"CRASH" in body:
         os.kill(os.getpid(), signal.SIGKILL)
+    if b"HANG" in body:
+        time.sleep(3600)
     if b"BUG" in body:
         raise ValueError("a bug in the parser")
     return real_parse(body, url, source, matcher)
@@ -51,8 +54,8 @@ def worker(command: list[str] | None = None) -> ParseWorker:
     return ParseWorker(WATCHLISTS, MATCHER, command)
 
 
-def fragile_worker() -> ParseWorker:
-    return worker([sys.executable, "-c", FRAGILE_CHILD])
+def fragile_worker(parse_timeout: float = 60.0) -> ParseWorker:
+    return ParseWorker(WATCHLISTS, MATCHER, [sys.executable, "-c", FRAGILE_CHILD], parse_timeout)
 
 
 def in_process(body: bytes, source: str | None = None) -> MatchedFeed:
@@ -120,6 +123,23 @@ async def test_a_crash_fails_the_feed_being_read_and_resends_the_others(
         assert worker.pid not in (None, first_pid), "a new child took the resent feeds"
         assert first_pid is not None and not alive(first_pid)
         assert "parser process exited" in caplog.text
+    finally:
+        await worker.close()
+
+
+async def test_a_body_the_child_never_finishes_fails_alone_after_the_timeout() -> None:
+    worker = fragile_worker(parse_timeout=0.5)
+    await worker.start()
+    try:
+        results = await asyncio.gather(
+            worker.parse(RSS, URL, None),
+            worker.parse(b"<rss>HANG</rss>", URL, None),
+            worker.parse(RSS, URL, None),
+            return_exceptions=True,
+        )
+        assert results[0] == results[2] == in_process(RSS)
+        assert isinstance(results[1], FeedParseError)
+        assert "took the parser process over 0.5 s" in str(results[1])
     finally:
         await worker.close()
 

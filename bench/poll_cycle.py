@@ -76,7 +76,7 @@ async def bot_cycles(
     )
     times: dict[str, float] = defaultdict(lambda: float("inf"))
     # deliver=True, no adapters: the bot as `wirewatch run` starts it (parser process
-    # running, startup objects frozen), with nowhere to send
+    # running, garbage collector settled), with nowhere to send
     async with open_app(settings, watchlists, {}, deliver=True) as app:
         await set_mode(base, "etag")
         started = time.perf_counter()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from adapters.discord import DiscordAdapter, DiscordSettings
 from adapters.slack import SlackAdapter, SlackSettings
 from bot.adapter import Adapter
 from bot.channels import parse_channel
+from bot.collector import settle_after_startup
 from bot.commands import Commands
 from bot.config import Settings
 from bot.delivery import Dispatcher, RetryPolicy
@@ -121,18 +121,6 @@ def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer
     return WebServer(settings.web.host, settings.web.port, routes)
 
 
-def freeze_startup_objects() -> None:
-    """Exempt everything alive now from the cycle collector (after one last collection).
-
-    A running bot's startup objects (modules, settings, watchlists, matcher automata, some
-    100 MB) live as long as the process; each full collection walked all of them again,
-    70 ms each, twice in a cold cycle of 1,000 feeds. They are still freed by reference
-    counting should they go.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 @dataclass(frozen=True, slots=True)
 class App:
     """Everything a running bot holds."""
@@ -182,8 +170,8 @@ async def open_app(
 ) -> AsyncIterator[App]:
     """Open the store (migrating it), declare feeds and subscriptions, and start one HTTP
     session. With `deliver` (a running bot), also start the adapters and the dispatcher
-    (which recovers deliveries a crash left in flight) and the parser process, and freeze
-    the startup objects (`freeze_startup_objects`); on exit,
+    (which recovers deliveries a crash left in flight) and the parser process, and settle
+    the garbage collector (`settle_after_startup`); on exit,
     in-flight deliveries get to finish and everything is closed. Without it (commands
     that only read or poll), nothing is sent and the outbox is left as it is."""
     adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
@@ -235,7 +223,7 @@ async def open_app(
                 server.add_routes(status_routes(app.readiness, app.render_metrics))
                 await server.start()
             if deliver:
-                freeze_startup_objects()
+                settle_after_startup()
             yield app
     finally:
         if server is not None:

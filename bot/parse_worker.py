@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from bot.collector import settle_after_startup
 from bot.matcher import Matcher
 from bot.models import Item, Match
 from bot.parse import FeedParseError, ParsedFeed, parse_feed
@@ -400,6 +401,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     if watchlists is None:
         return
     matcher = Matcher(watchlists)
+    settle_after_startup()
     answers.write(_frame(("ready",)))
     answers.flush()
     while (request := _read(requests)) is not None:

@@ -27,6 +27,8 @@ from bot.plaintext import to_plain_text
 log = logging.getLogger(__name__)
 
 SUMMARY_LIMIT = 1000  # characters of plain-text summary kept per item
+# tags, media and enclosures are never read: asking for none is 7% faster
+FAST_PARSER_OPTIONS = {"include_tags": False, "include_media": False, "include_enclosures": False}
 TITLE_LIMIT = 500
 
 # Constructs that fastfeedparser reads differently from feedparser: xml:base (it does not
@@ -68,10 +70,7 @@ def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
     """
     if not _needs_reference(body):
         try:
-            # tags, media and enclosures are not read: skipping them is 7% faster
-            fast = fastfeedparser.parse(
-                body, include_tags=False, include_media=False, include_enclosures=False
-            )
+            fast = fastfeedparser.parse(body, **FAST_PARSER_OPTIONS)
         except Exception as exc:  # the fast parser raises many types; all mean "fall back"
             log.debug("fast parser failed on %s (%s); using feedparser", url, exc)
         else:

@@ -171,9 +171,10 @@ async def open_app(
     """Open the store (migrating it), declare feeds and subscriptions, and start one HTTP
     session. With `deliver` (a running bot), also start the adapters and the dispatcher
     (which recovers deliveries a crash left in flight) and the parser process, and settle
-    the garbage collector (`settle_after_startup`); on exit,
-    in-flight deliveries get to finish and everything is closed. Without it (commands
-    that only read or poll), nothing is sent and the outbox is left as it is."""
+    the garbage collector (`settle_after_startup`); on exit, in-flight deliveries get to
+    finish and everything is closed. Without it (commands that only read or poll),
+    nothing is sent, the outbox is left as it is, and the parser process starts only if
+    a feed is parsed."""
     adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
     check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
     store = await Store.open(settings.resolved_database_url())
@@ -181,9 +182,10 @@ async def open_app(
     dispatcher: Dispatcher | None = None
     server: WebServer | None = None
     metrics = Metrics()
-    matcher = Matcher(watchlists)
-    parser = ParseWorker(watchlists, matcher) if settings.poll.parse_worker else None
+    parser: ParseWorker | None = None
     try:
+        matcher = Matcher(watchlists)
+        parser = ParseWorker(watchlists, matcher) if settings.poll.parse_worker else None
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
         await outbox.sync_subscriptions(settings.subscriptions, clock())
         policy = PollPolicy(

@@ -157,9 +157,9 @@ class ParseWorker:
                 self._child = None
 
     async def _running_child(self) -> _Child | None:
-        if self._in_threads or self._closed:
-            return None
         async with self._lock:
+            if self._in_threads or self._closed:  # checked under the lock: close() takes it
+                return None
             if self._child is not None and not self._child.dead:
                 return self._child
             try:

@@ -209,7 +209,8 @@ class Store:
             matched = [(new, m) for new in fresh for m in new.matches]
             ids = await _item_ids(conn, {(new.feed_id, new.item.key) for new, _ in matched})
             found = [
-                (StoredItem(ids[(new.feed_id, new.item.key)], *new[:-1]), m) for new, m in matched
+                (StoredItem(ids[(f, i.key)], f, i, seen, reportable), m)
+                for (f, i, seen, reportable, _), m in matched
             ]
             new_by_feed = Counter(new.feed_id for new in fresh)
             update = _feeds_update(conn.dialect)
@@ -265,8 +266,7 @@ class Store:
 
 
 class _Fresh(NamedTuple):
-    """A new item of a poll, not inserted yet (so without an id): a StoredItem's fields
-    after the id, then the item's matches."""
+    """A new item of a poll, not inserted yet (so without an id), and its matches."""
 
     feed_id: int
     item: Item
@@ -320,16 +320,14 @@ def indexable(item: Item) -> Item:
 
 def indexable_key(key: str) -> str:
     """An item key over INDEXED_BYTES becomes `sha256:` and its hash; others stay."""
-    if len(key) <= _SURELY_INDEXABLE or len(key.encode()) <= INDEXED_BYTES:
+    if len(key.encode()) <= INDEXED_BYTES:
         return key
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def indexable_url(url: str | None) -> str | None:
     """An item URL over INDEXED_BYTES is dropped (no chat platform links one that long)."""
-    if url is None or len(url) <= _SURELY_INDEXABLE:
-        return url
-    return None if len(url.encode()) > INDEXED_BYTES else url
+    return None if url is not None and len(url.encode()) > INDEXED_BYTES else url
 
 
 _ITEM_COLUMNS = (

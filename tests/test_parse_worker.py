@@ -189,14 +189,15 @@ async def test_a_child_that_cannot_start_means_parsing_in_threads(
 async def test_a_cancelled_request_does_not_confuse_the_next() -> None:
     worker = ParseWorker(WATCHLISTS, MATCHER)
     await worker.start()
+    pid = worker.pid
     try:
-        big = (FEEDS / "big-summary.xml").read_bytes()
-        cancelled = asyncio.create_task(worker.parse(big, URL, None))
-        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(worker.parse(RSS, URL, None))
+        await asyncio.sleep(0)  # sent: now waiting for its answer
         cancelled.cancel()
         atom = (FEEDS / "atom.xml").read_bytes()
         assert await worker.parse(atom, URL, None) == in_process(atom)
         assert cancelled.cancelled()
+        assert worker.pid == pid, "the answer nobody waits for was dropped, not a crash"
     finally:
         await worker.close()
 

@@ -210,3 +210,47 @@ async def test_close_stops_the_child() -> None:
     await worker.close()
     assert not alive(pid)
     assert worker.pid is None
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody reaped yet."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+BOT_THAT_WILL_BE_KILLED = """
+import asyncio
+from bot.matcher import Matcher
+from bot.parse_worker import ParseWorker
+from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+
+async def main():
+    watchlists = load_watchlists(watchlist_files(BUNDLED_DIR))
+    worker = ParseWorker(watchlists, Matcher(watchlists))
+    await worker.start()
+    print(worker.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+async def test_the_child_exits_when_the_bot_is_killed() -> None:
+    """SIGKILL gives the bot no chance to stop its child: the child sees its stdin end."""
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", BOT_THAT_WILL_BE_KILLED, stdout=asyncio.subprocess.PIPE
+    )
+    assert bot.stdout is not None
+    child = int(await asyncio.wait_for(bot.stdout.readline(), 60))
+    assert not gone(child)
+    bot.kill()
+    await bot.wait()
+    for _ in range(100):
+        if gone(child):
+            break
+        await asyncio.sleep(0.05)
+    assert gone(child)

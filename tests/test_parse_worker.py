@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -50,28 +49,29 @@ parse_worker.main()
 """
 
 
-def worker(command: list[str] | None = None) -> ParseWorker:
-    return ParseWorker(WATCHLISTS, MATCHER, command)
+def new_worker(command: list[str] | None = None, parse_timeout: float = 60.0) -> ParseWorker:
+    return ParseWorker(WATCHLISTS, MATCHER, command, parse_timeout)
 
 
 def fragile_worker(parse_timeout: float = 60.0) -> ParseWorker:
-    return ParseWorker(WATCHLISTS, MATCHER, [sys.executable, "-c", FRAGILE_CHILD], parse_timeout)
+    return new_worker([sys.executable, "-c", FRAGILE_CHILD], parse_timeout)
 
 
 def in_process(body: bytes, source: str | None = None) -> MatchedFeed:
     return parse_and_match(body, URL, source, MATCHER)
 
 
-def alive(pid: int) -> bool:
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie nobody reaped yet."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
 
 
 async def test_the_child_gives_the_same_items_and_matches_as_in_process() -> None:
-    child = worker()
+    child = new_worker()
     matched = 0
     try:
         for path in sorted(FEEDS.iterdir()):
@@ -94,7 +94,7 @@ async def test_the_child_gives_the_same_items_and_matches_as_in_process() -> Non
 
 
 async def test_requests_in_flight_at_once_each_get_their_own_answer() -> None:
-    child = worker()
+    child = new_worker()
     bodies = [(FEEDS / name).read_bytes() for name in ("rss2.xml", "atom.xml", "cjk.xml")]
     try:
         results = await asyncio.gather(*(child.parse(b, URL, None) for b in bodies * 10))
@@ -121,7 +121,7 @@ async def test_a_crash_fails_the_feed_being_read_and_resends_the_others(
         assert isinstance(results[1], FeedParseError)
         assert "parser process died reading this feed" in str(results[1])
         assert worker.pid not in (None, first_pid), "a new child took the resent feeds"
-        assert first_pid is not None and not alive(first_pid)
+        assert first_pid is not None and gone(first_pid)
         assert "parser process exited" in caplog.text
     finally:
         await worker.close()
@@ -175,7 +175,7 @@ async def test_a_bug_in_the_child_is_an_error_with_its_traceback() -> None:
 async def test_a_child_that_cannot_start_means_parsing_in_threads(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    worker = ParseWorker(WATCHLISTS, MATCHER, [sys.executable, "-c", "raise SystemExit(3)"])
+    worker = new_worker([sys.executable, "-c", "raise SystemExit(3)"])
     try:
         with caplog.at_level(logging.ERROR):
             assert await worker.parse(RSS, URL, None) == in_process(RSS)
@@ -187,7 +187,7 @@ async def test_a_child_that_cannot_start_means_parsing_in_threads(
 
 
 async def test_a_cancelled_request_does_not_confuse_the_next() -> None:
-    worker = ParseWorker(WATCHLISTS, MATCHER)
+    worker = new_worker()
     await worker.start()
     pid = worker.pid
     try:
@@ -203,22 +203,13 @@ async def test_a_cancelled_request_does_not_confuse_the_next() -> None:
 
 
 async def test_close_stops_the_child() -> None:
-    worker = ParseWorker(WATCHLISTS, MATCHER)
+    worker = new_worker()
     await worker.start()
     pid = worker.pid
-    assert pid is not None and alive(pid)
+    assert pid is not None and not gone(pid)
     await worker.close()
-    assert not alive(pid)
+    assert gone(pid)
     assert worker.pid is None
-
-
-def gone(pid: int) -> bool:
-    """Exited: no such process, or a zombie nobody reaped yet."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return True
-    return "\nState:\tZ" in status
 
 
 BOT_THAT_WILL_BE_KILLED = """

@@ -1,4 +1,5 @@
-"""The composition root: settings, watchlists, store, fetcher, matcher and pipeline wired."""
+"""The composition root: settings, watchlists, store, fetcher, matcher, parser process and
+pipeline wired."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One poll cycle end to end: due feeds → fetch → parse → store → match → reports.
+"""One poll cycle end to end: due feeds → fetch → parse and match → store → reports.
 
 The only module that calls across stages. Feeds are fetched concurrently; one writer
 drains finished polls in batches, so the store sees one transaction per batch and new

@@ -8,12 +8,13 @@ matches are reported as soon as their feed's batch is written.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import xxhash
 
 from bot.fetch import Fetcher
 from bot.metrics import Metrics
@@ -28,6 +29,17 @@ BATCH = 200  # polls written per transaction at most
 LINGER = 0.05  # seconds a batch waits for more finished polls
 
 Clock = Callable[[], datetime]
+
+
+def hash_body(body: bytes) -> str:
+    """A 128-bit fingerprint of a feed body (32 hex digits) that tells a changed body from
+    an unchanged one.
+
+    Not cryptographic, and need not be: a publisher who forged a collision would only hide
+    its own feed's new items. XXH3 takes 1 µs for a 19 KB body where SHA-256 took 17 µs,
+    a twentieth of an unchanged cycle.
+    """
+    return xxhash.xxh3_128_hexdigest(body)
 
 
 def utcnow() -> datetime:
@@ -135,8 +147,7 @@ class Pipeline:
             return PollResult(feed, Outcome.FAILED, fetch, now)
         # the poll outlives the cycle's batch (in the summary); its body need not
         body, fetch = fetch.body, fetch.without_body()
-        # SHA-256 runs in hardware on current CPUs: twice as fast as BLAKE2b here
-        body_hash = hashlib.sha256(body).hexdigest()[:32]
+        body_hash = hash_body(body)
         if body_hash == feed.body_hash:
             return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
         try:

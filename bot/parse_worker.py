@@ -40,7 +40,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from bot.collector import settle_after_startup
@@ -355,7 +355,7 @@ def _matched(payload: tuple[Any, ...]) -> MatchedFeed:
     """The MatchedFeed of a child's "ok" answer."""
     title, rows, warning, parser, match_rows = payload
     items = tuple(
-        Item(key, title_, summary, url, _datetime(published), source)
+        Item(key, title_, summary, url, _stamp_from_wire(published), source)
         for key, title_, summary, url, published, source in rows
     )
     matches = {n: tuple(_match_from_row(row) for row in found) for n, found in match_rows.items()}
@@ -375,8 +375,22 @@ def _match_to_row(match: Match) -> tuple[Any, ...]:
     return (match.watchlist, match.score, match.alert, evidence)
 
 
-def _datetime(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text is not None else None
+def _stamp_to_wire(stamp: datetime | None) -> float | str | None:
+    """An item's (aware UTC) published time for the answer: POSIX seconds when it has no
+    fraction of a second, which is exact and 5x cheaper to write than ISO text (a tenth
+    of the child's own answer work); ISO text otherwise."""
+    if stamp is None:
+        return None
+    return stamp.isoformat() if stamp.microsecond else stamp.timestamp()
+
+
+def _stamp_from_wire(value: float | str | None) -> datetime | None:
+    """The published time `_stamp_to_wire` sent."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(value)
 
 
 def _frame(value: Any) -> bytes:
@@ -399,7 +413,7 @@ def _answer(request: tuple[int, bytes, str, str | None], matcher: Matcher) -> by
         matched = parse_and_match(body, url, source, matcher)
         parsed = matched.parsed
         rows = tuple(
-            (i.key, i.title, i.summary, i.url, i.published and i.published.isoformat(), i.source)
+            (i.key, i.title, i.summary, i.url, _stamp_to_wire(i.published), i.source)
             for i in parsed.items
         )
         matches = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,41 @@ async def test_the_child_gives_the_same_items_and_matches_as_in_process() -> Non
         assert matched >= 5, "the fixtures' seed-theme items matched in the child"
     finally:
         await child.close()
+
+
+# published times at the edges of what crosses the pipe: fractions of a second, before
+# 1970, the last representable second and the last microsecond (which POSIX seconds as a
+# float would round into year 10000)
+EDGE_TIMES = [
+    "2026-11-23T08:00:00.123457Z",
+    "1969-12-31T23:59:59Z",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31T23:59:59.999999Z",
+]
+EDGE_FEED = (
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+    "<title>Edges</title>"
+    + "".join(
+        f"<entry><id>urn:edge:{n}</id><title>Edge {n}</title>"
+        f'<link href="https://edge.example.test/{n}"/><updated>{stamp}</updated></entry>'
+        for n, stamp in enumerate(EDGE_TIMES)
+    )
+    + "</feed>"
+).encode()
+
+
+async def test_published_times_cross_to_the_bot_unchanged() -> None:
+    expected = in_process(EDGE_FEED)
+    assert [i.published for i in expected.parsed.items] == [
+        datetime.fromisoformat(stamp) for stamp in EDGE_TIMES
+    ]
+    child = new_worker()
+    try:
+        got = await child.parse(EDGE_FEED, URL, None)
+    finally:
+        await child.close()
+    assert got == expected
+    assert all(i.published is not None and i.published.tzinfo is UTC for i in got.parsed.items)
 
 
 async def test_requests_in_flight_at_once_each_get_their_own_answer() -> None:

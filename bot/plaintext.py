@@ -6,6 +6,8 @@ import html
 import re
 
 _DROP_BLOCKS = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
+# what sends text through the slower steps below: comments, CDATA and dropped blocks
+_SPECIAL = re.compile(r"<(?:!|script|style|noscript)", re.I)
 _COMMENTS = re.compile(r"<!--.*?-->", re.S)
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 _TAG = re.compile(r"</?([a-zA-Z][a-zA-Z0-9]*)[^<>]*>|<[a-zA-Z][^<>]*$")
@@ -78,11 +80,9 @@ def _fold_space(text: str) -> str:
 
 
 def _strip_markup(text: str) -> str:
-    if "<!" in text:
+    if _SPECIAL.search(text):
         text = _CDATA.sub(r"\1", text)
         text = _COMMENTS.sub(" ", text)
-    lowered = text.lower()
-    if "<script" in lowered or "<style" in lowered or "<noscript" in lowered:
         text = _DROP_BLOCKS.sub(" ", text)
     return _TAG.sub(_replace_tag, text)
 

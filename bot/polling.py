@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.models import FetchResult, Outcome
 
@@ -38,15 +38,17 @@ class Schedule:
 
 
 def next_slot(url: str, interval: timedelta, now: datetime) -> datetime:
-    """The first instant after `now` in this feed's phase: feeds spread evenly over the interval.
+    """The first instant after `now` in this feed's phase (aware UTC): feeds spread evenly
+    over the interval.
 
     The phase is a stable hash of the URL, so a thousand feeds on a 15-minute interval
     are polled about one a second rather than all at :00, and stay so across restarts.
     """
     period = max(1, int(interval.total_seconds()))
     phase = zlib.crc32(url.encode()) % period
-    offset = (int(now.timestamp()) - phase) % period
-    return now.replace(microsecond=0) + timedelta(seconds=period - offset)
+    second = int(now.timestamp())
+    # integer seconds, one datetime built: datetime arithmetic was half of `plan_next`
+    return datetime.fromtimestamp(second + period - (second - phase) % period, UTC)
 
 
 def plan_next(

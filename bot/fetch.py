@@ -21,6 +21,7 @@ import aiohttp
 
 from bot import USER_AGENT
 from bot.models import FetchResult
+from bot.stall_watch import StallWatch, Watched
 
 _PERMANENT = {301, 308}
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -55,15 +56,14 @@ class Fetcher:
             lambda: asyncio.Semaphore(limits.per_host)
         )
         self._session: aiohttp.ClientSession | None = None
+        self._stalls = StallWatch(limits.read_timeout, limits.total_timeout)
         self._proxies = urllib.request.getproxies_environment()
         self._routes: dict[str, tuple[str, str | None]] = {}
 
     async def __aenter__(self) -> Fetcher:
-        timeout = aiohttp.ClientTimeout(
-            total=self.limits.total_timeout,
-            sock_connect=self.limits.connect_timeout,
-            sock_read=self.limits.read_timeout,
-        )
+        # read and total timeouts are the StallWatch's: no timer per request
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout)
+        self._stalls.start()
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -87,6 +87,7 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        await self._stalls.stop()
 
     async def fetch(
         self, url: str, etag: str | None = None, last_modified: str | None = None
@@ -96,16 +97,25 @@ class Fetcher:
         # a per-host limit as wide as the global one can never bind: one semaphore is enough
         per_host = self._hosts[host] if self.limits.per_host < self.limits.concurrency else None
         async with self._global, per_host or contextlib.nullcontext():
+            watched = self._stalls.watch()
             try:
-                return await self._fetch(url, etag, last_modified)
-            except TimeoutError:
+                return await self._fetch(url, etag, last_modified, watched)
+            except asyncio.CancelledError:
+                if (reason := self._stalls.claim(watched)) is None:
+                    raise
+                return FetchResult(status=None, error=reason, error_kind="timeout")
+            except TimeoutError:  # connecting
                 return FetchResult(status=None, error="timed out", error_kind="timeout")
             except aiohttp.ClientConnectorError as exc:
                 return FetchResult(status=None, error=_short(exc), error_kind="connection")
             except (aiohttp.ClientError, ValueError, UnicodeError) as exc:
                 return FetchResult(status=None, error=_short(exc), error_kind="http")
+            finally:
+                self._stalls.done(watched)
 
-    async def _fetch(self, url: str, etag: str | None, last_modified: str | None) -> FetchResult:
+    async def _fetch(
+        self, url: str, etag: str | None, last_modified: str | None, watched: Watched
+    ) -> FetchResult:
         assert self._session is not None, "use Fetcher as an async context manager"
         headers = {}
         if etag:
@@ -120,6 +130,7 @@ class Fetcher:
             async with self._session.get(
                 url, headers=headers, allow_redirects=False, proxy=proxy
             ) as resp:
+                self._stalls.receiving(watched, resp.content)
                 if resp.status in _REDIRECTS:
                     location = resp.headers.get("Location")
                     if not location:

@@ -111,6 +111,33 @@ def slow(delay: float, body: bytes = b"") -> Handler:
     return handler
 
 
+def silent(delay: float, body: bytes = b"") -> Handler:
+    """A handler that sends nothing at all, not even headers, for `delay` seconds."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(delay)
+        return web.Response(body=body)
+
+    return handler
+
+
+def trickle(pieces: list[bytes], every: float) -> Handler:
+    """A handler that sends headers, then one piece of the body every `every` seconds."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+        await response.prepare(request)
+        try:
+            for piece in pieces:
+                await asyncio.sleep(every)
+                await response.write(piece)
+        except (ConnectionResetError, ConnectionError):
+            pass
+        return response
+
+    return handler
+
+
 def endless(chunk: bytes = b"<!-- padding -->" * 4096) -> Handler:
     """A handler streaming a body with no Content-Length that never ends on its own."""
 

@@ -8,8 +8,9 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import pytest
 from aiohttp import web
-from feedserver import Feed, FeedServer, endless, redirect, rss, slow, status
+from feedserver import Feed, FeedServer, endless, redirect, rss, silent, slow, status, trickle
 
 from bot import USER_AGENT
 from bot.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
@@ -96,7 +97,7 @@ async def test_error_statuses(feed_server: FeedServer) -> None:
 
 
 async def test_read_timeout_and_refused_connection(feed_server: FeedServer) -> None:
-    feed_server.handlers["/slow"] = slow(5.0, BODY)
+    feed_server.handlers["/slow"] = slow(1.5, BODY)
     with socket.socket() as sock:  # a port that is certainly closed
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
@@ -105,6 +106,51 @@ async def test_read_timeout_and_refused_connection(feed_server: FeedServer) -> N
         refused = await fetcher.fetch(f"http://127.0.0.1:{closed_port}/feed")
     assert timed_out.error_kind == "timeout"
     assert refused.error_kind == "connection"
+
+
+async def test_read_timeout_is_the_wait_for_a_byte_not_for_the_whole_body(
+    feed_server: FeedServer,
+) -> None:
+    # eight pieces 0.1 s apart: 0.8 s in all, but never 0.3 s without a byte
+    pieces = [BODY[n : n + len(BODY) // 8 + 1] for n in range(0, len(BODY), len(BODY) // 8 + 1)]
+    feed_server.handlers["/steady"] = trickle(pieces, every=0.1)
+    feed_server.handlers["/silent"] = silent(1.5, BODY)  # not even headers
+    async with Fetcher(FetchLimits(read_timeout=0.3, total_timeout=30)) as fetcher:
+        steady, quiet = await asyncio.gather(
+            fetcher.fetch(feed_server.url("/steady")), fetcher.fetch(feed_server.url("/silent"))
+        )
+    assert steady.status == 200 and steady.body == BODY
+    assert quiet.error_kind == "timeout" and quiet.error == "timed out: no data for 0.3 s"
+
+
+async def test_total_timeout_cuts_a_body_that_never_stops_trickling(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.handlers["/trickle"] = trickle([b"<!-- still here -->"] * 1000, every=0.05)
+    loop = asyncio.get_running_loop()
+    async with Fetcher(FetchLimits(read_timeout=0.3, total_timeout=0.6)) as fetcher:
+        started = loop.time()
+        result = await fetcher.fetch(feed_server.url("/trickle"))
+        took = loop.time() - started
+    assert result.error_kind == "timeout" and result.error == "timed out after 0.6 s"
+    assert took < 5, "cut at the total timeout, not after the 50 s the server would trickle"
+
+
+async def test_a_fetch_cancelled_from_outside_stays_cancelled(feed_server: FeedServer) -> None:
+    feed_server.handlers["/slow"] = slow(1.5, BODY)
+    async with Fetcher(FetchLimits(read_timeout=60)) as fetcher:
+        task = asyncio.create_task(fetcher.fetch(feed_server.url("/slow")))
+        await asyncio.sleep(0.2)  # waiting for the body
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # the watch and the caller cancel at the same moment: the caller wins
+        task = asyncio.create_task(fetcher.fetch(feed_server.url("/slow")))
+        await asyncio.sleep(0.2)
+        fetcher._stalls.sweep(asyncio.get_running_loop().time() + 3600)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 async def test_per_host_concurrency_is_bounded(feed_server: FeedServer) -> None:

@@ -134,6 +134,14 @@ class PollResult:
         if len(self.matches) != len(self.items):
             raise ValueError("a poll needs one entry of matches per item")
 
+    def without_items(self) -> PollResult:
+        """This poll without its items and matches (once stored, a cycle's summary keeps
+        only the outcome). Built field by field, as `FetchResult.without_body`."""
+        return PollResult(
+            self.feed, self.outcome, self.fetch, self.polled_at, (), self.body_hash,
+            self.parse_warning, (),
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:

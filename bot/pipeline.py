@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import xxhash
@@ -104,7 +103,7 @@ class Pipeline:
                 batch = await _next_batch(done, len(feeds) - len(polls))
                 stored, found = await self._record(batch)
                 # stored by now: the summary keeps each poll's outcome, not its items
-                polls.extend(replace(p, items=(), matches=()) if p.items else p for p in batch)
+                polls.extend(p.without_items() if p.items else p for p in batch)
                 new_items += stored
                 reports.extend(found)
                 if on_reports and found:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -14,7 +13,6 @@ from feedserver import Feed, FeedServer, endless, redirect, rss, silent, slow, s
 
 from bot import USER_AGENT
 from bot.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
-from bot.models import FetchResult
 
 BODY = rss([("g1", "Canola duties lifted", "https://news.example.test/a")])
 
@@ -184,13 +182,3 @@ def test_retry_after_and_max_age_parsing() -> None:
     assert parse_max_age("public, max-age=600") == 600.0
     assert parse_max_age("no-cache, max-age=600") is None
     assert parse_max_age(None) is None
-
-
-def test_a_result_without_its_body_keeps_everything_else() -> None:
-    values = {f.name: f"value of {f.name}" for f in fields(FetchResult)}
-    full = FetchResult(**values)  # type: ignore[arg-type]
-    bare = full.without_body()
-    assert bare.body is None
-    assert {f.name: getattr(bare, f.name) for f in fields(FetchResult) if f.name != "body"} == {
-        name: value for name, value in values.items() if name != "body"
-    }

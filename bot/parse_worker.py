@@ -13,10 +13,10 @@ reads requests on its stdin and answers on its stdout, in order:
               (id, "unreadable", message)      the body is not a feed (FeedParseError)
               (id, "error", traceback)         a bug in the parser or the matcher
 
-each frame a marshal of plain tuples (published times as POSIX seconds) behind an 8-byte length:
-the bot reads one in a third of the time it took to unpickle Items. Neither format is
-safe against hostile data, and neither needs to be: both ends are this program, run by
-the same user.
+each frame a marshal of plain tuples (published times as POSIX seconds) behind an
+8-byte length: the bot reads one in a third of the time it took to unpickle Items.
+Neither format is safe against hostile data, and neither needs to be: both ends are
+this program, run by the same user. Both pipes are widened to 1 MiB (`widen_pipe`).
 
 When the child dies, the feed it was reading fails with a parse error (a body that
 crashes the parser must not be retried in the bot's own process) and the feeds queued

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -58,7 +59,15 @@ def parse_byte_size(value: Any) -> int:
     return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# intervals, timeouts and ages: zero or less would poll in a busy loop or time out at once
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
 
 
@@ -71,7 +80,7 @@ class FeedConfig(_Strict):
 
     url: str
     name: str | None = None
-    interval: Duration | None = None
+    interval: PositiveDuration | None = None
 
     @field_validator("url")
     @classmethod
@@ -84,17 +93,17 @@ class FeedConfig(_Strict):
 class PollSettings(_Strict):
     """How feeds are fetched and when."""
 
-    interval: Duration = timedelta(minutes=15)
-    tick: Duration = timedelta(seconds=15)
+    interval: PositiveDuration = timedelta(minutes=15)
+    tick: PositiveDuration = timedelta(seconds=15)
     concurrency: int = Field(default=32, ge=1, le=1000)
     per_host: int = Field(default=2, ge=1, le=100)
-    connect_timeout: Duration = timedelta(seconds=10)
-    read_timeout: Duration = timedelta(seconds=30)
-    total_timeout: Duration = timedelta(seconds=90)
+    connect_timeout: PositiveDuration = timedelta(seconds=10)
+    read_timeout: PositiveDuration = timedelta(seconds=30)
+    total_timeout: PositiveDuration = timedelta(seconds=90)
     max_bytes: ByteSize = 10 * 1024 * 1024
     max_redirects: int = Field(default=5, ge=0, le=20)
-    max_item_age: Duration = timedelta(hours=48)
-    max_backoff: Duration = timedelta(hours=6)
+    max_item_age: PositiveDuration = timedelta(hours=48)
+    max_backoff: PositiveDuration = timedelta(hours=6)
     dead_after: int = Field(default=8, ge=1)
     user_agent: str | None = None
     parse_worker: bool = True
@@ -163,8 +172,8 @@ class SubscriptionConfig(_Strict):
 class DeliverySettings(_Strict):
     """How the outbox delivers: retries and pacing."""
 
-    retry_for: Duration = timedelta(hours=48)
-    max_backoff: Duration = timedelta(minutes=30)
+    retry_for: PositiveDuration = timedelta(hours=48)
+    max_backoff: PositiveDuration = timedelta(minutes=30)
     pacing: dict[str, Duration] = {}  # platform -> seconds between messages to one channel
     digest_size: int = Field(default=10, ge=1, le=50)  # stories per watchlist in a digest
 

@@ -42,6 +42,8 @@ class StallWatch:
     """
 
     def __init__(self, read: float, total: float) -> None:
+        if read <= 0 or total <= 0:
+            raise ValueError(f"timeouts must be longer than 0 s (read {read}, total {total})")
         self.read = read
         self.total = total
         self._watched: set[Watched] = set()

@@ -93,6 +93,8 @@ def _friendly(kind: str, message: str) -> str:
         return "unknown key"
     if kind in ("model_type", "dict_type"):
         return "expected a mapping (key: value lines)"
+    if kind == "value_error":  # our validators' own words, without pydantic's label
+        return message.removeprefix("Value error, ")
     return message
 
 

@@ -79,6 +79,17 @@ def test_env_var_names_the_config(
     assert "5 declared feeds (1 config, 4 watchlist)" in capsys.readouterr().out
 
 
+def test_intervals_and_timeouts_must_be_longer_than_zero(tmp_path: Path) -> None:
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text("poll:\n  read_timeout: 0s\n  interval: -5\n  max_backoff: 6h\n")
+    with pytest.raises(SourceError) as caught:
+        load_settings(path)
+    assert sorted(caught.value.problems) == [
+        f"{path}:2: poll.read_timeout: must be longer than 0s",
+        f"{path}:3: poll.interval: must be longer than 0s",
+    ]
+
+
 def test_duration_and_size_parsing() -> None:
     assert parse_duration("1h30m") == timedelta(minutes=90)
     assert parse_duration(45) == timedelta(seconds=45)

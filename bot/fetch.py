@@ -63,7 +63,6 @@ class Fetcher:
     async def __aenter__(self) -> Fetcher:
         # read and total timeouts are the StallWatch's: no timer per request
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout)
-        self._stalls.start()
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -76,6 +75,7 @@ class Fetcher:
             auto_decompress=True,
             trust_env=False,  # proxies are read once (_proxy); aiohttp's per-request env and
         )  # .netrc lookups made every poll four times slower
+        self._stalls.start()
         return self
 
     async def __aexit__(
@@ -84,10 +84,12 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        await self._stalls.stop()
+        try:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+        finally:
+            await self._stalls.stop()
 
     async def fetch(
         self, url: str, etag: str | None = None, last_modified: str | None = None

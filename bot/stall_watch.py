@@ -4,20 +4,22 @@ aiohttp's own `sock_read` and `total` timeouts arm a timer for each request and 
 the read timer on every chunk received; with 64 requests in flight those timers cost
 8% of an unchanged poll cycle. Here a request in flight is a record that one
 task looks at every quarter of the shorter timeout, and a request is cancelled once it
-has received no byte for `read` seconds or has run for `total` seconds. So a timeout
-fires up to a quarter of itself late, and a request in time costs no timer at all.
+has run for `read` seconds without receiving a byte (counted from its start, so that
+resolving, connecting and sending count too, then between bytes) or for `total` seconds
+in all (redirects included). So a timeout fires up to a quarter of the shorter one late,
+and a request in time costs no timer at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 SLICES = 4  # sweeps per (shorter) timeout
+SWEEPER_NAME = "wirewatch stall sweeper"
 
 
 @dataclass(slots=True, eq=False)
@@ -52,15 +54,19 @@ class StallWatch:
     def start(self) -> None:
         """Start sweeping (in the running event loop)."""
         if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep_forever())
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name=SWEEPER_NAME)
 
     async def stop(self) -> None:
         """Stop sweeping."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            try:
+                await sweeper
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # we were cancelled too
+                    raise
 
     def watch(self) -> Watched:
         """Start watching the current task's request."""

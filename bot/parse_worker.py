@@ -6,7 +6,8 @@ the event loop's GIL and leave a second core idle; a process pool's bookkeeping 
 cost the event loop about 0.4 ms a feed. So one child, `python -m bot.parse_worker`,
 reads requests on its stdin and answers on its stdout, in order:
 
-    first frame to the child:   the watchlists, pickled (it builds its own Matcher)
+    first frame to the child:   the watchlists and the bot's log level, pickled (it
+                                builds its own Matcher and logs to the shared stderr)
     first frame from the child: ("ready",)
     request:  (id, body, url, source)
     answer:   (id, "ok", (title, item rows, warning, parser, {item index: match rows}))
@@ -233,7 +234,8 @@ class _Child:
         )
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(_frame(pickle.dumps(watchlists, protocol=5)))
+            level = logging.getLogger("bot").getEffectiveLevel()
+            proc.stdin.write(_frame(pickle.dumps((watchlists, level), protocol=5)))
             await proc.stdin.drain()
         except ConnectionError:
             pass  # it exited already: reading its ready frame says so
@@ -444,7 +446,9 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     pickled = _read(requests)
     if pickled is None:
         return
-    matcher = Matcher(pickle.loads(pickled))
+    watchlists, level = pickle.loads(pickled)
+    log_to_stderr(level)
+    matcher = Matcher(watchlists)
     settle_after_startup()
     answers.write(_frame(("ready",)))
     answers.flush()
@@ -461,6 +465,16 @@ def main() -> None:
     widen_pipe(sys.stdin.fileno())
     widen_pipe(answers.fileno())
     serve(sys.stdin.buffer, answers)
+
+
+def log_to_stderr(level: int) -> None:
+    """Log as the bot does (at its level, to the stderr both share), each line marked as
+    the parser process's: without this, the child's log records were lost."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s (parser process): %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def widen_pipe(fd: int) -> None:

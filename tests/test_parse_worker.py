@@ -129,6 +129,31 @@ async def test_published_times_cross_to_the_bot_unchanged() -> None:
     assert all(i.published is not None and i.published.tzinfo is UTC for i in got.parsed.items)
 
 
+async def test_the_child_logs_to_the_shared_stderr_at_the_bots_level(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    unreadable = (FEEDS / "unreadable.xml").read_bytes()  # the fast parser gives up on it
+    bot_logger = logging.getLogger("bot")
+    before = bot_logger.level
+    try:
+        for level in (logging.INFO, logging.DEBUG):
+            bot_logger.setLevel(level)
+            child = new_worker()
+            try:
+                with pytest.raises(FeedParseError):
+                    await child.parse(unreadable, URL, None)
+            finally:
+                await child.close()
+            debug_lines = [
+                line
+                for line in capfd.readouterr().err.splitlines()
+                if "DEBUG bot.parse (parser process): fast parser failed on" in line
+            ]
+            assert len(debug_lines) == (level == logging.DEBUG), debug_lines
+    finally:
+        bot_logger.setLevel(before)
+
+
 async def test_requests_in_flight_at_once_each_get_their_own_answer() -> None:
     child = new_worker()
     bodies = [(FEEDS / name).read_bytes() for name in ("rss2.xml", "atom.xml", "cjk.xml")]

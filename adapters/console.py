@@ -35,11 +35,14 @@ class ConsoleAdapter:
     async def start(self, commands: Commands) -> None:
         """Nothing to connect, and no slash commands on a terminal."""
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
+    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
         """Print `message` and a blank line; return `console-<n>` for the n-th message.
 
+        A message is one part here, so a `skip` of 1 or more means it was printed already.
         A closed pipe (or any other OSError of the stream) raises a retryable DeliveryError.
         """
+        if skip:
+            return f"console-{self.sent}"
         try:
             self.stream.write(render(message) + "\n")
             self.stream.flush()

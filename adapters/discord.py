@@ -29,7 +29,7 @@ from discord import app_commands
 
 from adapters.discord_commands import NewsGroup
 from adapters.discord_render import DiscordMessage, render
-from bot.adapter import DeliveryError
+from bot.adapter import DeliveryError, post_parts
 from bot.channels import ChannelRef
 from bot.commands import Commands
 from bot.messages import Message
@@ -131,20 +131,20 @@ class DiscordAdapter:
                 retryable=False,
             ) from exc
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
-        """Post `message` (split over several messages when long); return the last
-        message's id. Each part has its own nonce (`nonce`, `nonce.2`, …) with
-        `enforce_nonce`, so a retry does not post a part twice."""
+    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+        """Post `message` (split over several messages when long) from part `skip` on;
+        return the last message's id. Each part has its own nonce (`nonce`, `nonce.2`,
+        …) with `enforce_nonce`, so a retry does not post a part twice."""
         parts = render(message)
         if channel.platform == "discord-webhook":
-            return await self._send_webhook(channel, parts)
+            return await self._send_webhook(channel, parts, skip)
         if self.client is None:
             raise DeliveryError(
                 f"{channel}: no Discord bot token (WIREWATCH_DISCORD_TOKEN)", retryable=False
             )
         target = self.client.get_partial_messageable(int(channel.target))
-        message_id = ""
-        for n, part in enumerate(parts, start=1):
+
+        async def post(n: int, part: DiscordMessage) -> str:
             sent = await self._call(
                 target.send(
                     content=part.content or None,
@@ -153,8 +153,9 @@ class DiscordAdapter:
                     allowed_mentions=_allowed_mentions(part),
                 )
             )
-            message_id = str(sent.id)
-        return message_id
+            return str(sent.id)
+
+        return await post_parts(parts, skip, post)
 
     async def check_connection(self) -> str | None:
         """None while the gateway is connected (or only webhooks are set up); else why not."""
@@ -203,7 +204,9 @@ class DiscordAdapter:
 
     # --- sending -----------------------------------------------------------------------
 
-    async def _send_webhook(self, channel: ChannelRef, parts: list[DiscordMessage]) -> str:
+    async def _send_webhook(
+        self, channel: ChannelRef, parts: list[DiscordMessage], skip: int
+    ) -> str:
         url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
         if self._session is None:
             self._session = aiohttp.ClientSession()
@@ -214,8 +217,8 @@ class DiscordAdapter:
                 f"{channel}: not a Discord webhook URL (https://discord.com/api/webhooks/…)",
                 retryable=False,
             ) from exc
-        message_id = ""
-        for part in parts:
+
+        async def post(_n: int, part: DiscordMessage) -> str:
             sent = await self._call(
                 hook.send(
                     content=part.content or discord.utils.MISSING,
@@ -224,8 +227,9 @@ class DiscordAdapter:
                     wait=True,
                 )
             )
-            message_id = str(sent.id)
-        return message_id
+            return str(sent.id)
+
+        return await post_parts(parts, skip, post)
 
     async def _call(self, call: Awaitable[T]) -> T:
         """Await one discord.py call within the timeout; its errors as DeliveryError."""

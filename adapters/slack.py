@@ -34,7 +34,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapter import DeliveryError
+from bot.adapter import DeliveryError, post_parts
 from bot.channels import ChannelRef
 from bot.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
 from bot.messages import Entry, Message, Tone, format_utc
@@ -172,27 +172,30 @@ class SlackAdapter:
             return []
         return [web.post("/slack/events", self._handle_http)]
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
-        """Post `message` (split over several messages when long); return the last ts."""
+    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+        """Post `message` (split over several messages when long) from part `skip` on;
+        return the last ts."""
         payloads = render(message)
         if channel.platform == "slack-webhook":
-            return await self._send_webhook(channel, payloads, nonce)
-        if self.client is None:
+            return await self._send_webhook(channel, payloads, nonce, skip)
+        client = self.client
+        if client is None:
             raise DeliveryError(
                 f"{channel}: no Slack bot token (WIREWATCH_SLACK_BOT_TOKEN)", retryable=False
             )
-        ts = ""
-        for payload in payloads:
+
+        async def post(_n: int, payload: dict[str, Any]) -> str:
             try:
-                response = await self.client.chat_postMessage(
+                response = await client.chat_postMessage(
                     channel=channel.target, unfurl_links=False, unfurl_media=False, **payload
                 )
             except SlackApiError as exc:
                 raise _delivery_error(exc) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
-            ts = str(response.get("ts") or "")
-        return ts
+            return str(response.get("ts") or "")
+
+        return await post_parts(payloads, skip, post)
 
     async def check_connection(self) -> str | None:
         """None when the app runs (and, in Socket Mode, its WebSocket is up); webhooks
@@ -285,11 +288,12 @@ class SlackAdapter:
         return allowed
 
     async def _send_webhook(
-        self, channel: ChannelRef, payloads: Sequence[dict[str, Any]], nonce: str
+        self, channel: ChannelRef, payloads: Sequence[dict[str, Any]], nonce: str, skip: int
     ) -> str:
         url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
         hook = AsyncWebhookClient(url)
-        for payload in payloads:
+
+        async def post(_n: int, payload: dict[str, Any]) -> str:
             try:
                 response = await hook.send(**payload, unfurl_links=False, unfurl_media=False)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -305,7 +309,9 @@ class SlackAdapter:
                     retryable=retryable and body not in PERMANENT_ERRORS,
                     retry_after=retry_after,
                 )
-        return f"webhook-{nonce}"
+            return f"webhook-{nonce}"  # a webhook answers "ok", not a message id
+
+        return await post_parts(payloads, skip, post)
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ composition root (`bot/app.py`) imports them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot.channels import ChannelRef
 from bot.messages import Message
@@ -20,14 +21,24 @@ class DeliveryError(Exception):
 
     `retryable`: a timeout, a 5xx or a 429 (`retry_after` seconds if the platform said);
     otherwise permanent (channel gone, no permission, webhook deleted) and the
-    subscriptions of that channel stop until someone fixes it.
+    subscriptions of that channel stop until someone fixes it. `parts_sent`: how many
+    leading parts of a message split over several the platform had accepted (see
+    `post_parts`), so that a retry posts only the rest.
     """
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        parts_sent: int = 0,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.parts_sent = parts_sent
 
 
 class Adapter(Protocol):
@@ -40,11 +51,13 @@ class Adapter(Protocol):
     async def start(self, commands: Commands) -> None:
         """Connect; serve `/news` through `commands` where the platform has slash commands."""
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
-        """Post `message`; return the platform's message id or raise DeliveryError.
+    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+        """Post `message`; return the platform's message id (the last part's) or raise
+        DeliveryError.
 
         `nonce` is stable across retries of one delivery, for platforms that can use
-        it to drop a duplicate (Discord's `enforce_nonce`).
+        it to drop a duplicate (Discord's `enforce_nonce`). A message split into parts
+        starts at part `skip`: an earlier attempt had the ones before it accepted.
         """
 
     async def check_connection(self) -> str | None:
@@ -53,3 +66,25 @@ class Adapter(Protocol):
 
     async def close(self) -> None:
         """Disconnect; safe to call twice."""
+
+
+Part = TypeVar("Part")
+
+
+async def post_parts(
+    parts: Sequence[Part], skip: int, post: Callable[[int, Part], Awaitable[str]]
+) -> str:
+    """Post `parts[skip:]` in order with `post(n, part)` (n counts every part from 1);
+    return what the last post returned ("" when none was left to post).
+
+    A DeliveryError leaves with `parts_sent` set to the number of leading parts the
+    platform has accepted by then, `skip` included.
+    """
+    last = ""
+    for n, part in enumerate(parts[skip:], start=skip + 1):
+        try:
+            last = await post(n, part)
+        except DeliveryError as exc:
+            exc.parts_sent = n - 1
+            raise
+    return last

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from bot.adapter import Adapter, DeliveryError
 from bot.channels import ChannelRef, parse_channel
-from bot.messages import Message, build_alert, build_digest, message_from_json
+from bot.messages import Message, build_alert, build_digest, message_from_json, message_to_json
 from bot.metrics import Metrics
 from bot.models import Delivery, StoryMatch
 from bot.outbox import Outbox
@@ -206,8 +206,8 @@ class Dispatcher:
         first_attempt = await self.outbox.claim(delivery.id, now)
         if first_attempt is None:
             return 0.0
-        window_end: int | None = None
-        if delivery.kind == "digest":
+        window_end = delivery.window_end
+        if delivery.kind == "digest" and delivery.payload is None:  # not partly posted
             message, window_end = await self._digest(delivery)
             if message is None:
                 await self.outbox.mark_sent(delivery, None, now, window_end)
@@ -216,8 +216,14 @@ class Dispatcher:
             assert delivery.payload is not None
             message = message_from_json(delivery.payload)
         try:
-            message_id = await channel.adapter.send(channel.ref, message, f"ww{delivery.id}")
+            message_id = await channel.adapter.send(
+                channel.ref, message, f"ww{delivery.id}", delivery.parts_sent
+            )
         except DeliveryError as exc:
+            if exc.parts_sent > delivery.parts_sent:  # some parts went through: never again
+                keep = delivery.kind == "digest" and delivery.payload is None
+                payload = message_to_json(message) if keep else None
+                await self.outbox.record_parts(delivery, exc.parts_sent, payload, window_end)
             return await self._failed(delivery, exc, first_attempt)
         except Exception as exc:  # an adapter bug or an unexpected error: retry, loudly
             log.exception("%s: unexpected error sending delivery %d", delivery.channel, delivery.id)

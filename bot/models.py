@@ -235,10 +235,14 @@ class Delivery:
     channel: str
     kind: str  # "alert" or "digest"
     story_id: int | None
-    payload: dict[str, object] | None  # the alert's Message as JSON; digests are built at send
+    # the alert's Message as JSON; a digest's is built at its first attempt, and kept
+    # (with its `window_end`) only once some of its parts were posted
+    payload: dict[str, object] | None
     state: DeliveryState
     attempts: int
     next_attempt_at: datetime
     created_at: datetime
     last_error: str | None
     message_id: str | None
+    window_end: int | None = None
+    parts_sent: int = 0  # leading parts of the message the platform accepted so far

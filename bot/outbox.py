@@ -239,7 +239,8 @@ class Outbox:
         """Queue a digest for every subscription whose digest time has come.
 
         An earlier digest of the same subscription still pending is superseded: the new
-        one is built when it is sent and covers everything since the last sent digest.
+        one is built when it is sent and covers everything since the last sent digest
+        (a digest already partly posted is not: it goes on with the rest of its parts).
         A subscription with no digest time yet (new, or its schedule changed) gets one.
         Returns the number of digests queued.
         """
@@ -266,6 +267,7 @@ class Outbox:
                             deliveries.c.subscription_id == row.id,
                             deliveries.c.kind == "digest",
                             deliveries.c.state == DeliveryState.PENDING,
+                            deliveries.c.parts_sent == 0,  # one partly posted goes on
                         )
                         .values(state=DeliveryState.SUPERSEDED)
                     )
@@ -500,6 +502,38 @@ class Outbox:
                 .where(deliveries.c.id == delivery_id)
                 .values(state=DeliveryState.PENDING, last_error=error, next_attempt_at=at)
             )
+
+    async def record_parts(
+        self,
+        delivery: Delivery,
+        parts_sent: int,
+        payload: dict[str, Any] | None = None,
+        window_end: int | None = None,
+    ) -> None:
+        """Remember that the platform accepted the first `parts_sent` parts of this
+        delivery's message.
+
+        A digest's first partial send also keeps its message (`payload`) and window, so
+        that its retry posts the rest of the same digest, and moves its subscription's
+        watermark to the window's end at once: the next digest starts after what this
+        one covers, whether or not its last parts are through yet.
+        """
+        values: dict[str, Any] = {"parts_sent": parts_sent}
+        if payload is not None:
+            values.update(payload=payload, window_end=window_end)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                deliveries.update().where(deliveries.c.id == delivery.id).values(**values)
+            )
+            if delivery.kind == "digest" and window_end is not None:
+                await conn.execute(
+                    subscriptions.update()
+                    .where(
+                        subscriptions.c.id == delivery.subscription_id,
+                        subscriptions.c.digest_watermark < window_end,
+                    )
+                    .values(digest_watermark=window_end)
+                )
 
     async def mark_failed(self, delivery_id: int, error: str) -> None:
         """Give up on one delivery (permanent error or retries exhausted)."""
@@ -800,4 +834,6 @@ def _delivery(row: sa.Row[Any]) -> Delivery:
         created_at=row.created_at,
         last_error=row.last_error,
         message_id=row.message_id,
+        window_end=row.window_end,
+        parts_sent=row.parts_sent,
     )

@@ -178,6 +178,8 @@ deliveries = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("sent_at", UTCDateTime),
     sa.Column("window_end", sa.Integer),  # digests: the last match id the sent digest covered
+    # parts of a split message the platform accepted before an attempt failed (v5)
+    sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
 
@@ -214,6 +216,12 @@ def _partial_story_index_v4(conn: Connection) -> None:
     )
 
 
+def _delivery_parts_v5(conn: Connection) -> None:
+    """Deliveries count the parts of a split message already accepted, so that a retry
+    after a failure halfway posts only the rest."""
+    _add_column(conn, "deliveries", "parts_sent", "INTEGER NOT NULL DEFAULT 0")
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -231,6 +239,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _stories_subscriptions_outbox_v2,
     _subscription_mention_role_v3,
     _partial_story_index_v4,
+    _delivery_parts_v5,
 ]
 
 

@@ -68,10 +68,10 @@ def error(status: int, message: str, code: int) -> Reply:
 @dataclass
 class FakeDiscord:
     """Record every REST call; `script["POST /channels/1/messages"]` queues replies for
-    that route, which otherwise answers as Discord would."""
+    that route (None: answer as usual), which otherwise answers as Discord would."""
 
     calls: list[Call] = field(default_factory=list)
-    script: dict[str, list[Reply]] = field(default_factory=dict)
+    script: dict[str, list[Reply | None]] = field(default_factory=dict)
     guilds: list[dict[str, Any]] = field(default_factory=list)
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
     identify: dict[str, Any] | None = None
@@ -123,11 +123,11 @@ class FakeDiscord:
         auth = request.headers.get("Authorization", "")
         self.calls.append(Call(request.method, path, dict(request.query), body, auth, at))
         queued = self.script.get(f"{request.method} {path}")
-        if queued:
-            reply = queued.pop(0)
-            await asyncio.sleep(reply.delay)
-            return _json(reply.body, reply.status, reply.headers)
-        return self._answer(request.method, path, body)
+        reply = queued.pop(0) if queued else None
+        if reply is None:
+            return self._answer(request.method, path, body)
+        await asyncio.sleep(reply.delay)
+        return _json(reply.body, reply.status, reply.headers)
 
     def _answer(self, method: str, path: str, body: Any) -> web.Response:
         if path == "/users/@me":

@@ -17,12 +17,13 @@ Reply = tuple[int, dict[str, Any], dict[str, str]]
 
 @dataclass
 class FakeSlack:
-    """Record every call; `script[method]` queues replies (status, body, headers)."""
+    """Record every call; `script[method]` (or `script["hook:<name>"]`) queues replies
+    (status, body, headers), None for answering as usual."""
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    script: dict[str, list[Reply]] = field(default_factory=dict)
+    script: dict[str, list[Reply | None]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     envelopes: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     acks: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
@@ -58,8 +59,8 @@ class FakeSlack:
             body = dict(urllib.parse.parse_qsl(raw))
         body["_auth"] = request.headers.get("Authorization", "")
         self.calls.append((method, body))
-        if self.script.get(method):
-            status, payload, headers = self.script[method].pop(0)
+        if reply := self._scripted(method):
+            status, payload, headers = reply
             return web.json_response(payload, status=status, headers=headers)
         if method == "auth.test":
             return web.json_response(
@@ -75,6 +76,11 @@ class FakeSlack:
             return web.json_response({"ok": True, "url": f"ws{self.url[4:]}/link/?ticket=t"})
         return web.json_response({"ok": False, "error": "unknown_method"})
 
+    def _scripted(self, key: str) -> Reply | None:
+        """The next scripted reply for `key`, if one is queued and not None."""
+        queued = self.script.get(key)
+        return queued.pop(0) if queued else None
+
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
         return web.Response(text="ok")
@@ -82,8 +88,8 @@ class FakeSlack:
     async def _hook(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.hooks.append((name, await request.json()))
-        if self.script.get(f"hook:{name}"):
-            status, payload, headers = self.script[f"hook:{name}"].pop(0)
+        if reply := self._scripted(f"hook:{name}"):
+            status, payload, headers = reply
             return web.Response(status=status, text=str(payload.get("text", "")), headers=headers)
         return web.Response(text="ok")
 

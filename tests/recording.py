@@ -21,6 +21,7 @@ class Sent:
     message: Message
     nonce: str
     at: float  # event-loop time
+    skip: int = 0  # the parts an earlier attempt had accepted
 
 
 @dataclass
@@ -46,7 +47,7 @@ class RecordingAdapter:
     async def start(self, commands: Commands) -> None:
         """Nothing to connect."""
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str) -> str:
+    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
         """Record the message, or raise the next queued failure for this channel."""
         self.attempts += 1
         if self.delay:
@@ -54,7 +55,8 @@ class RecordingAdapter:
         queued = self._failures.get(str(channel))
         if queued:
             raise queued.popleft()
-        self.sent.append(Sent(str(channel), message, nonce, asyncio.get_running_loop().time()))
+        loop = asyncio.get_running_loop()
+        self.sent.append(Sent(str(channel), message, nonce, loop.time(), skip))
         return f"m{len(self.sent)}"
 
     async def check_connection(self) -> str | None:

@@ -20,6 +20,7 @@ from bot.adapter import DeliveryError
 from bot.app import App, load_configured_watchlists, open_app
 from bot.cli import main
 from bot.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
+from bot.messages import message_from_json
 from bot.models import DeliveryState
 from bot.watchlists import Watchlist
 from bot.yaml_source import SourceError
@@ -253,6 +254,46 @@ async def test_digest_holds_each_story_once_and_survives_a_failed_digest(
     assert len(adapter.sent) == 2
     second = _entry_titles(adapter, 1)
     assert STRAIT in second and CANOLA not in second and len(second) == len(set(second))
+
+
+async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superseded(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    digest = SubscriptionConfig(
+        channel=CHANNEL, watchlists=["canola", "taiwan-strait"], alerts=False,
+        digest="0 8 * * *", timezone="America/Toronto",
+    )  # fmt: skip
+    config = settings(feed_server, db_url, digest)
+    async with running(config, adapter, clock) as app:
+        await poll_canola_after_baseline(feed_server, app, clock)
+        # the platform takes the digest's first part, then fails; then fails every attempt
+        adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True, parts_sent=1))
+        adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), times=1000)
+        clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)  # 08:00:30 in Toronto
+        await poll_and_deliver(app, clock)
+        (cut,) = await app.outbox.deliveries_of("digest")
+        assert cut.parts_sent == 1 and cut.payload is not None and cut.window_end is not None
+        # the next digest starts after this one's window at once, sent or not
+        (sub,) = await app.outbox.list_subscriptions(CHANNEL)
+        assert sub.digest_watermark == cut.window_end
+        # a new story, then day 2's digest time, while day 1's digest is still failing
+        publish(feed_server, "/b", STRAIT)
+        await poll_and_deliver(app, clock)
+        clock.now = datetime(2026, 11, 24, 13, 0, 30, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        adapter.clear_failures()
+        clock.advance(timedelta(hours=1))  # past every backoff
+        await poll_and_deliver(app, clock)
+        rows = await app.outbox.deliveries_of("digest")
+    assert [r.state.value for r in rows] == ["sent", "sent"]
+    (rest,) = [s for s in adapter.sent if s.skip]
+    (day_2,) = [s for s in adapter.sent if not s.skip]
+    # day 1's digest goes on from its second part, with the stories it was built with
+    assert rest.skip == 1 and rest.message == message_from_json(cut.payload)
+    assert [e.title for s in rest.message.sections for e in s.entries] == [CANOLA]
+    # and day 2's starts where day 1's window ended
+    assert [e.title for s in day_2.message.sections for e in s.entries] == [STRAIT]
 
 
 async def test_empty_digest_is_not_sent_unless_asked(

@@ -31,6 +31,7 @@ from fakediscord import (
 )
 from feedserver import FeedServer
 from recording import ManualClock
+from sample_messages import long_digest
 from test_delivery import (
     CANOLA,
     START,
@@ -190,12 +191,8 @@ async def test_a_hostile_headline_cannot_ping_anyone(fake: FakeDiscord) -> None:
 async def test_a_long_digest_is_split_within_every_limit_and_keeps_every_link(
     fake: FakeDiscord,
 ) -> None:
-    entries = tuple(
-        Entry("x" * 5000 + f" {n}", f"https://news.example.test/{n}?" + "q=1&" * 300,
-              "Outlet", None, "canola", 3.0, ("e" * 3000,))
-        for n in range(60)
-    )  # fmt: skip
-    digest = Message("D" * 500, Tone.DIGEST, "t" * 5000, (Section("Canola", entries, 7),), "f")
+    digest = long_digest(60)
+    entries = digest.sections[0].entries
     adapter = await started(fake)
     await adapter.send(CHANNEL, digest, "ww7")
     await adapter.close()
@@ -218,6 +215,31 @@ async def test_a_long_digest_is_split_within_every_limit_and_keeps_every_link(
     for entry in entries:
         assert entry.url is not None and f"]({entry.url})**" in seen
     assert "+7 more" in seen and "Canola (continued)" in seen
+
+
+@pytest.mark.parametrize("webhook", [False, True])
+async def test_a_message_cut_off_halfway_is_resumed_where_it_stopped(
+    fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch, webhook: bool
+) -> None:
+    monkeypatch.setenv("WIREWATCH_DISCORD_WEBHOOK_TRADE_DESK", WEBHOOK_URL)
+    path = f"/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}" if webhook else MESSAGES
+    channel = parse_channel("discord-webhook:trade-desk") if webhook else CHANNEL
+    digest = long_digest(30)
+    # the platform takes two parts, then does not answer in time
+    fake.script[f"POST {path}"] = [None, None, Reply(200, {}, delay=1.0)]
+    adapter = await started(fake, timeout=0.3)
+    with pytest.raises(DeliveryError) as raised:
+        await adapter.send(channel, digest, "ww7")
+    assert raised.value.retryable and raised.value.parts_sent == 2
+    await adapter.send(channel, digest, "ww7", skip=raised.value.parts_sent)
+    await adapter.close()
+    posts = fake.of("POST", path)
+    del posts[2]  # the one refused
+    total = len(render(digest))
+    footers = [p.body["embeds"][-1]["footer"]["text"] for p in posts]
+    assert footers == [f"f · {n}/{total}" for n in range(1, total + 1)], "each part once"
+    if not webhook:  # a bot's parts keep their own nonces across the retry
+        assert [p.body["nonce"] for p in posts[1:4]] == ["ww7.2", "ww7.3", "ww7.4"]
 
 
 async def test_a_429_is_waited_out_by_discord_py_and_the_message_goes_through(

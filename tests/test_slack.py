@@ -17,9 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from fakeslack import FakeSlack
+from fakeslack import FakeSlack, Reply
 from feedserver import FeedServer
 from recording import ManualClock
+from sample_messages import long_digest
 from test_delivery import (
     CANOLA,
     START,
@@ -112,12 +113,8 @@ async def test_hostile_headlines_cannot_ping_or_link(fake: FakeSlack) -> None:
 async def test_a_long_digest_is_split_within_every_limit_and_keeps_every_link(
     fake: FakeSlack,
 ) -> None:
-    entries = tuple(
-        Entry("x" * 5000 + f" {n}", f"https://news.example.test/{n}?" + "q=1&" * 300,
-              "Outlet", None, "canola", 3.0, ("e" * 3000,))
-        for n in range(200)
-    )  # fmt: skip
-    digest = Message("D" * 500, Tone.DIGEST, "t" * 5000, (Section("Canola", entries, 7),), "f")
+    digest = long_digest(200)
+    entries = digest.sections[0].entries
     adapter = adapter_for(fake)
     await adapter.send(CHANNEL, digest, "ww1")
     posts = fake.posted()
@@ -161,6 +158,29 @@ async def test_api_errors_map_to_permanent_or_retryable(
     with pytest.raises(DeliveryError) as raised:
         await adapter_for(fake).send(CHANNEL, alert(), "ww1")
     assert (raised.value.retryable is retryable and error in raised.value.reason) or status == 500
+
+
+@pytest.mark.parametrize("webhook", [False, True])
+async def test_a_message_cut_off_halfway_is_resumed_where_it_stopped(
+    fake: FakeSlack, monkeypatch: pytest.MonkeyPatch, webhook: bool
+) -> None:
+    monkeypatch.setenv("WIREWATCH_SLACK_WEBHOOK_TRADE_DESK", f"{fake.url}/hooks/trade")
+    channel = parse_channel("slack-webhook:trade-desk") if webhook else CHANNEL
+    digest = long_digest(200)
+    # the platform takes two parts, then fails with a 500
+    refusal: Reply = (500, {"ok": False, "error": "internal_error", "text": "internal_error"}, {})
+    fake.script["hook:trade" if webhook else "chat.postMessage"] = [None, None, refusal]
+    adapter = adapter_for(fake)
+    with pytest.raises(DeliveryError) as raised:
+        await adapter.send(channel, digest, "ww7")
+    assert raised.value.retryable and raised.value.parts_sent == 2
+    await adapter.send(channel, digest, "ww7", skip=raised.value.parts_sent)
+    posts = [body for _, body in fake.hooks] if webhook else fake.posted()
+    del posts[2]  # the one refused
+    total = len(render(digest))
+    assert [p["text"].rsplit("(", 1)[1] for p in posts] == [
+        f"{n}/{total})" for n in range(1, total + 1)
+    ], "each part once, in order"
 
 
 async def test_incoming_webhook_delivery_needs_no_app(

@@ -13,7 +13,7 @@ import sys
 import unicodedata
 from typing import TextIO
 
-from bot.adapter import DeliveryError
+from bot.adapter import DeliveryError, PartSent, post_parts
 from bot.channels import ChannelRef
 from bot.commands import Commands
 from bot.messages import Entry, Message, Section, format_utc
@@ -35,21 +35,30 @@ class ConsoleAdapter:
     async def start(self, commands: Commands) -> None:
         """Nothing to connect, and no slash commands on a terminal."""
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
-        """Print `message` and a blank line; return `console-<n>` for the n-th message.
+    async def send(
+        self,
+        channel: ChannelRef,
+        message: Message,
+        nonce: str,
+        skip: int = 0,
+        on_part: PartSent | None = None,
+    ) -> str:
+        """Print `message` (one part) and a blank line; return `console-<n>` for the n-th
+        message.
 
-        A message is one part here, so a `skip` of 1 or more means it was printed already.
         A closed pipe (or any other OSError of the stream) raises a retryable DeliveryError.
         """
-        if skip:
+
+        async def post(_n: int, text: str) -> str:
+            try:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            except OSError as error:
+                raise DeliveryError(f"console output failed: {error}", retryable=True) from error
+            self.sent += 1
             return f"console-{self.sent}"
-        try:
-            self.stream.write(render(message) + "\n")
-            self.stream.flush()
-        except OSError as error:
-            raise DeliveryError(f"console output failed: {error}", retryable=True) from error
-        self.sent += 1
-        return f"console-{self.sent}"
+
+        return await post_parts([render(message)], skip, post, on_part) or f"console-{self.sent}"
 
     async def check_connection(self) -> str | None:
         """The terminal is always there."""

@@ -29,7 +29,7 @@ from discord import app_commands
 
 from adapters.discord_commands import NewsGroup
 from adapters.discord_render import DiscordMessage, render
-from bot.adapter import DeliveryError, post_parts
+from bot.adapter import DeliveryError, PartSent, post_parts
 from bot.channels import ChannelRef
 from bot.commands import Commands
 from bot.messages import Message
@@ -131,13 +131,20 @@ class DiscordAdapter:
                 retryable=False,
             ) from exc
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+    async def send(
+        self,
+        channel: ChannelRef,
+        message: Message,
+        nonce: str,
+        skip: int = 0,
+        on_part: PartSent | None = None,
+    ) -> str:
         """Post `message` (split over several messages when long) from part `skip` on;
         return the last message's id. Each part has its own nonce (`nonce`, `nonce.2`,
         …) with `enforce_nonce`, so a retry does not post a part twice."""
         parts = render(message)
         if channel.platform == "discord-webhook":
-            return await self._send_webhook(channel, parts, skip)
+            return await self._send_webhook(channel, parts, skip, on_part)
         if self.client is None:
             raise DeliveryError(
                 f"{channel}: no Discord bot token (WIREWATCH_DISCORD_TOKEN)", retryable=False
@@ -155,7 +162,7 @@ class DiscordAdapter:
             )
             return str(sent.id)
 
-        return await post_parts(parts, skip, post)
+        return await post_parts(parts, skip, post, on_part)
 
     async def check_connection(self) -> str | None:
         """None while the gateway is connected (or only webhooks are set up); else why not."""
@@ -205,7 +212,11 @@ class DiscordAdapter:
     # --- sending -----------------------------------------------------------------------
 
     async def _send_webhook(
-        self, channel: ChannelRef, parts: list[DiscordMessage], skip: int
+        self,
+        channel: ChannelRef,
+        parts: list[DiscordMessage],
+        skip: int,
+        on_part: PartSent | None,
     ) -> str:
         url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
         if self._session is None:
@@ -229,7 +240,7 @@ class DiscordAdapter:
             )
             return str(sent.id)
 
-        return await post_parts(parts, skip, post)
+        return await post_parts(parts, skip, post, on_part)
 
     async def _call(self, call: Awaitable[T]) -> T:
         """Await one discord.py call within the timeout; its errors as DeliveryError."""

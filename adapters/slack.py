@@ -34,7 +34,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapter import DeliveryError, post_parts
+from bot.adapter import DeliveryError, PartSent, post_parts
 from bot.channels import ChannelRef
 from bot.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
 from bot.messages import Entry, Message, Tone, format_utc
@@ -172,12 +172,19 @@ class SlackAdapter:
             return []
         return [web.post("/slack/events", self._handle_http)]
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+    async def send(
+        self,
+        channel: ChannelRef,
+        message: Message,
+        nonce: str,
+        skip: int = 0,
+        on_part: PartSent | None = None,
+    ) -> str:
         """Post `message` (split over several messages when long) from part `skip` on;
         return the last ts."""
         payloads = render(message)
         if channel.platform == "slack-webhook":
-            return await self._send_webhook(channel, payloads, nonce, skip)
+            return await self._send_webhook(channel, payloads, nonce, skip, on_part)
         client = self.client
         if client is None:
             raise DeliveryError(
@@ -195,7 +202,7 @@ class SlackAdapter:
                 raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
             return str(response.get("ts") or "")
 
-        return await post_parts(payloads, skip, post)
+        return await post_parts(payloads, skip, post, on_part)
 
     async def check_connection(self) -> str | None:
         """None when the app runs (and, in Socket Mode, its WebSocket is up); webhooks
@@ -288,7 +295,12 @@ class SlackAdapter:
         return allowed
 
     async def _send_webhook(
-        self, channel: ChannelRef, payloads: Sequence[dict[str, Any]], nonce: str, skip: int
+        self,
+        channel: ChannelRef,
+        payloads: Sequence[dict[str, Any]],
+        nonce: str,
+        skip: int,
+        on_part: PartSent | None,
     ) -> str:
         url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
         hook = AsyncWebhookClient(url)
@@ -311,7 +323,7 @@ class SlackAdapter:
                 )
             return f"webhook-{nonce}"  # a webhook answers "ok", not a message id
 
-        return await post_parts(payloads, skip, post)
+        return await post_parts(payloads, skip, post, on_part)
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -21,24 +21,19 @@ class DeliveryError(Exception):
 
     `retryable`: a timeout, a 5xx or a 429 (`retry_after` seconds if the platform said);
     otherwise permanent (channel gone, no permission, webhook deleted) and the
-    subscriptions of that channel stop until someone fixes it. `parts_sent`: how many
-    leading parts of a message split over several the platform had accepted (see
-    `post_parts`), so that a retry posts only the rest.
+    subscriptions of that channel stop until someone fixes it.
     """
 
-    def __init__(
-        self,
-        reason: str,
-        *,
-        retryable: bool,
-        retry_after: float | None = None,
-        parts_sent: int = 0,
-    ) -> None:
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
-        self.parts_sent = parts_sent
+
+
+# awaited with n once the platform accepted part n of a message (counted from 1) and
+# another part follows
+PartSent = Callable[[int], Awaitable[None]]
 
 
 class Adapter(Protocol):
@@ -51,13 +46,22 @@ class Adapter(Protocol):
     async def start(self, commands: Commands) -> None:
         """Connect; serve `/news` through `commands` where the platform has slash commands."""
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+    async def send(
+        self,
+        channel: ChannelRef,
+        message: Message,
+        nonce: str,
+        skip: int = 0,
+        on_part: PartSent | None = None,
+    ) -> str:
         """Post `message`; return the platform's message id (the last part's) or raise
         DeliveryError.
 
         `nonce` is stable across retries of one delivery, for platforms that can use
-        it to drop a duplicate (Discord's `enforce_nonce`). A message split into parts
-        starts at part `skip`: an earlier attempt had the ones before it accepted.
+        it to drop a duplicate (Discord's `enforce_nonce`). A message goes out in parts
+        (several messages when it is long): posting starts after the first `skip`, which
+        an earlier attempt had accepted, and `on_part` hears of each part accepted now
+        that another follows, before that one is posted (`post_parts` does both).
         """
 
     async def check_connection(self) -> str | None:
@@ -72,19 +76,17 @@ Part = TypeVar("Part")
 
 
 async def post_parts(
-    parts: Sequence[Part], skip: int, post: Callable[[int, Part], Awaitable[str]]
+    parts: Sequence[Part],
+    skip: int,
+    post: Callable[[int, Part], Awaitable[str]],
+    on_part: PartSent | None,
 ) -> str:
-    """Post `parts[skip:]` in order with `post(n, part)` (n counts every part from 1);
-    return what the last post returned ("" when none was left to post).
-
-    A DeliveryError leaves with `parts_sent` set to the number of leading parts the
-    platform has accepted by then, `skip` included.
-    """
+    """Post `parts[skip:]` in order with `post(n, part)` (n counts every part from 1),
+    awaiting `on_part(n)` after each that another follows; return what the last post
+    returned ("" when none was left to post)."""
     last = ""
     for n, part in enumerate(parts[skip:], start=skip + 1):
-        try:
-            last = await post(n, part)
-        except DeliveryError as exc:
-            exc.parts_sent = n - 1
-            raise
+        last = await post(n, part)
+        if on_part is not None and n < len(parts):
+            await on_part(n)
     return last

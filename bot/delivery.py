@@ -207,23 +207,25 @@ class Dispatcher:
         if first_attempt is None:
             return 0.0
         window_end = delivery.window_end
-        if delivery.kind == "digest" and delivery.payload is None:  # not partly posted
-            message, window_end = await self._digest(delivery)
+        if delivery.kind == "digest" and delivery.payload is None:  # its first attempt
+            message, window_start, window_end = await self._digest(delivery)
             if message is None:
                 await self.outbox.mark_sent(delivery, None, now, window_end)
                 return 0.0
+            payload = message_to_json(message)
+            await self.outbox.keep_digest(delivery.id, payload, window_start, window_end)
         else:
             assert delivery.payload is not None
             message = message_from_json(delivery.payload)
+
+        async def part_sent(n: int) -> None:
+            await self.outbox.record_parts(delivery.id, n)
+
         try:
             message_id = await channel.adapter.send(
-                channel.ref, message, f"ww{delivery.id}", delivery.parts_sent
+                channel.ref, message, f"ww{delivery.id}", delivery.parts_sent, part_sent
             )
         except DeliveryError as exc:
-            if exc.parts_sent > delivery.parts_sent:  # some parts went through: never again
-                keep = delivery.kind == "digest" and delivery.payload is None
-                payload = message_to_json(message) if keep else None
-                await self.outbox.record_parts(delivery, exc.parts_sent, payload, window_end)
             return await self._failed(delivery, exc, first_attempt)
         except Exception as exc:  # an adapter bug or an unexpected error: retry, loudly
             log.exception("%s: unexpected error sending delivery %d", delivery.channel, delivery.id)
@@ -268,7 +270,7 @@ class Dispatcher:
         )
         return error.retry_after or 0.0
 
-    async def _digest(self, delivery: Delivery) -> tuple[Message | None, int]:
+    async def _digest(self, delivery: Delivery) -> tuple[Message | None, int, int]:
         content = await self.outbox.digest_content(delivery.subscription_id)
         sub = content.subscription
         titles = {w: self.titles.get(w, w) for w in sub.watchlists}
@@ -281,7 +283,7 @@ class Dispatcher:
             per_section=self.digest_size,
             nothing_new=sub.nothing_new,
         )
-        return message, content.window_end
+        return message, content.window_start, content.window_end
 
     def _alert(self, story: StoryMatch) -> Message:
         return build_alert(story, self.titles)

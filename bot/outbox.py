@@ -38,12 +38,14 @@ BuildAlert = Callable[[StoryMatch], Message]
 
 @dataclass(frozen=True, slots=True)
 class DigestContent:
-    """A digest's subscription, its stories, and the last match id they cover (the
-    subscription's next watermark once the digest is sent)."""
+    """A digest's subscription, its stories, and the match ids they cover: after
+    `window_start`, up to `window_end` (the subscription's next watermark once the
+    digest is sent)."""
 
     subscription: Subscription
     stories: tuple[StoryMatch, ...]
     window_end: int
+    window_start: int
 
 
 def subscription_key(config: SubscriptionConfig) -> str:
@@ -310,7 +312,8 @@ class Outbox:
 
     async def digest_content(self, subscription_id: int) -> DigestContent:
         """The stories a digest of this subscription sent now would hold: every story
-        with a qualifying match since the last sent digest, and none a sent digest had."""
+        with a qualifying match since the last sent digest (or the end of one partly
+        posted and still going on), and none such a digest had."""
         async with self.engine.connect() as conn:
             sub = _subscription(
                 (
@@ -320,6 +323,18 @@ class Outbox:
                 ).one()
             )
             window_end = await _routed_prefix_end(conn)
+            # a digest partly posted and still going on covers its window: start after it
+            partly_posted = (
+                await conn.execute(
+                    sa.select(sa.func.max(deliveries.c.window_end)).where(
+                        deliveries.c.subscription_id == subscription_id,
+                        deliveries.c.kind == "digest",
+                        deliveries.c.parts_sent > 0,
+                        deliveries.c.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]),
+                    )
+                )
+            ).scalar()
+            start = max(sub.digest_watermark, partly_posted or 0)
             qualifying = [
                 items.c.reportable.is_(True),
                 matches.c.watchlist.in_(sub.watchlists),
@@ -331,7 +346,7 @@ class Outbox:
                     sa.select(matches, items)
                     .join(items, items.c.id == matches.c.item_id)
                     .where(
-                        matches.c.id > sub.digest_watermark,
+                        matches.c.id > start,
                         matches.c.id <= window_end,
                         items.c.story_id.is_not(None),
                         *qualifying,
@@ -350,7 +365,7 @@ class Outbox:
                             .join(matches, matches.c.item_id == items.c.id)
                             .where(
                                 items.c.story_id.in_(chunk),
-                                matches.c.id <= sub.digest_watermark,
+                                matches.c.id <= start,
                                 *qualifying,
                             )
                             .distinct()
@@ -359,7 +374,7 @@ class Outbox:
                 }
             fresh = [r for r in rows if r.story_id not in earlier]
             outlets = await _story_sources(conn, {r.story_id for r in fresh})
-        return DigestContent(sub, _story_matches(fresh, outlets), window_end)
+        return DigestContent(sub, _story_matches(fresh, outlets), window_end, start)
 
     async def latest_stories(
         self, watchlists: Sequence[str], limit: int = 10, min_score: float = 0.0
@@ -503,46 +518,54 @@ class Outbox:
                 .values(state=DeliveryState.PENDING, last_error=error, next_attempt_at=at)
             )
 
-    async def record_parts(
-        self,
-        delivery: Delivery,
-        parts_sent: int,
-        payload: dict[str, Any] | None = None,
-        window_end: int | None = None,
+    async def keep_digest(
+        self, delivery_id: int, payload: dict[str, Any], window_start: int, window_end: int
     ) -> None:
-        """Remember that the platform accepted the first `parts_sent` parts of this
-        delivery's message.
-
-        A digest's first partial send also keeps its message (`payload`) and window, so
-        that its retry posts the rest of the same digest, and moves its subscription's
-        watermark to the window's end at once: the next digest starts after what this
-        one covers, whether or not its last parts are through yet.
-        """
-        values: dict[str, Any] = {"parts_sent": parts_sent}
-        if payload is not None:
-            values.update(payload=payload, window_end=window_end)
+        """Keep the digest this delivery is about to send (its message and window), so
+        that a retry sends the same one: once a part of it is posted, the rest must
+        follow unchanged."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                deliveries.update().where(deliveries.c.id == delivery.id).values(**values)
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id)
+                .values(payload=payload, window_start=window_start, window_end=window_end)
             )
-            if delivery.kind == "digest" and window_end is not None:
-                await conn.execute(
-                    subscriptions.update()
-                    .where(
-                        subscriptions.c.id == delivery.subscription_id,
-                        subscriptions.c.digest_watermark < window_end,
-                    )
-                    .values(digest_watermark=window_end)
-                )
+
+    async def record_parts(self, delivery_id: int, parts_sent: int) -> None:
+        """The platform accepted the first `parts_sent` parts of this delivery's message:
+        a retry starts after them."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id)
+                .values(parts_sent=parts_sent)
+            )
 
     async def mark_failed(self, delivery_id: int, error: str) -> None:
-        """Give up on one delivery (permanent error or retries exhausted)."""
+        """Give up on one delivery (permanent error or retries exhausted).
+
+        A digest given up after some of its parts were posted hands its window back:
+        the subscription's next digest covers it again, and so has its posted stories
+        twice rather than the others never.
+        """
         async with self.engine.begin() as conn:
             await conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == delivery_id)
                 .values(state=DeliveryState.FAILED, last_error=error)
             )
+            row = (
+                await conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))
+            ).one()
+            if row.kind == "digest" and row.parts_sent and row.window_start is not None:
+                await conn.execute(
+                    subscriptions.update()
+                    .where(
+                        subscriptions.c.id == row.subscription_id,
+                        subscriptions.c.digest_watermark > row.window_start,
+                    )
+                    .values(digest_watermark=row.window_start)
+                )
 
     async def counts(self) -> dict[str, int]:
         """Deliveries by state (for health and metrics)."""

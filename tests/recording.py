@@ -7,7 +7,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.adapter import DeliveryError
+from bot.adapter import DeliveryError, PartSent
 from bot.channels import ChannelRef
 from bot.commands import Commands
 from bot.messages import Message
@@ -26,7 +26,9 @@ class Sent:
 
 @dataclass
 class RecordingAdapter:
-    """Implements bot.adapter.Adapter; `fail(channel, error, times)` queues failures."""
+    """Implements bot.adapter.Adapter; `fail(channel, error, times)` queues failures.
+    Every message is sent whole: `fail(..., accepted=k)` pretends that k more parts of
+    it went through before the failure."""
 
     platform: str = "discord"
     min_interval: float = 0.0
@@ -34,11 +36,13 @@ class RecordingAdapter:
     attempts: int = 0
     delay: float = 0.0
     down: str | None = None  # what check_connection reports
-    _failures: dict[str, deque[DeliveryError]] = field(default_factory=lambda: defaultdict(deque))
+    _failures: dict[str, deque[tuple[DeliveryError, int]]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
 
-    def fail(self, channel: str, error: DeliveryError, times: int = 1) -> None:
-        """The next `times` sends to `channel` raise `error`."""
-        self._failures[channel].extend([error] * times)
+    def fail(self, channel: str, error: DeliveryError, times: int = 1, accepted: int = 0) -> None:
+        """The next `times` sends to `channel` report `accepted` parts, then raise `error`."""
+        self._failures[channel].extend([(error, accepted)] * times)
 
     def clear_failures(self) -> None:
         """Forget the failures still queued: the platform works again."""
@@ -47,14 +51,25 @@ class RecordingAdapter:
     async def start(self, commands: Commands) -> None:
         """Nothing to connect."""
 
-    async def send(self, channel: ChannelRef, message: Message, nonce: str, skip: int = 0) -> str:
+    async def send(
+        self,
+        channel: ChannelRef,
+        message: Message,
+        nonce: str,
+        skip: int = 0,
+        on_part: PartSent | None = None,
+    ) -> str:
         """Record the message, or raise the next queued failure for this channel."""
         self.attempts += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         queued = self._failures.get(str(channel))
         if queued:
-            raise queued.popleft()
+            error, accepted = queued.popleft()
+            for n in range(skip + 1, skip + accepted + 1):
+                if on_part is not None:
+                    await on_part(n)
+            raise error
         loop = asyncio.get_running_loop()
         self.sent.append(Sent(str(channel), message, nonce, loop.time(), skip))
         return f"m{len(self.sent)}"

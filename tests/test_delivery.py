@@ -222,15 +222,17 @@ async def test_pacing_spaces_a_burst_per_channel(
     assert all(b - a >= 0.099 for a, b in itertools.pairwise(times))
 
 
+DIGEST_ONLY = SubscriptionConfig(
+    channel=CHANNEL, watchlists=["canola", "taiwan-strait"], alerts=False,
+    digest="0 8 * * *", timezone="America/Toronto",
+)  # fmt: skip
+
+
 async def test_digest_holds_each_story_once_and_survives_a_failed_digest(
     feed_server: FeedServer, db_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    digest = SubscriptionConfig(
-        channel=CHANNEL, watchlists=["canola", "taiwan-strait"], alerts=False,
-        digest="0 8 * * *", timezone="America/Toronto",
-    )  # fmt: skip
-    config = settings(feed_server, db_url, digest)
+    config = settings(feed_server, db_url, DIGEST_ONLY)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
         assert adapter.sent == []  # digest only
@@ -256,27 +258,27 @@ async def test_digest_holds_each_story_once_and_survives_a_failed_digest(
     assert STRAIT in second and CANOLA not in second and len(second) == len(set(second))
 
 
+async def cut_off_day_1_digest(
+    feed_server: FeedServer, app: App, adapter: RecordingAdapter, clock: ManualClock
+) -> None:
+    """CANOLA is news; at day 1's digest time the platform takes the digest's first
+    part and fails, and from then on fails every attempt."""
+    await poll_canola_after_baseline(feed_server, app, clock)
+    adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), accepted=1)
+    adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), times=1000)
+    clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)  # 08:00:30 in Toronto
+    await poll_and_deliver(app, clock)
+
+
 async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superseded(
     feed_server: FeedServer, db_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    digest = SubscriptionConfig(
-        channel=CHANNEL, watchlists=["canola", "taiwan-strait"], alerts=False,
-        digest="0 8 * * *", timezone="America/Toronto",
-    )  # fmt: skip
-    config = settings(feed_server, db_url, digest)
+    config = settings(feed_server, db_url, DIGEST_ONLY)
     async with running(config, adapter, clock) as app:
-        await poll_canola_after_baseline(feed_server, app, clock)
-        # the platform takes the digest's first part, then fails; then fails every attempt
-        adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True, parts_sent=1))
-        adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), times=1000)
-        clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)  # 08:00:30 in Toronto
-        await poll_and_deliver(app, clock)
+        await cut_off_day_1_digest(feed_server, app, adapter, clock)
         (cut,) = await app.outbox.deliveries_of("digest")
-        assert cut.parts_sent == 1 and cut.payload is not None and cut.window_end is not None
-        # the next digest starts after this one's window at once, sent or not
-        (sub,) = await app.outbox.list_subscriptions(CHANNEL)
-        assert sub.digest_watermark == cut.window_end
+        assert cut.parts_sent == 1 and cut.payload is not None
         # a new story, then day 2's digest time, while day 1's digest is still failing
         publish(feed_server, "/b", STRAIT)
         await poll_and_deliver(app, clock)
@@ -289,11 +291,32 @@ async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superse
     assert [r.state.value for r in rows] == ["sent", "sent"]
     (rest,) = [s for s in adapter.sent if s.skip]
     (day_2,) = [s for s in adapter.sent if not s.skip]
-    # day 1's digest goes on from its second part, with the stories it was built with
+    # day 1's digest goes on from its second part, as it was built
     assert rest.skip == 1 and rest.message == message_from_json(cut.payload)
     assert [e.title for s in rest.message.sections for e in s.entries] == [CANOLA]
-    # and day 2's starts where day 1's window ended
+    # day 2's starts after day 1's window, though day 1's was not through yet
     assert [e.title for s in day_2.message.sections for e in s.entries] == [STRAIT]
+
+
+async def test_a_digest_given_up_halfway_leaves_its_stories_to_the_next(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(feed_server, db_url, DIGEST_ONLY)
+    async with running(config, adapter, clock) as app:
+        await cut_off_day_1_digest(feed_server, app, adapter, clock)
+        for _ in range(60):  # failing for longer than retry_for (48 h)
+            clock.advance(timedelta(hours=1))
+            await app.dispatcher.tick()
+            await app.dispatcher.drain()
+        adapter.clear_failures()
+        clock.now = datetime(2026, 11, 26, 13, 0, 30, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        rows = await app.outbox.deliveries_of("digest")
+    assert rows[0].state is DeliveryState.FAILED and rows[0].parts_sent == 1
+    # better twice than never: the story of the parts never posted comes in the next one
+    assert [s.message.tone.value for s in adapter.sent] == ["digest"]
+    assert _entry_titles(adapter, 0) == [CANOLA]
 
 
 async def test_empty_digest_is_not_sent_unless_asked(

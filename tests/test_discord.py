@@ -225,17 +225,23 @@ async def test_a_message_cut_off_halfway_is_resumed_where_it_stopped(
     path = f"/webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}" if webhook else MESSAGES
     channel = parse_channel("discord-webhook:trade-desk") if webhook else CHANNEL
     digest = long_digest(30)
-    # the platform takes two parts, then does not answer in time
-    fake.script[f"POST {path}"] = [None, None, Reply(200, {}, delay=1.0)]
-    adapter = await started(fake, timeout=0.3)
-    with pytest.raises(DeliveryError) as raised:
-        await adapter.send(channel, digest, "ww7")
-    assert raised.value.retryable and raised.value.parts_sent == 2
-    await adapter.send(channel, digest, "ww7", skip=raised.value.parts_sent)
+    total = len(render(digest))
+    # the platform takes two parts, then refuses the third
+    fake.script[f"POST {path}"] = [None, None, error(403, "Missing Access", 50001)]
+    accepted: list[int] = []
+
+    async def part_sent(n: int) -> None:
+        accepted.append(n)
+
+    adapter = await started(fake)
+    with pytest.raises(DeliveryError):
+        await adapter.send(channel, digest, "ww7", on_part=part_sent)
+    assert accepted == [1, 2]
+    await adapter.send(channel, digest, "ww7", skip=accepted[-1], on_part=part_sent)
     await adapter.close()
+    assert accepted == list(range(1, total)), "each part but the last reported, once"
     posts = fake.of("POST", path)
     del posts[2]  # the one refused
-    total = len(render(digest))
     footers = [p.body["embeds"][-1]["footer"]["text"] for p in posts]
     assert footers == [f"f · {n}/{total}" for n in range(1, total + 1)], "each part once"
     if not webhook:  # a bot's parts keep their own nonces across the retry

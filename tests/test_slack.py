@@ -170,14 +170,20 @@ async def test_a_message_cut_off_halfway_is_resumed_where_it_stopped(
     # the platform takes two parts, then fails with a 500
     refusal: Reply = (500, {"ok": False, "error": "internal_error", "text": "internal_error"}, {})
     fake.script["hook:trade" if webhook else "chat.postMessage"] = [None, None, refusal]
+    accepted: list[int] = []
+
+    async def part_sent(n: int) -> None:
+        accepted.append(n)
+
     adapter = adapter_for(fake)
     with pytest.raises(DeliveryError) as raised:
-        await adapter.send(channel, digest, "ww7")
-    assert raised.value.retryable and raised.value.parts_sent == 2
-    await adapter.send(channel, digest, "ww7", skip=raised.value.parts_sent)
+        await adapter.send(channel, digest, "ww7", on_part=part_sent)
+    assert raised.value.retryable and accepted == [1, 2]
+    await adapter.send(channel, digest, "ww7", skip=accepted[-1], on_part=part_sent)
     posts = [body for _, body in fake.hooks] if webhook else fake.posted()
     del posts[2]  # the one refused
     total = len(render(digest))
+    assert accepted == list(range(1, total)), "each part but the last reported, once"
     assert [p["text"].rsplit("(", 1)[1] for p in posts] == [
         f"{n}/{total})" for n in range(1, total + 1)
     ], "each part once, in order"

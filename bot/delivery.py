@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.adapter import Adapter, DeliveryError
 from bot.channels import ChannelRef, parse_channel
@@ -199,50 +200,60 @@ class Dispatcher:
         for dropped in _clear(channel.queue):
             self._handed.discard(dropped.id)
 
-    async def _deliver(self, channel: _Channel, delivery: Delivery) -> float:
+    async def _deliver(self, channel: _Channel, queued: Delivery) -> float:
         """Attempt one delivery. Returns the seconds the channel must now wait (a
         Retry-After), 0 normally, or -1 after a permanent error."""
         now = self.clock()
-        first_attempt = await self.outbox.claim(delivery.id, now)
-        if first_attempt is None:
+        delivery = await self.outbox.claim(queued.id, now)  # as it is now, not as queued
+        if delivery is None:
             return 0.0
         window_end = delivery.window_end
-        if delivery.kind == "digest" and delivery.payload is None:  # its first attempt
-            message, window_start, window_end = await self._digest(delivery)
+        kept: tuple[dict[str, Any], int] | None = None  # a digest to keep once part of it is out
+        if delivery.kind == "digest" and delivery.payload is None:  # nothing of it posted yet
+            message, window_end = await self._digest(delivery)
             if message is None:
                 await self.outbox.mark_sent(delivery, None, now, window_end)
                 return 0.0
-            payload = message_to_json(message)
-            await self.outbox.keep_digest(delivery.id, payload, window_start, window_end)
+            kept = (message_to_json(message), window_end)
         else:
             assert delivery.payload is not None
             message = message_from_json(delivery.payload)
+        parts_sent = delivery.parts_sent
 
         async def part_sent(n: int) -> None:
-            await self.outbox.record_parts(delivery.id, n)
+            nonlocal kept, parts_sent
+            await self.outbox.record_parts(delivery.id, n, kept)
+            kept, parts_sent = None, n
 
         try:
             message_id = await channel.adapter.send(
                 channel.ref, message, f"ww{delivery.id}", delivery.parts_sent, part_sent
             )
         except DeliveryError as exc:
-            return await self._failed(delivery, exc, first_attempt)
+            return await self._failed(delivery, exc, parts_sent > 0)
         except Exception as exc:  # an adapter bug or an unexpected error: retry, loudly
             log.exception("%s: unexpected error sending delivery %d", delivery.channel, delivery.id)
             error = DeliveryError(f"unexpected error: {exc}", retryable=True)
-            return await self._failed(delivery, error, first_attempt)
+            return await self._failed(delivery, error, parts_sent > 0)
         sent_at = self.clock()
         await self.outbox.mark_sent(delivery, message_id, sent_at, window_end)
         self.metrics.observe_delivery(delivery, "sent", sent_at)
         return 0.0
 
-    async def _failed(self, delivery: Delivery, error: DeliveryError, first: datetime) -> float:
+    async def _failed(self, delivery: Delivery, error: DeliveryError, partly_posted: bool) -> float:
+        """Give up, or come back later. A message partly posted is never given up: the
+        rest of it waits for the channel (its stories are in no other digest)."""
         now = self.clock()
-        gives_up = not error.retryable or now - first >= self.policy.retry_for
+        assert delivery.first_attempt_at is not None, "a claimed delivery has been attempted"
+        expired = now - delivery.first_attempt_at >= self.policy.retry_for and not partly_posted
+        gives_up = expired or (not error.retryable and not partly_posted)
         self.metrics.observe_delivery(delivery, "failed" if gives_up else "retry", now)
         if not error.retryable:
             reason = f"{error.reason} (permanent)"
-            await self.outbox.mark_failed(delivery.id, reason)
+            if partly_posted:  # waits, pending, until the channel delivers again
+                await self.outbox.mark_retry(delivery.id, reason, now)
+            else:
+                await self.outbox.mark_failed(delivery.id, reason)
             await self.outbox.disable_channel(delivery.channel, error.reason)
             log.error(
                 "%s: delivery stopped for this channel: %s; fix it, then restart the bot "
@@ -251,26 +262,25 @@ class Dispatcher:
                 error.reason,
             )
             return -1.0
-        if now - first >= self.policy.retry_for:
+        if expired:
             await self.outbox.mark_failed(
                 delivery.id, f"gave up after {self.policy.retry_for}: {error.reason}"
             )
             log.error("%s: gave up on delivery %d: %s", delivery.channel, delivery.id, error.reason)
             return 0.0
-        attempts = delivery.attempts + 1
-        at = self.policy.next_attempt(attempts, error.retry_after, now)
+        at = self.policy.next_attempt(delivery.attempts, error.retry_after, now)
         await self.outbox.mark_retry(delivery.id, error.reason, at)
         log.warning(
             "%s: delivery %d failed (attempt %d): %s; next try at %s",
             delivery.channel,
             delivery.id,
-            attempts,
+            delivery.attempts,
             error.reason,
             at.isoformat(timespec="seconds"),
         )
         return error.retry_after or 0.0
 
-    async def _digest(self, delivery: Delivery) -> tuple[Message | None, int, int]:
+    async def _digest(self, delivery: Delivery) -> tuple[Message | None, int]:
         content = await self.outbox.digest_content(delivery.subscription_id)
         sub = content.subscription
         titles = {w: self.titles.get(w, w) for w in sub.watchlists}
@@ -283,7 +293,7 @@ class Dispatcher:
             per_section=self.digest_size,
             nothing_new=sub.nothing_new,
         )
-        return message, content.window_start, content.window_end
+        return message, content.window_end
 
     def _alert(self, story: StoryMatch) -> Message:
         return build_alert(story, self.titles)

@@ -235,8 +235,8 @@ class Delivery:
     channel: str
     kind: str  # "alert" or "digest"
     story_id: int | None
-    # the alert's Message as JSON; a digest's is built at its first attempt, and kept
-    # (with its `window_end`) only once some of its parts were posted
+    # the alert's Message as JSON; a digest's is built at each attempt, and kept (with
+    # its `window_end`) once one of its parts was posted
     payload: dict[str, object] | None
     state: DeliveryState
     attempts: int
@@ -246,3 +246,4 @@ class Delivery:
     message_id: str | None
     window_end: int | None = None
     parts_sent: int = 0  # leading parts of the message the platform accepted so far
+    first_attempt_at: datetime | None = None

@@ -38,14 +38,12 @@ BuildAlert = Callable[[StoryMatch], Message]
 
 @dataclass(frozen=True, slots=True)
 class DigestContent:
-    """A digest's subscription, its stories, and the match ids they cover: after
-    `window_start`, up to `window_end` (the subscription's next watermark once the
-    digest is sent)."""
+    """A digest's subscription, its stories, and the last match id they cover (the
+    subscription's next watermark once the digest is sent)."""
 
     subscription: Subscription
     stories: tuple[StoryMatch, ...]
     window_end: int
-    window_start: int
 
 
 def subscription_key(config: SubscriptionConfig) -> str:
@@ -374,7 +372,7 @@ class Outbox:
                 }
             fresh = [r for r in rows if r.story_id not in earlier]
             outlets = await _story_sources(conn, {r.story_id for r in fresh})
-        return DigestContent(sub, _story_matches(fresh, outlets), window_end, start)
+        return DigestContent(sub, _story_matches(fresh, outlets), window_end)
 
     async def latest_stories(
         self, watchlists: Sequence[str], limit: int = 10, min_score: float = 0.0
@@ -451,9 +449,10 @@ class Outbox:
         async with self.engine.connect() as conn:
             return [_delivery(r) for r in (await conn.execute(query)).all()]
 
-    async def claim(self, delivery_id: int, now: datetime) -> datetime | None:
-        """Mark a pending delivery `sending` (one more attempt). Returns the time of its
-        first attempt (now, for a first one), or None if it was not pending any more."""
+    async def claim(self, delivery_id: int, now: datetime) -> Delivery | None:
+        """Mark a pending delivery `sending` (one more attempt) and return it as it is now
+        (`first_attempt_at` is `now` for a first attempt), or None if it was not pending
+        any more."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 deliveries.update()
@@ -470,12 +469,10 @@ class Outbox:
             )
             if not result.rowcount:
                 return None
-            first: datetime = (
-                await conn.execute(
-                    sa.select(deliveries.c.first_attempt_at).where(deliveries.c.id == delivery_id)
-                )
-            ).scalar_one()
-        return first
+            row = (
+                await conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))
+            ).one()
+        return _delivery(row)
 
     async def mark_sent(
         self,
@@ -518,54 +515,29 @@ class Outbox:
                 .values(state=DeliveryState.PENDING, last_error=error, next_attempt_at=at)
             )
 
-    async def keep_digest(
-        self, delivery_id: int, payload: dict[str, Any], window_start: int, window_end: int
+    async def record_parts(
+        self, delivery_id: int, parts_sent: int, digest: tuple[dict[str, Any], int] | None = None
     ) -> None:
-        """Keep the digest this delivery is about to send (its message and window), so
-        that a retry sends the same one: once a part of it is posted, the rest must
-        follow unchanged."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == delivery_id)
-                .values(payload=payload, window_start=window_start, window_end=window_end)
-            )
-
-    async def record_parts(self, delivery_id: int, parts_sent: int) -> None:
         """The platform accepted the first `parts_sent` parts of this delivery's message:
-        a retry starts after them."""
+        a retry starts after them. A digest's first accepted part comes with `digest`
+        (its message as JSON and its window's end), kept so that the retry posts the
+        rest of that same digest."""
+        values: dict[str, Any] = {"parts_sent": parts_sent}
+        if digest is not None:
+            values.update(payload=digest[0], window_end=digest[1])
         async with self.engine.begin() as conn:
             await conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id == delivery_id)
-                .values(parts_sent=parts_sent)
+                deliveries.update().where(deliveries.c.id == delivery_id).values(**values)
             )
 
     async def mark_failed(self, delivery_id: int, error: str) -> None:
-        """Give up on one delivery (permanent error or retries exhausted).
-
-        A digest given up after some of its parts were posted hands its window back:
-        the subscription's next digest covers it again, and so has its posted stories
-        twice rather than the others never.
-        """
+        """Give up on one delivery (permanent error or retries exhausted)."""
         async with self.engine.begin() as conn:
             await conn.execute(
                 deliveries.update()
                 .where(deliveries.c.id == delivery_id)
                 .values(state=DeliveryState.FAILED, last_error=error)
             )
-            row = (
-                await conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))
-            ).one()
-            if row.kind == "digest" and row.parts_sent and row.window_start is not None:
-                await conn.execute(
-                    subscriptions.update()
-                    .where(
-                        subscriptions.c.id == row.subscription_id,
-                        subscriptions.c.digest_watermark > row.window_start,
-                    )
-                    .values(digest_watermark=row.window_start)
-                )
 
     async def counts(self) -> dict[str, int]:
         """Deliveries by state (for health and metrics)."""
@@ -859,4 +831,5 @@ def _delivery(row: sa.Row[Any]) -> Delivery:
         message_id=row.message_id,
         window_end=row.window_end,
         parts_sent=row.parts_sent,
+        first_attempt_at=row.first_attempt_at,
     )

@@ -178,10 +178,9 @@ deliveries = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("sent_at", UTCDateTime),
     sa.Column("window_end", sa.Integer),  # digests: the last match id the sent digest covered
-    # v5: parts of a split message the platform accepted before an attempt failed, and
-    # where a digest's window starts (its content is kept in `payload` once built)
+    # v5: parts of a split message the platform accepted before an attempt failed (a
+    # digest partly posted keeps its message in `payload` and its `window_end`)
     sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("window_start", sa.Integer),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
 
@@ -220,10 +219,8 @@ def _partial_story_index_v4(conn: Connection) -> None:
 
 def _delivery_parts_v5(conn: Connection) -> None:
     """Deliveries count the parts of a split message already accepted, so that a retry
-    after a failure halfway posts only the rest; digests remember where their window
-    starts, to hand it back if they are given up halfway."""
+    after a failure halfway posts only the rest."""
     _add_column(conn, "deliveries", "parts_sent", "INTEGER NOT NULL DEFAULT 0")
-    _add_column(conn, "deliveries", "window_start", "INTEGER")
 
 
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:

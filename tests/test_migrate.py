@@ -70,7 +70,8 @@ async def populate(url: str) -> None:
         await poll_every_feed(store, later, CANOLA)
         await outbox.route(StoryIndex(), lambda story: build_alert(story, {}), later)
         (alert,) = await outbox.deliveries_of("alert")
-        assert await outbox.claim(alert.id, later) == later
+        claimed = await outbox.claim(alert.id, later)
+        assert claimed is not None and claimed.first_attempt_at == later
         await outbox.mark_sent(alert, "message-1", later)
         await outbox.queue_digest_now(digest.id, later)
     finally:

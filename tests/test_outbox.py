@@ -44,8 +44,10 @@ async def test_claim_keeps_the_first_attempt_time_in_utc(db_url: str) -> None:
         first = await outbox.claim(delivery.id, NOW)
         await outbox.mark_retry(delivery.id, "HTTP 503", NOW + timedelta(minutes=5))
         again = await outbox.claim(delivery.id, NOW + timedelta(hours=1))
+        assert first is not None and again is not None
+        assert (first.attempts, again.attempts) == (1, 2)
         not_pending = await outbox.claim(delivery.id, NOW + timedelta(hours=2))
         (claimed,) = await outbox.deliveries_of("digest")
-    assert first == again == NOW
+    assert first.first_attempt_at == again.first_attempt_at == NOW
     assert not_pending is None
     assert claimed.state is DeliveryState.SENDING and claimed.attempts == 2

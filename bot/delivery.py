@@ -227,7 +227,11 @@ class Dispatcher:
 
         try:
             message_id = await channel.adapter.send(
-                channel.ref, message, f"ww{delivery.id}", delivery.parts_sent, part_sent
+                channel.ref,
+                message,
+                _nonce(delivery.id, window_end),
+                delivery.parts_sent,
+                part_sent,
             )
         except DeliveryError as exc:
             return await self._failed(delivery, exc, parts_sent > 0)
@@ -250,8 +254,9 @@ class Dispatcher:
         self.metrics.observe_delivery(delivery, "failed" if gives_up else "retry", now)
         if not error.retryable:
             reason = f"{error.reason} (permanent)"
-            if partly_posted:  # waits, pending, until the channel delivers again
-                await self.outbox.mark_retry(delivery.id, reason, now)
+            if partly_posted:  # waits, pending, until the channel is enabled again
+                at = self.policy.next_attempt(delivery.attempts, None, now)
+                await self.outbox.mark_retry(delivery.id, reason, at)
             else:
                 await self.outbox.mark_failed(delivery.id, reason)
             await self.outbox.disable_channel(delivery.channel, error.reason)
@@ -297,6 +302,15 @@ class Dispatcher:
 
     def _alert(self, story: StoryMatch) -> Message:
         return build_alert(story, self.titles)
+
+
+def _nonce(delivery_id: int, window_end: int | None) -> str:
+    """The nonce of every attempt at one delivery: for a digest, of one content (its
+    window's end in hex), since a digest rebuilt with more stories must not be taken for
+    the earlier one (Discord would answer with the old message and post nothing). With
+    the adapter's part suffix it stays within Discord's 25 characters for ids below 10^9
+    and windows below 16^8."""
+    return f"ww{delivery_id}" if window_end is None else f"ww{delivery_id}-{window_end:x}"
 
 
 def _clear(queue: asyncio.Queue[Delivery]) -> list[Delivery]:

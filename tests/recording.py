@@ -34,6 +34,7 @@ class RecordingAdapter:
     min_interval: float = 0.0
     sent: list[Sent] = field(default_factory=list)
     attempts: int = 0
+    nonces: list[str] = field(default_factory=list)  # of every attempt, failed or not
     delay: float = 0.0
     down: str | None = None  # what check_connection reports
     _failures: dict[str, deque[tuple[DeliveryError, int]]] = field(
@@ -61,6 +62,7 @@ class RecordingAdapter:
     ) -> str:
         """Record the message, or raise the next queued failure for this channel."""
         self.attempts += 1
+        self.nonces.append(nonce)
         if self.delay:
             await asyncio.sleep(self.delay)
         queued = self._failures.get(str(channel))

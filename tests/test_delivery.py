@@ -329,6 +329,26 @@ async def test_a_digest_cut_off_halfway_outlasts_retry_for_and_loses_nothing(
     assert sorted(titles) == sorted([CANOLA, STRAIT]), "every story once"
 
 
+async def test_a_digest_rebuilt_with_more_stories_is_not_taken_for_the_first(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(feed_server, db_url, DIGEST_ONLY)
+    async with running(config, adapter, clock) as app:
+        await poll_canola_after_baseline(feed_server, app, clock)
+        # the first attempt may have reached the platform (a timeout) with nothing recorded
+        adapter.fail(CHANNEL, DeliveryError("Discord did not answer", retryable=True))
+        clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/b", STRAIT)
+        clock.advance(timedelta(hours=1))
+        await poll_and_deliver(app, clock)
+    first, second = adapter.nonces
+    assert _entry_titles(adapter, 0) == [CANOLA, STRAIT]
+    # a platform that drops a repeated nonce must not drop the bigger digest
+    assert second != first
+
+
 async def test_empty_digest_is_not_sent_unless_asked(
     feed_server: FeedServer, db_url: str, clock: ManualClock
 ) -> None:

@@ -13,7 +13,7 @@ import sys
 import unicodedata
 from typing import TextIO
 
-from bot.adapter import DeliveryError, PartSent, post_parts
+from bot.adapter import DeliveryError, PartSent
 from bot.channels import ChannelRef
 from bot.commands import Commands
 from bot.messages import Entry, Message, Section, format_utc
@@ -43,22 +43,18 @@ class ConsoleAdapter:
         skip: int = 0,
         on_part: PartSent | None = None,
     ) -> str:
-        """Print `message` (one part) and a blank line; return `console-<n>` for the n-th
-        message.
+        """Print `message` and a blank line; return `console-<n>` for the n-th message.
 
+        A message is one part here, so `skip` is always 0 and `on_part` never called.
         A closed pipe (or any other OSError of the stream) raises a retryable DeliveryError.
         """
-
-        async def post(_n: int, text: str) -> str:
-            try:
-                self.stream.write(text + "\n")
-                self.stream.flush()
-            except OSError as error:
-                raise DeliveryError(f"console output failed: {error}", retryable=True) from error
-            self.sent += 1
-            return f"console-{self.sent}"
-
-        return await post_parts([render(message)], skip, post, on_part) or f"console-{self.sent}"
+        try:
+            self.stream.write(render(message) + "\n")
+            self.stream.flush()
+        except OSError as error:
+            raise DeliveryError(f"console output failed: {error}", retryable=True) from error
+        self.sent += 1
+        return f"console-{self.sent}"
 
     async def check_connection(self) -> str | None:
         """The terminal is always there."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from feedserver import Feed, FeedServer, rss
-from recording import ManualClock, RecordingAdapter
+from recording import ManualClock, RecordingAdapter, Sent
 
 from bot.adapter import DeliveryError
 from bot.app import App, load_configured_watchlists, open_app
@@ -291,7 +291,7 @@ async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superse
         await app.outbox.queue_digest_now(sub.id, clock.now)
         await app.dispatcher.tick()
         await app.dispatcher.drain()
-        assert adapter.sent, "a digest went out before day 1's was through"
+        assert adapter.sent and not adapter.sent[0].skip, "it went out before day 1's rest"
         clock.advance(timedelta(hours=1))  # past every backoff
         await poll_and_deliver(app, clock)
         rows = await app.outbox.deliveries_of("digest")
@@ -299,11 +299,9 @@ async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superse
     (rest,) = [s for s in adapter.sent if s.skip]
     # day 1's digest goes on from its second part, as it was built
     assert rest.skip == 1 and rest.message == message_from_json(cut.payload)
-    assert [e.title for s in rest.message.sections for e in s.entries] == [CANOLA]
+    assert _titles(rest) == [CANOLA]
     # the others start after day 1's window, though day 1's was not through yet
-    others = [e.title for x in adapter.sent if not x.skip for s in x.message.sections
-              for e in s.entries]  # fmt: skip
-    assert others == [STRAIT]
+    assert [t for sent in adapter.sent if not sent.skip for t in _titles(sent)] == [STRAIT]
 
 
 async def test_a_digest_cut_off_halfway_outlasts_retry_for_and_loses_nothing(
@@ -324,8 +322,8 @@ async def test_a_digest_cut_off_halfway_outlasts_retry_for_and_loses_nothing(
         rows = await app.outbox.deliveries_of("digest")
     # day 1's digest was never given up; its rest went out once the channel was back
     assert rows[0].state is DeliveryState.SENT and rows[0].parts_sent == 1
-    titles = [e.title for s in adapter.sent for x in s.message.sections for e in x.entries]
     assert [s.skip for s in adapter.sent].count(1) == 1
+    titles = [t for sent in adapter.sent for t in _titles(sent)]
     assert sorted(titles) == sorted([CANOLA, STRAIT]), "every story once"
 
 
@@ -482,7 +480,11 @@ async def test_unknown_watchlist_or_platform_stops_startup(db_url: str) -> None:
 
 
 def _entry_titles(adapter: RecordingAdapter, index: int) -> list[str]:
-    return [e.title for s in adapter.sent[index].message.sections for e in s.entries]
+    return _titles(adapter.sent[index])
+
+
+def _titles(sent: Sent) -> list[str]:
+    return [e.title for section in sent.message.sections for e in section.entries]
 
 
 async def test_subscriptions_command_shows_stopped_channels_and_failures(

@@ -1,4 +1,4 @@
-"""Delivery adapters: each implements `bot.adapter.Adapter` for one platform.
+"""Delivery adapters: each implements `bot.chat.adapter.Adapter` for one platform.
 
 `console` prints to the terminal and needs no configuration. Only the composition root
 (`bot/app.py`) imports this package; `bot/` depends on the protocol, never on an adapter.

@@ -13,17 +13,17 @@ import sys
 import unicodedata
 from typing import TextIO
 
-from bot.adapter import DeliveryError, PartSent
-from bot.channels import ChannelRef
-from bot.commands import Commands
-from bot.messages import Entry, Message, Section, format_utc
+from bot.chat.adapter import DeliveryError, PartSent
+from bot.chat.message import Entry, Message, Section, format_utc
+from bot.core.channels import ChannelRef
+from bot.service.commands import Commands
 
 LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
 _INDENT = "    "
 
 
 class ConsoleAdapter:
-    """Implements bot.adapter.Adapter for the terminal: every channel is the one stream."""
+    """Implements bot.chat.adapter.Adapter for the terminal: every channel is the one stream."""
 
     platform = "console"
     min_interval = 0.0

@@ -29,13 +29,13 @@ from discord import app_commands
 
 from adapters.discord_commands import NewsGroup
 from adapters.discord_render import DiscordMessage, render
-from bot.adapter import DeliveryError, PartSent, post_parts
-from bot.channels import ChannelRef
-from bot.commands import Commands
-from bot.messages import Message
-from bot.secrets import read_secret
-from bot.webhooks import webhook_url, webhooks_in_env
-from bot.yaml_source import SourceError
+from bot.chat.adapter import DeliveryError, PartSent, post_parts
+from bot.chat.message import Message
+from bot.chat.webhooks import webhook_url, webhooks_in_env
+from bot.core.channels import ChannelRef
+from bot.core.secrets import read_secret
+from bot.core.yaml_source import SourceError
+from bot.service.commands import Commands
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class DiscordSettings:
 
 
 class DiscordAdapter:
-    """Implements bot.adapter.Adapter for Discord (bot and webhook channels)."""
+    """Implements bot.chat.adapter.Adapter for Discord (bot and webhook channels)."""
 
     platform = "discord"
     min_interval = 1.0  # Discord allows 5 messages per 5 s in a channel

@@ -18,8 +18,8 @@ import discord
 from discord import app_commands
 
 from adapters.discord_render import render
-from bot.commands import ADMIN_COMMANDS, MAX_DAYS, Caller, CommandError, Commands
-from bot.messages import Message, Tone
+from bot.chat.message import Message, Tone
+from bot.service.commands import ADMIN_COMMANDS, MAX_DAYS, Caller, CommandError, Commands
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,12 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapter import DeliveryError, PartSent, post_parts
-from bot.channels import ChannelRef
-from bot.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
-from bot.messages import Entry, Message, Tone, format_utc
-from bot.secrets import read_secret
-from bot.webhooks import webhook_url, webhooks_in_env
+from bot.chat.adapter import DeliveryError, PartSent, post_parts
+from bot.chat.message import Entry, Message, Tone, format_utc
+from bot.chat.webhooks import webhook_url, webhooks_in_env
+from bot.core.channels import ChannelRef
+from bot.core.secrets import read_secret
+from bot.service.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class SlackSettings:
 
 
 class SlackAdapter:
-    """Implements bot.adapter.Adapter for Slack (bot and incoming-webhook channels)."""
+    """Implements bot.chat.adapter.Adapter for Slack (bot and incoming-webhook channels)."""
 
     platform = "slack"
     min_interval = 1.0  # Slack: about one message per second per channel

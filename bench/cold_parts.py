@@ -25,13 +25,13 @@ from pathlib import Path
 import fastfeedparser
 from feedfarm import make_feed
 
-from bot.matcher import Matcher
-from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
-from bot.parse import FAST_PARSER_OPTIONS, parse_feed
-from bot.pipeline import BATCH
-from bot.polling import PollPolicy, plan_next
-from bot.store import Store
-from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+from bot.feeds.parse import FAST_PARSER_OPTIONS, parse_feed
+from bot.feeds.polling import PollPolicy, plan_next
+from bot.matching.matcher import Matcher
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.service.pipeline import BATCH
+from bot.storage.store import Store
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:

@@ -25,11 +25,11 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from recording import RecordingAdapter  # noqa: E402
 
-from bot.delivery import Dispatcher  # noqa: E402
-from bot.messages import Entry, Message, Section, Tone, message_to_json  # noqa: E402
-from bot.outbox import Outbox  # noqa: E402
-from bot.schema import deliveries, subscriptions  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.chat.message import Entry, Message, Section, Tone, message_to_json  # noqa: E402
+from bot.delivery.dispatcher import Dispatcher  # noqa: E402
+from bot.delivery.outbox import Outbox  # noqa: E402
+from bot.storage.schema import deliveries, subscriptions  # noqa: E402
+from bot.storage.store import Store  # noqa: E402
 
 NOW = datetime.now(UTC) - timedelta(minutes=1)  # every alert is due at once
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 from rapidfuzz import fuzz
 
-from bot.evaluate import load_examples
-from bot.matcher import Matcher
-from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.matching.evaluation import load_examples
+from bot.matching.matcher import Matcher
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 
 HERE = Path(__file__).resolve().parent
 FILLER = (

@@ -27,9 +27,9 @@ from pathlib import Path
 import aiohttp
 import feedparser
 
-from bot.app import open_app
-from bot.config import FeedConfig, PollSettings, Settings
-from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.core.config import FeedConfig, PollSettings, Settings
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.service.app import open_app
 
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = 64

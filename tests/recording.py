@@ -7,10 +7,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.adapter import DeliveryError, PartSent
-from bot.channels import ChannelRef
-from bot.commands import Commands
-from bot.messages import Message
+from bot.chat.adapter import DeliveryError, PartSent
+from bot.chat.message import Message
+from bot.core.channels import ChannelRef
+from bot.service.commands import Commands
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Sent:
 
 @dataclass
 class RecordingAdapter:
-    """Implements bot.adapter.Adapter; `fail(channel, error, times)` queues failures.
+    """Implements bot.chat.adapter.Adapter; `fail(channel, error, times)` queues failures.
     Every message is sent whole: `fail(..., accepted=k)` pretends that k more parts of
     it went through before the failure."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.messages import Entry, Message, Section, Tone
+from bot.chat.message import Entry, Message, Section, Tone
 
 
 def long_digest(stories: int) -> Message:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import BackupError, backup_sqlite
-from bot.cli import main
-from bot.models import FeedSpec
-from bot.store import Store
+from bot.cli.main import main
+from bot.core.models import FeedSpec
+from bot.storage.backup import BackupError, backup_sqlite
+from bot.storage.store import Store
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.config import Settings, load_settings, parse_byte_size, parse_duration
-from bot.yaml_source import SourceError
+from bot.cli.main import main
+from bot.core.config import Settings, load_settings, parse_byte_size, parse_duration
+from bot.core.yaml_source import SourceError
 
 
 def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

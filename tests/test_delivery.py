@@ -16,14 +16,14 @@ import pytest
 from feedserver import Feed, FeedServer, rss
 from recording import ManualClock, RecordingAdapter, Sent
 
-from bot.adapter import DeliveryError
-from bot.app import App, load_configured_watchlists, open_app
-from bot.cli import main
-from bot.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
-from bot.messages import message_from_json
-from bot.models import DeliveryState
-from bot.watchlists import Watchlist
-from bot.yaml_source import SourceError
+from bot.chat.adapter import DeliveryError
+from bot.chat.message import message_from_json
+from bot.cli.main import main
+from bot.core.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
+from bot.core.models import DeliveryState
+from bot.core.yaml_source import SourceError
+from bot.matching.watchlists import Watchlist
+from bot.service.app import App, load_configured_watchlists, open_app
 
 CHANNEL = "discord:111111111111111111"
 OTHER_CHANNEL = "discord:222222222222222222"

@@ -50,12 +50,12 @@ from adapters.discord_render import (
     escape,
     render,
 )
-from bot.adapter import Adapter, DeliveryError
-from bot.app import App, configured_platforms, load_configured_watchlists, open_app
-from bot.channels import ChannelRef, parse_channel
-from bot.config import Settings, SubscriptionConfig
-from bot.messages import Entry, Message, Section, Tone
-from bot.yaml_source import SourceError
+from bot.chat.adapter import Adapter, DeliveryError
+from bot.chat.message import Entry, Message, Section, Tone
+from bot.core.channels import ChannelRef, parse_channel
+from bot.core.config import Settings, SubscriptionConfig
+from bot.core.yaml_source import SourceError
+from bot.service.app import App, configured_platforms, load_configured_watchlists, open_app
 
 CHANNEL = ChannelRef("discord", str(CHANNEL_ID))
 MESSAGES = f"/channels/{CHANNEL_ID}/messages"

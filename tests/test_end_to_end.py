@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from feedserver import Feed, FeedServer, rss
 
-from bot.watchlists import BUNDLED_DIR, watchlist_files
+from bot.matching.watchlists import BUNDLED_DIR, watchlist_files
 
 CANOLA = "China imposes 100% tariff on Canadian canola oil"
 QUIET = "Regional transit authority approves new bus routes"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from bot.config import FeedConfig, Settings
-from bot.feedlist import declared_feeds, default_feeds
-from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.core.config import FeedConfig, Settings
+from bot.feeds.feedlist import declared_feeds, default_feeds
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 
 
 def test_default_feeds_are_real_looking_unverified_and_unique() -> None:

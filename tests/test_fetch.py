@@ -12,8 +12,8 @@ from aiohttp import web
 from feedserver import Feed, FeedServer, endless, redirect, rss, silent, slow, status, trickle
 
 from bot import USER_AGENT
-from bot.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
-from bot.stall_watch import SWEEPER_NAME
+from bot.feeds.fetch import Fetcher, FetchLimits, parse_max_age, parse_retry_after
+from bot.feeds.stall_watch import SWEEPER_NAME
 
 BODY = rss([("g1", "Canola duties lifted", "https://news.example.test/a")])
 

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from recording import ManualClock, RecordingAdapter
 from test_delivery import CANOLA, CHANNEL, START, publish, settings, watchlists_without_sources
 
-from bot.app import App, open_app
-from bot.config import SubscriptionConfig, WebSettings
+from bot.core.config import SubscriptionConfig, WebSettings
+from bot.service.app import App, open_app
 
 
 @asynccontextmanager

@@ -23,10 +23,10 @@ def imported_modules(path: Path) -> set[str]:
 def test_only_the_composition_root_imports_adapters_or_platform_libraries() -> None:
     offenders = {
         f"{path.name}: {name}"
-        for path in BOT.glob("*.py")
-        if path.name != "app.py"
+        for path in BOT.rglob("*.py")
+        if path != BOT / "service" / "app.py"
         for name in imported_modules(path)
         if name.split(".")[0] in PLATFORM_MODULES
     }
     assert offenders == set()
-    assert "adapters.console" in imported_modules(BOT / "app.py")
+    assert "adapters.console" in imported_modules(BOT / "service" / "app.py")

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.evaluate import load_examples
-from bot.matcher import Matcher
-from bot.models import FeedSpec
-from bot.normalize import fold, nfkc, words
-from bot.watchlists import (
+from bot.cli.main import main
+from bot.core.models import FeedSpec
+from bot.matching.evaluation import load_examples
+from bot.matching.matcher import Matcher
+from bot.matching.normalize import fold, nfkc, words
+from bot.matching.watchlists import (
     BUNDLED_DIR,
     Alias,
     AllOf,
@@ -231,7 +231,7 @@ def test_examples_are_well_formed(path: Path) -> None:
     ],
 )
 def test_fast_tokenising_matches_the_word_pattern(text: str) -> None:
-    from bot.normalize import WORD, word
+    from bot.matching.normalize import WORD, word
 
     folded = fold(nfkc(text))
     assert words(folded) == [word(t) for t in WORD.findall(folded)]

@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from bot.cli import main
-from bot.messages import build_alert
-from bot.models import (
+from bot.chat.message import build_alert
+from bot.cli.main import main
+from bot.core.models import (
     DeliveryState,
     Evidence,
     FeedSpec,
@@ -25,11 +25,11 @@ from bot.models import (
     Outcome,
     PollResult,
 )
-from bot.outbox import Outbox
-from bot.polling import Schedule
-from bot.schema import metadata
-from bot.store import Store, open_engine
-from bot.stories import StoryIndex
+from bot.delivery.outbox import Outbox
+from bot.feeds.polling import Schedule
+from bot.matching.stories import StoryIndex
+from bot.storage.schema import metadata
+from bot.storage.store import Store, open_engine
 
 T0 = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 CHANNEL = "discord:111111111111111111"

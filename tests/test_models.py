@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import FetchResult, PollResult
+from bot.core.models import FetchResult, PollResult
 
 
 @pytest.mark.parametrize(

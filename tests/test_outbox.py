@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from bot.models import DeliveryState
-from bot.outbox import Outbox
-from bot.store import Store
+from bot.core.models import DeliveryState
+from bot.delivery.outbox import Outbox
+from bot.storage.store import Store
 
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 CHANNEL = "discord:111111111111111111"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.canonical import canonical_url
-from bot.parse import FeedParseError, parse_feed, parse_feed_reference
-from bot.plaintext import to_plain_text
+from bot.feeds.canonical import canonical_url
+from bot.feeds.parse import FeedParseError, parse_feed, parse_feed_reference
+from bot.feeds.plaintext import to_plain_text
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 URL = "https://feeds.example.test/feed.xml"

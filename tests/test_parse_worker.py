@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.matcher import Matcher
-from bot.parse import FeedParseError
-from bot.parse_worker import (
+from bot.feeds.parse import FeedParseError
+from bot.feeds.parser_process import (
     MAX_DEATHS,
     MatchedFeed,
     ParseWorker,
     ParseWorkerError,
     parse_and_match,
 )
-from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.matching.matcher import Matcher
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 URL = "https://feeds.example.test/feed.xml"
@@ -32,7 +32,7 @@ MATCHER = Matcher(WATCHLISTS)
 # raises a bug on one containing BUG.
 FRAGILE_CHILD = """
 import os, signal, time
-from bot import parse_worker
+from bot.feeds import parser_process as parse_worker
 
 real_parse = parse_worker.parse_and_match
 
@@ -147,7 +147,7 @@ async def test_the_child_logs_to_the_shared_stderr_at_the_bots_level(
             debug_lines = [
                 line
                 for line in capfd.readouterr().err.splitlines()
-                if "DEBUG bot.parse (parser process): fast parser failed on" in line
+                if "DEBUG bot.feeds.parse (parser process): fast parser failed on" in line
             ]
             assert len(debug_lines) == (level == logging.DEBUG), debug_lines
     finally:
@@ -275,9 +275,9 @@ async def test_close_stops_the_child() -> None:
 
 BOT_THAT_WILL_BE_KILLED = """
 import asyncio
-from bot.matcher import Matcher
-from bot.parse_worker import ParseWorker
-from bot.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+from bot.matching.matcher import Matcher
+from bot.feeds.parser_process import ParseWorker
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 
 async def main():
     watchlists = load_watchlists(watchlist_files(BUNDLED_DIR))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from feedserver import Feed, FeedServer, redirect, rss, status
 
-from bot.app import App, load_configured_watchlists, open_app
-from bot.config import FeedConfig, Settings
-from bot.models import FeedSpec, Outcome
+from bot.core.config import FeedConfig, Settings
+from bot.core.models import FeedSpec, Outcome
+from bot.service.app import App, load_configured_watchlists, open_app
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CANOLA = "China imposes 100% tariff on Canadian canola oil"

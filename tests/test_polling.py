@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from bot.models import FetchResult, Outcome
-from bot.polling import PollPolicy, next_slot, plan_next
+from bot.core.models import FetchResult, Outcome
+from bot.feeds.polling import PollPolicy, next_slot, plan_next
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 POLICY = PollPolicy(interval=timedelta(minutes=15), max_backoff=timedelta(hours=6), dead_after=8)

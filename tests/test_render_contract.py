@@ -20,9 +20,8 @@ import pytest
 
 from adapters import discord_render, slack
 from adapters.console import LINE_LIMIT, ConsoleAdapter, render
-from bot.adapter import Adapter, DeliveryError
-from bot.channels import ChannelRef
-from bot.messages import (
+from bot.chat.adapter import Adapter, DeliveryError
+from bot.chat.message import (
     Entry,
     Message,
     Section,
@@ -33,7 +32,8 @@ from bot.messages import (
     message_from_json,
     message_to_json,
 )
-from bot.models import Evidence, Item, Match, StoryMatch
+from bot.core.channels import ChannelRef
+from bot.core.models import Evidence, Item, Match, StoryMatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.channels import parse_channel
-from bot.schedule import next_fire, quiet_until
+from bot.core.channels import parse_channel
+from bot.core.cron import next_fire, quiet_until
 
 
 def fires(expression: str, zone: str, after: datetime, count: int) -> list[datetime]:

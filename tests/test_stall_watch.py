@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.stall_watch import StallWatch
+from bot.feeds.stall_watch import StallWatch
 
 
 async def test_stopping_passes_on_a_cancellation_of_the_stopping_task() -> None:

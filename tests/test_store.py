@@ -10,11 +10,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult
-from bot.outbox import Outbox
-from bot.polling import Schedule
-from bot.schema import MIGRATIONS, feeds, items, matches, metadata, schema_version
-from bot.store import INDEXED_BYTES, DatabaseUrlError, Store, async_database_url, open_engine
+from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult
+from bot.delivery.outbox import Outbox
+from bot.feeds.polling import Schedule
+from bot.storage.schema import MIGRATIONS, feeds, items, matches, metadata, schema_version
+from bot.storage.store import (
+    INDEXED_BYTES,
+    DatabaseUrlError,
+    Store,
+    async_database_url,
+    open_engine,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from bot.stories import StoryIndex, same_story, title_tokens
+from bot.matching.stories import StoryIndex, same_story, title_tokens
 
 T0 = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 

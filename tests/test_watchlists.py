@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import open_app
-from bot.cli import main
-from bot.config import load_settings
-from bot.models import FeedSpec, FetchResult, Item, Outcome, PollResult
-from bot.polling import Schedule
-from bot.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
-from bot.yaml_source import SourceError
+from bot.cli.main import main
+from bot.core.config import load_settings
+from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+from bot.core.yaml_source import SourceError
+from bot.feeds.polling import Schedule
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
+from bot.service.app import open_app
 
 GOOD = """\
 id: test-list

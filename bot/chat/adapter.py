@@ -1,0 +1,92 @@
+"""The adapter protocol: what delivery asks of a chat platform (or the terminal).
+
+`bot/` defines the protocol; implementations live in `adapters/` and only the
+composition root (`bot/app.py`) imports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from bot.chat.message import Message
+from bot.core.channels import ChannelRef
+
+if TYPE_CHECKING:  # the command core imports the store; adapters only need its type
+    from bot.service.commands import Commands
+
+
+class DeliveryError(Exception):
+    """A send that the platform refused or that did not complete.
+
+    `retryable`: a timeout, a 5xx or a 429 (`retry_after` seconds if the platform said);
+    otherwise permanent (channel gone, no permission, webhook deleted) and the
+    subscriptions of that channel stop until someone fixes it.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+# awaited with n once the platform accepted part n of a message (counted from 1) and
+# another part follows
+PartSent = Callable[[int], Awaitable[None]]
+
+
+class Adapter(Protocol):
+    """One platform (`console`, `discord` or `slack`); it serves every channel reference
+    of that platform, webhooks included (`discord-webhook:<name>` goes to `discord`)."""
+
+    platform: str
+    min_interval: float  # seconds between two messages to one channel (pacing)
+
+    async def start(self, commands: Commands) -> None:
+        """Connect; serve `/news` through `commands` where the platform has slash commands."""
+
+    async def send(
+        self,
+        channel: ChannelRef,
+        message: Message,
+        nonce: str,
+        skip: int = 0,
+        on_part: PartSent | None = None,
+    ) -> str:
+        """Post `message`; return the platform's message id (the last part's) or raise
+        DeliveryError.
+
+        `nonce` is stable across retries of one delivery, for platforms that can use
+        it to drop a duplicate (Discord's `enforce_nonce`). A message goes out in parts
+        (several messages when it is long): posting starts after the first `skip`, which
+        an earlier attempt had accepted, and `on_part` hears of each part accepted now
+        that another follows, before that one is posted (`post_parts` does both).
+        """
+
+    async def check_connection(self) -> str | None:
+        """None while the adapter can deliver and answer commands; else what is wrong
+        (not started, disconnected and reconnecting), for `/readyz`."""
+
+    async def close(self) -> None:
+        """Disconnect; safe to call twice."""
+
+
+Part = TypeVar("Part")
+
+
+async def post_parts(
+    parts: Sequence[Part],
+    skip: int,
+    post: Callable[[int, Part], Awaitable[str]],
+    on_part: PartSent | None,
+) -> str:
+    """Post `parts[skip:]` in order with `post(n, part)` (n counts every part from 1),
+    awaiting `on_part(n)` after each that another follows; return what the last post
+    returned ("" when none was left to post)."""
+    last = ""
+    for n, part in enumerate(parts[skip:], start=skip + 1):
+        last = await post(n, part)
+        if on_part is not None and n < len(parts):
+            await on_part(n)
+    return last

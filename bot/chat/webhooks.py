@@ -1,0 +1,28 @@
+"""Webhook channels' URLs: secrets read from `WIREWATCH_<PLATFORM>_WEBHOOK_<NAME>` (or
+`..._FILE`), never written in the config."""
+
+from __future__ import annotations
+
+import os
+
+from bot.chat.adapter import DeliveryError
+from bot.core.channels import ChannelRef
+from bot.core.secrets import read_secret
+
+
+def webhook_url(channel: ChannelRef) -> str:
+    """The URL of webhook channel `channel`; a permanent DeliveryError naming the variable
+    to set when it is missing."""
+    name = channel.webhook_env()
+    if name is None:
+        raise ValueError(f"{channel} is not a webhook channel")
+    url = read_secret(name)
+    if not url:
+        raise DeliveryError(f"{channel}: set {name} (or {name}_FILE) to its URL", retryable=False)
+    return url
+
+
+def webhooks_in_env(platform: str) -> list[str]:
+    """The webhook variables set for `platform` (`discord`, `slack`)."""
+    prefix = f"WIREWATCH_{platform.upper()}_WEBHOOK_"
+    return [name for name in os.environ if name.startswith(prefix)]

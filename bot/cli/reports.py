@@ -1,0 +1,272 @@
+"""Terminal output: new matches grouped by watchlist, a progress bar and a cycle summary.
+
+With a TTY, rich renders a progress bar and a summary table; without one, plain lines.
+Feed text is untrusted: it is printed as text, never as rich markup, and control
+characters were removed when the item was parsed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from bot.chat.message import evidence_strings, format_utc
+from bot.core.models import (
+    CycleSummary,
+    Delivery,
+    Evidence,
+    FeedState,
+    Outcome,
+    PollResult,
+    Report,
+    Subscription,
+)
+from bot.matching.evaluation import Evaluation
+from bot.matching.watchlists import Watchlist
+
+
+def evidence_line(evidence: Iterable[Evidence]) -> str:
+    """`canola: "canola" (title); trade: "tariffs" (title, fuzzy 91)` ."""
+    return "; ".join(evidence_strings(evidence))
+
+
+def print_reports(
+    console: Console, reports: Sequence[Report], watchlists: Sequence[Watchlist]
+) -> None:
+    """New matches grouped by watchlist: title, source, time, link, evidence."""
+    titles = {w.id: w.title for w in watchlists}
+    grouped: dict[str, list[Report]] = defaultdict(list)
+    for report in reports:
+        grouped[report.match.watchlist].append(report)
+    for watchlist_id in sorted(grouped):
+        found = sorted(grouped[watchlist_id], key=lambda r: -r.match.score)
+        header = Text(
+            f"{titles.get(watchlist_id, watchlist_id)} [{watchlist_id}]", style="bold cyan"
+        )
+        header.append(f"  {len(found)} new", style="dim")
+        console.print(header)
+        for report in found:
+            item, match = report.item, report.match
+            line = Text("  • ")
+            line.append("ALERT " if match.alert else "", style="bold red")
+            line.append(item.title or "(no title)", style="bold")
+            console.print(line)
+            when = format_utc(item.published) if item.published else "undated"
+            console.print(Text(f"    {item.source} · {when} · score {match.score:g}", style="dim"))
+            if item.url:
+                console.print(Text(f"    {item.url}", style="blue"))
+            console.print(Text(f"    matched {evidence_line(match.evidence)}", style="green"))
+
+
+def print_summary(
+    console: Console, summary: CycleSummary, elapsed: float, *, name_failures: bool = True
+) -> None:
+    """The cycle's counts, and (`name_failures`) each failing feed with its error.
+
+    A long-running bot leaves failures out: a dead feed's place is its health line in
+    `wirewatch feeds` and one log line when its state changes, not every cycle.
+    """
+    failed = [p for p in summary.polls if p.outcome in (Outcome.FAILED, Outcome.GONE)]
+    counts = {o: summary.count(o) for o in Outcome}
+    if console.is_terminal:
+        table = Table(title=f"Poll cycle ({elapsed:.1f} s)", show_header=True)
+        for label in ("feeds", "ok", "unchanged", "not modified", "failed", "new items", "matches"):
+            table.add_column(label, justify="right")
+        table.add_row(
+            str(len(summary.polls)),
+            str(counts[Outcome.OK]),
+            str(counts[Outcome.UNCHANGED]),
+            str(counts[Outcome.NOT_MODIFIED]),
+            str(len(failed)),
+            str(summary.new_items),
+            str(len(summary.reports)),
+        )
+        console.print(table)
+    else:
+        console.print(
+            f"cycle: {len(summary.polls)} feeds, {counts[Outcome.OK]} ok, "
+            f"{counts[Outcome.UNCHANGED]} unchanged, {counts[Outcome.NOT_MODIFIED]} not modified, "
+            f"{len(failed)} failed; {summary.new_items} new items, {len(summary.reports)} matches "
+            f"in {elapsed:.1f} s",
+            markup=False,
+            highlight=False,
+        )
+    for poll in failed if name_failures else ():
+        console.print(
+            Text(
+                f"  failed: {poll.feed.name} ({poll.feed.url}): {poll.fetch.error}", style="yellow"
+            )
+        )
+
+
+class CycleProgress:
+    """A progress bar over one cycle's feeds on a TTY; nothing otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress: Progress | None = None
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("polling"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+        self.task: TaskID | None = None
+
+    def start(self, total: int) -> None:
+        """Show the bar for `total` feeds."""
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task("poll", total=total)
+
+    def advance(self, _poll: PollResult) -> None:
+        """One more feed done."""
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+    def stop(self) -> None:
+        """Remove the bar."""
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def print_feed_health(
+    console: Console, feeds: Sequence[FeedState], now: datetime | None = None
+) -> None:
+    """`wirewatch feeds`: one line per feed, failing feeds first."""
+    now = now or datetime.now(UTC)
+    if not console.is_terminal:
+        for feed in feeds:  # tab-separated, for scripts
+            console.file.write(
+                f"{_status(feed)}\t{feed.name}\t{feed.url}\tlast success "
+                f"{_ago(feed.last_success_at, now)}\tfails {feed.consecutive_failures}\t"
+                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}\n"
+            )
+        return
+    table = Table(show_header=True, expand=False)
+    for label in ("feed", "status", "last success", "last error", "fails", "next poll", "items"):
+        table.add_column(label, overflow="fold")
+    for feed in feeds:
+        table.add_row(
+            Text(f"{feed.name}\n{feed.url}"),
+            Text(_status(feed)),
+            _ago(feed.last_success_at, now),
+            Text(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}".strip()),
+            str(feed.consecutive_failures),
+            _next_poll(feed, now),
+            str(feed.items_seen),
+        )
+    console.print(table)
+
+
+def _status(feed: FeedState) -> str:
+    if not feed.active:
+        return "inactive"
+    if feed.disabled_reason:
+        return f"disabled: {feed.disabled_reason}"
+    if feed.consecutive_failures:
+        return "failing"
+    if feed.last_success_at is None:
+        return "new" + ("" if feed.verified else " (unverified)")
+    return "ok"
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{max(seconds, 0)}s ago"
+
+
+def _next_poll(feed: FeedState, now: datetime) -> str:
+    if feed.disabled_reason or not feed.active:
+        return "—"
+    due = max((t for t in (feed.next_poll_at, feed.hold_until) if t), default=None)
+    if due is None or due <= now:
+        return "due"
+    seconds = int((due - now).total_seconds())
+    return f"in {seconds // 60}m" if seconds >= 60 else f"in {seconds}s"
+
+
+def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool = True) -> None:
+    """Scores per watchlist, then each false positive and false negative with its evidence."""
+    table = Table(title=f"{result.examples} examples", show_header=True)
+    for label in ("watchlist", "precision", "recall", "F1", "TP", "FP", "FN"):
+        table.add_column(label, justify="right")
+    for s in result.scores:
+        table.add_row(
+            s.watchlist,
+            f"{s.precision:.3f}",
+            f"{s.recall:.3f}",
+            f"{s.f1:.3f}",
+            str(s.true_positives),
+            str(s.false_positives),
+            str(s.false_negatives),
+        )
+    console.print(table)
+    if not show_misses:
+        return
+    for miss in result.misses:
+        verdict = miss.verdict
+        console.print(Text(f"{miss.kind} [{miss.watchlist}] {miss.example.where}", style="bold"))
+        console.print(Text(f"  {miss.example.title}"))
+        if verdict is None:
+            console.print(Text("  no alias of this watchlist appears", style="dim"))
+            continue
+        state = "rule holds" if verdict.rule_ok else "rule fails"
+        console.print(
+            Text(
+                f"  score {verdict.score:g} (threshold {verdict.watchlist.threshold:g}),"
+                f" {state}; {evidence_line(verdict.evidence)}",
+                style="dim",
+            )
+        )
+
+
+def print_subscriptions(
+    console: Console,
+    subs: Sequence[Subscription],
+    counts: Mapping[str, int],
+    failures: Sequence[Delivery],
+) -> None:
+    """`wirewatch subscriptions`: each subscription and whether it delivers, the outbox
+    by state, and the latest failures with their reasons. Plain lines, also for scripts."""
+    out = console.file
+    if not subs:
+        out.write("no subscriptions: add some under `subscriptions:` in wirewatch.yaml\n")
+    for sub in subs:
+        state = f"STOPPED: {sub.disabled_reason}" if sub.disabled_reason else "ok"
+        modes = ["alerts"] if sub.alerts else []
+        if sub.digest:
+            upcoming = format_utc(sub.next_digest_at) if sub.next_digest_at else "not set"
+            modes.append(f'digest "{sub.digest}" {sub.timezone} (next {upcoming})')
+        extra = f"\tquiet {sub.quiet_hours}" if sub.quiet_hours else ""
+        out.write(
+            f"{state}\t{sub.channel}\t{', '.join(sub.watchlists)}\t{' + '.join(modes)}"
+            f"\t{sub.origin}{extra}\n"
+        )
+    summary = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "empty"
+    out.write(f"outbox: {summary}\n")
+    for delivery in failures:
+        out.write(
+            f"failed\t{format_utc(delivery.created_at)}\t{delivery.channel}\t{delivery.kind}"
+            f"\t{delivery.last_error or ''}\n"
+        )

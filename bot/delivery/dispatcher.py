@@ -1,0 +1,322 @@
+"""The outbox worker: routes new matches, queues digests, and sends what is due.
+
+One worker task per channel sends that channel's deliveries in order, paced by the
+platform's `min_interval` (or the configured pacing) and by any Retry-After the
+platform gave, so a burst never trips a rate limit and one slow channel holds up no
+other. A delivery is marked sent only after the adapter returned the platform's
+message id. Retryable errors come back with exponential backoff and jitter until
+`retry_for` has passed since the first attempt; a permanent error stops every
+subscription of that channel, with the reason in the log and in `wirewatch outbox`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.chat.adapter import Adapter, DeliveryError
+from bot.chat.message import Message, build_alert, build_digest, message_from_json, message_to_json
+from bot.core.channels import ChannelRef, parse_channel
+from bot.core.metrics import Metrics
+from bot.core.models import Delivery, StoryMatch
+from bot.delivery.outbox import Outbox
+from bot.matching.stories import StoryIndex
+
+log = logging.getLogger(__name__)
+STORY_WINDOW = timedelta(hours=48)  # a story takes new outlets' items for this long
+STOP_GRACE = 10.0  # seconds in-flight sends get to finish on stop
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff between attempts of one delivery, and how long to keep trying."""
+
+    first_backoff: timedelta = timedelta(seconds=5)
+    max_backoff: timedelta = timedelta(minutes=30)
+    retry_for: timedelta = timedelta(hours=48)
+
+    def next_attempt(self, attempts: int, retry_after: float | None, now: datetime) -> datetime:
+        """When to try again after `attempts` failed attempts: the platform's Retry-After
+        if it gave one, else exponential backoff with full jitter in its upper half."""
+        if retry_after is not None:
+            return now + timedelta(seconds=max(0.0, retry_after))
+        ceiling = min(
+            self.max_backoff.total_seconds(),
+            self.first_backoff.total_seconds() * 2 ** min(attempts - 1, 30),
+        )
+        return now + timedelta(seconds=ceiling * random.uniform(0.5, 1.0))
+
+
+@dataclass(slots=True)
+class _Channel:
+    """A channel's worker state: its queue and the earliest time of its next message."""
+
+    ref: ChannelRef
+    adapter: Adapter
+    queue: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
+    next_slot: datetime | None = None  # by the dispatcher's clock
+    task: asyncio.Task[None] | None = None
+    busy: bool = False  # between taking a delivery and finishing its attempt
+
+
+class Dispatcher:
+    """Routes, queues digests and delivers. `start()` once, then `tick()` as often as
+    wanted (each is cheap when there is nothing to do); `drain()` waits for what was
+    handed to the channel workers; `stop()` lets in-flight sends finish."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        adapters: Mapping[str, Adapter],
+        titles: Mapping[str, str],
+        *,
+        clock: Clock,
+        policy: RetryPolicy | None = None,
+        pacing: Mapping[str, float] | None = None,
+        digest_size: int = 10,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.metrics = metrics or Metrics()
+        self.adapters = adapters
+        self.titles = dict(titles)
+        self.clock = clock
+        self.policy = policy or RetryPolicy()
+        self.pacing = dict(pacing or {})
+        self.digest_size = digest_size
+        self.stories = StoryIndex(STORY_WINDOW)
+        self._channels: dict[str, _Channel] = {}
+        self._handed: set[int] = set()  # delivery ids queued to a worker and not finished
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Recover deliveries a crash left in flight and load the recent stories."""
+        recovered = await self.outbox.recover()
+        if recovered:
+            log.warning(
+                "%d deliveries were in flight when the bot last stopped; sending them again",
+                recovered,
+            )
+        now = self.clock()
+        await self.outbox.load_story_index(self.stories, now - STORY_WINDOW)
+
+    async def tick(self) -> int:
+        """Route new matches, queue due digests, hand due deliveries to their channels.
+        Returns the number of deliveries handed over."""
+        now = self.clock()
+        self.stories.prune(now)
+        routed = await self.outbox.route(self.stories, self._alert, now)
+        if routed:
+            log.debug("%d alerts queued", routed)
+        await self.outbox.queue_due_digests(now)
+        return await self.dispatch()
+
+    async def dispatch(self) -> int:
+        """Hand every due delivery not already handed to its channel's worker."""
+        if self._stopping:
+            return 0
+        handed = 0
+        for delivery in await self.outbox.due(self.clock()):
+            if delivery.id in self._handed:
+                continue
+            channel = self._channel(delivery.channel)
+            if channel is None:
+                continue
+            self._handed.add(delivery.id)
+            channel.queue.put_nowait(delivery)
+            handed += 1
+        return handed
+
+    async def drain(self) -> None:
+        """Wait until every handed delivery has been attempted."""
+        for channel in list(self._channels.values()):
+            await channel.queue.join()
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop taking deliveries; in-flight sends get `grace` seconds, then are cancelled
+        (a cancelled send stays `sending` and goes back to pending at the next start)."""
+        self._stopping = True
+        for channel in self._channels.values():
+            _clear(channel.queue)
+        tasks = []
+        for channel in self._channels.values():
+            if channel.task is None:
+                continue
+            tasks.append(channel.task)
+            if not channel.busy:
+                channel.task.cancel()
+        busy = [t for t in tasks if not t.done()]
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=grace)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _channel(self, reference: str) -> _Channel | None:
+        channel = self._channels.get(reference)
+        if channel is not None:
+            return channel
+        ref = parse_channel(reference)
+        adapter = self.adapters.get(ref.adapter)
+        if adapter is None:
+            log.error("no %s adapter is configured; %s gets nothing", ref.adapter, reference)
+            return None
+        channel = self._channels[reference] = _Channel(ref, adapter)
+        channel.task = asyncio.create_task(self._work(channel), name=f"deliver {reference}")
+        return channel
+
+    async def _work(self, channel: _Channel) -> None:
+        interval = self.pacing.get(channel.ref.adapter, channel.adapter.min_interval)
+        while not self._stopping:
+            delivery = await channel.queue.get()
+            channel.busy = True
+            try:
+                if channel.next_slot is not None:
+                    wait = (channel.next_slot - self.clock()).total_seconds()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                if self._stopping:
+                    continue
+                outcome = await self._deliver(channel, delivery)
+                pause = timedelta(seconds=max(interval, outcome))
+                channel.next_slot = self.clock() + pause
+                if outcome < 0:  # permanent: the channel's other deliveries wait for a fix
+                    self._forget_queue(channel)
+            except Exception:  # a bug costs one delivery's attempt, never the worker
+                log.exception("internal error delivering %d to %s", delivery.id, delivery.channel)
+            finally:
+                channel.busy = False
+                self._handed.discard(delivery.id)
+                channel.queue.task_done()
+
+    def _forget_queue(self, channel: _Channel) -> None:
+        for dropped in _clear(channel.queue):
+            self._handed.discard(dropped.id)
+
+    async def _deliver(self, channel: _Channel, queued: Delivery) -> float:
+        """Attempt one delivery. Returns the seconds the channel must now wait (a
+        Retry-After), 0 normally, or -1 after a permanent error."""
+        now = self.clock()
+        delivery = await self.outbox.claim(queued.id, now)  # as it is now, not as queued
+        if delivery is None:
+            return 0.0
+        window_end = delivery.window_end
+        kept: tuple[dict[str, Any], int] | None = None  # a digest to keep once part of it is out
+        if delivery.kind == "digest" and delivery.payload is None:  # nothing of it posted yet
+            message, window_end = await self._digest(delivery)
+            if message is None:
+                await self.outbox.mark_sent(delivery, None, now, window_end)
+                return 0.0
+            kept = (message_to_json(message), window_end)
+        else:
+            assert delivery.payload is not None
+            message = message_from_json(delivery.payload)
+        parts_sent = delivery.parts_sent
+
+        async def part_sent(n: int) -> None:
+            nonlocal kept, parts_sent
+            await self.outbox.record_parts(delivery.id, n, kept)
+            kept, parts_sent = None, n
+
+        try:
+            message_id = await channel.adapter.send(
+                channel.ref,
+                message,
+                _nonce(delivery.id, window_end),
+                delivery.parts_sent,
+                part_sent,
+            )
+        except DeliveryError as exc:
+            return await self._failed(delivery, exc, parts_sent > 0)
+        except Exception as exc:  # an adapter bug or an unexpected error: retry, loudly
+            log.exception("%s: unexpected error sending delivery %d", delivery.channel, delivery.id)
+            error = DeliveryError(f"unexpected error: {exc}", retryable=True)
+            return await self._failed(delivery, error, parts_sent > 0)
+        sent_at = self.clock()
+        await self.outbox.mark_sent(delivery, message_id, sent_at, window_end)
+        self.metrics.observe_delivery(delivery, "sent", sent_at)
+        return 0.0
+
+    async def _failed(self, delivery: Delivery, error: DeliveryError, partly_posted: bool) -> float:
+        """Give up, or come back later. A message partly posted is never given up: the
+        rest of it waits for the channel (its stories are in no other digest)."""
+        now = self.clock()
+        assert delivery.first_attempt_at is not None, "a claimed delivery has been attempted"
+        expired = now - delivery.first_attempt_at >= self.policy.retry_for and not partly_posted
+        gives_up = expired or (not error.retryable and not partly_posted)
+        self.metrics.observe_delivery(delivery, "failed" if gives_up else "retry", now)
+        if not error.retryable:
+            reason = f"{error.reason} (permanent)"
+            if partly_posted:  # waits, pending, until the channel is enabled again
+                at = self.policy.next_attempt(delivery.attempts, None, now)
+                await self.outbox.mark_retry(delivery.id, reason, at)
+            else:
+                await self.outbox.mark_failed(delivery.id, reason)
+            await self.outbox.disable_channel(delivery.channel, error.reason)
+            log.error(
+                "%s: delivery stopped for this channel: %s; fix it, then restart the bot "
+                "or subscribe again",
+                delivery.channel,
+                error.reason,
+            )
+            return -1.0
+        if expired:
+            await self.outbox.mark_failed(
+                delivery.id, f"gave up after {self.policy.retry_for}: {error.reason}"
+            )
+            log.error("%s: gave up on delivery %d: %s", delivery.channel, delivery.id, error.reason)
+            return 0.0
+        at = self.policy.next_attempt(delivery.attempts, error.retry_after, now)
+        await self.outbox.mark_retry(delivery.id, error.reason, at)
+        log.warning(
+            "%s: delivery %d failed (attempt %d): %s; next try at %s",
+            delivery.channel,
+            delivery.id,
+            delivery.attempts,
+            error.reason,
+            at.isoformat(timespec="seconds"),
+        )
+        return error.retry_after or 0.0
+
+    async def _digest(self, delivery: Delivery) -> tuple[Message | None, int]:
+        content = await self.outbox.digest_content(delivery.subscription_id)
+        sub = content.subscription
+        titles = {w: self.titles.get(w, w) for w in sub.watchlists}
+        heading = "Digest: " + ", ".join(titles[w] for w in sub.watchlists)
+        message = build_digest(
+            content.stories,
+            titles,
+            heading=heading,
+            now=self.clock(),
+            per_section=self.digest_size,
+            nothing_new=sub.nothing_new,
+        )
+        return message, content.window_end
+
+    def _alert(self, story: StoryMatch) -> Message:
+        return build_alert(story, self.titles)
+
+
+def _nonce(delivery_id: int, window_end: int | None) -> str:
+    """The nonce of every attempt at one delivery: for a digest, of one content (its
+    window's end in hex), since a digest rebuilt with more stories must not be taken for
+    the earlier one (Discord would answer with the old message and post nothing). With
+    the adapter's part suffix it stays within Discord's 25 characters for ids below 10^9
+    and windows below 16^8."""
+    return f"ww{delivery_id}" if window_end is None else f"ww{delivery_id}-{window_end:x}"
+
+
+def _clear(queue: asyncio.Queue[Delivery]) -> list[Delivery]:
+    """Empty a queue (marking each item done); returns what was in it."""
+    dropped = []
+    while not queue.empty():
+        dropped.append(queue.get_nowait())
+        queue.task_done()
+    return dropped

@@ -1,0 +1,323 @@
+"""Watchlists: YAML files of alias groups and a boolean rule, loaded and checked at startup.
+
+The format is documented for users in `watchlists/README.md`. A broken watchlist stops
+startup with every problem listed as `file:line: field: message`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.core.config import Duration
+from bot.core.models import FeedSpec
+from bot.core.yaml_source import Loc, SourceError, YamlDocument, load_yaml
+
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "watchlists"
+
+
+# --- the compiled form ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """One way of naming a concept. `whole_word` off means substring matching."""
+
+    text: str
+    whole_word: bool = True
+    fuzzy: bool = False
+    fuzzy_threshold: float = 88.0
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A named concept (`canola`, `china`) and its aliases; a hit adds `weight` to the score."""
+
+    name: str
+    weight: float
+    aliases: tuple[Alias, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRef:
+    """True when the group has a hit."""
+
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """True when every child is."""
+
+    children: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """True when at least one child is."""
+
+    children: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoneOf:
+    """True when no child is."""
+
+    children: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """True when a hit of group `a` and one of `b` lie within `within` words in one field."""
+
+    a: str
+    b: str
+    within: int
+
+
+Rule = Union[GroupRef, AllOf, AnyOf, NoneOf, Near]  # noqa: UP007 (a runtime alias)
+
+
+@dataclass(frozen=True, slots=True)
+class Watchlist:
+    """A topic to watch: scored alias groups, a rule, thresholds, and its own extra feeds."""
+
+    id: str
+    title: str
+    description: str
+    groups: tuple[Group, ...]
+    rule: Rule
+    threshold: float
+    alert_threshold: float
+    title_weight: float
+    sources: tuple[FeedSpec, ...]
+    path: Path | None = None
+
+    @property
+    def summary(self) -> str:
+        """The first sentence of the description: a one-line scope."""
+        first = re.split(r"(?<=[.!?])\s", self.description.strip(), maxsplit=1)[0]
+        return first.strip()
+
+
+# --- the file format --------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AliasModel(_Strict):
+    text: str = Field(min_length=1)
+    whole_word: bool = True
+    fuzzy: bool | None = None
+    fuzzy_threshold: float | None = Field(default=None, ge=60, le=100)
+    case_sensitive: bool = False
+    lang: str | None = None
+
+
+class GroupModel(_Strict):
+    weight: float = Field(default=1.0, ge=0)
+    fuzzy: bool = False
+    fuzzy_threshold: float = Field(default=88.0, ge=60, le=100)
+    aliases: list[Annotated[str, Field(min_length=1)] | AliasModel] = Field(min_length=1)
+
+
+class RuleModel(_Strict):
+    all: list[Union[str, RuleModel]] | None = None  # noqa: UP007
+    any: list[Union[str, RuleModel]] | None = None  # noqa: UP007
+    none: list[Union[str, RuleModel]] | None = None  # noqa: UP007
+    near: list[str] | None = Field(default=None, min_length=2, max_length=2)
+    within: int = Field(default=10, ge=1, le=500)
+
+
+class SourceModel(_Strict):
+    url: str = Field(pattern=r"^https?://\S+$")
+    name: str | None = None
+    interval: Duration | None = None
+
+
+class WatchlistModel(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    title: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    threshold: float = Field(default=1.0, gt=0)
+    alert_threshold: float | None = Field(default=None, gt=0)
+    title_weight: float = Field(default=2.0, ge=1)
+    groups: dict[str, GroupModel] = Field(min_length=1)
+    rule: RuleModel
+    sources: list[SourceModel] = []
+
+
+def describe_rule(rule: Rule) -> str:
+    """A rule as a reader would say it: `all of (canada, china, any of (trade, deal))`."""
+    match rule:
+        case GroupRef(group):
+            return group
+        case AllOf(children):
+            return "all of (" + ", ".join(describe_rule(c) for c in children) + ")"
+        case AnyOf(children):
+            return "any of (" + ", ".join(describe_rule(c) for c in children) + ")"
+        case NoneOf(children):
+            return "none of (" + ", ".join(describe_rule(c) for c in children) + ")"
+        case Near(a, b, within):
+            return f"{a} within {within} words of {b}"
+    raise TypeError(f"unknown rule {rule!r}")
+
+
+def watchlist_files(directory: Path) -> list[Path]:
+    """The watchlist files in a folder, in name order (README and examples are not)."""
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_watchlists(paths: Iterable[Path]) -> list[Watchlist]:
+    """Load and check watchlist files; raises SourceError naming every problem in every file."""
+    problems: list[str] = []
+    loaded: list[Watchlist] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            watchlist = load_watchlist(path)
+        except SourceError as exc:
+            problems.extend(exc.problems)
+            continue
+        if watchlist.id in seen:
+            problems.append(
+                f"{path}:1: id: {watchlist.id!r} is also the id of {seen[watchlist.id]}"
+            )
+            continue
+        seen[watchlist.id] = path
+        loaded.append(watchlist)
+    if problems:
+        raise SourceError(problems)
+    return loaded
+
+
+def load_watchlist(path: Path) -> Watchlist:
+    """Load one watchlist file."""
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise SourceError([f"{path}:1: a watchlist file must be a mapping with id, groups, rule"])
+    try:
+        model = WatchlistModel.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SourceError(doc.describe(exc)) from exc
+    problems: list[str] = []
+    rule = _compile_rule(model.rule, set(model.groups), ("rule",), doc, problems)
+    if model.alert_threshold is not None and model.alert_threshold < model.threshold:
+        line = doc.line_of(("alert_threshold",))
+        problems.append(f"{path}:{line}: alert_threshold: must not be below threshold")
+    if problems:
+        raise SourceError(problems)
+    groups = tuple(_compile_group(name, g) for name, g in model.groups.items())
+    sources = tuple(
+        FeedSpec(
+            url=s.url,
+            name=s.name or f"{model.title} search",
+            origin="watchlist",
+            interval=s.interval,
+            verified=False,
+        )
+        for s in model.sources
+    )
+    return Watchlist(
+        id=model.id,
+        title=model.title,
+        description=" ".join(model.description.split()),
+        groups=groups,
+        rule=rule,
+        threshold=model.threshold,
+        alert_threshold=model.alert_threshold or model.threshold,
+        title_weight=model.title_weight,
+        sources=sources,
+        path=path,
+    )
+
+
+def _compile_group(name: str, model: GroupModel) -> Group:
+    aliases = []
+    for entry in model.aliases:
+        spec = AliasModel(text=entry) if isinstance(entry, str) else entry
+        aliases.append(
+            Alias(
+                text=spec.text,
+                whole_word=spec.whole_word,
+                fuzzy=model.fuzzy if spec.fuzzy is None else spec.fuzzy,
+                fuzzy_threshold=spec.fuzzy_threshold or model.fuzzy_threshold,
+                case_sensitive=spec.case_sensitive,
+            )
+        )
+    return Group(name=name, weight=model.weight, aliases=tuple(aliases))
+
+
+def _compile_rule(
+    model: RuleModel, groups: set[str], loc: Loc, doc: YamlDocument, problems: list[str]
+) -> Rule:
+    parts: list[Rule] = []
+    kinds: tuple[tuple[Literal["all", "any", "none"], type[AllOf | AnyOf | NoneOf]], ...] = (
+        ("all", AllOf),
+        ("any", AnyOf),
+        ("none", NoneOf),
+    )
+    for key, kind in kinds:
+        children = getattr(model, key)
+        if children is None:
+            continue
+        if not children:
+            problems.append(
+                f"{doc.path}:{doc.line_of((*loc, key))}: {_dotted(loc, key)}: empty list"
+            )
+        compiled: list[Rule] = []
+        for i, child in enumerate(children):
+            child_loc = (*loc, key, i)
+            if isinstance(child, str):
+                _check_group(child, groups, child_loc, doc, problems)
+                compiled.append(GroupRef(child))
+            else:
+                compiled.append(_compile_rule(child, groups, child_loc, doc, problems))
+        parts.append(kind(tuple(compiled)))
+    if model.near is not None:
+        for i, name in enumerate(model.near):
+            _check_group(name, groups, (*loc, "near", i), doc, problems)
+        parts.append(Near(model.near[0], model.near[1], model.within))
+    if not parts:
+        line = doc.line_of(loc)
+        problems.append(f"{doc.path}:{line}: {_dotted(loc)}: needs all, any, none or near")
+        return AllOf(())
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def _check_group(
+    name: str, groups: set[str], loc: Loc, doc: YamlDocument, problems: list[str]
+) -> None:
+    if name not in groups:
+        known = ", ".join(sorted(groups))
+        where = f"{doc.path}:{doc.line_of(loc)}: {_dotted(loc)}"
+        problems.append(f"{where}: unknown group {name!r} (groups: {known})")
+
+
+def _dotted(loc: Loc, *more: Any) -> str:
+    return ".".join(str(p) for p in (*loc, *more))
+
+
+def resolve_watchlists_dir(configured: Path | None) -> Path:
+    """The configured folder, else `./watchlists` when present, else the bundled one."""
+    if configured is not None:
+        return configured
+    local = Path("watchlists")
+    return local if local.is_dir() and watchlist_files(local) else BUNDLED_DIR
+
+
+def all_sources(watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
+    """Every watchlist's extra feeds, de-duplicated by URL."""
+    seen: dict[str, FeedSpec] = {}
+    for watchlist in watchlists:
+        for spec in watchlist.sources:
+            seen.setdefault(spec.url, spec)
+    return list(seen.values())

@@ -1,0 +1,245 @@
+"""The composition root: settings, watchlists, store, fetcher, matcher, parser process and
+pipeline wired."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from adapters.console import ConsoleAdapter
+from adapters.discord import DiscordAdapter, DiscordSettings
+from adapters.slack import SlackAdapter, SlackSettings
+from bot.chat.adapter import Adapter
+from bot.core.channels import parse_channel
+from bot.core.collector import settle_after_startup
+from bot.core.config import Settings
+from bot.core.metrics import Metrics
+from bot.core.yaml_source import SourceError
+from bot.delivery.dispatcher import Dispatcher, RetryPolicy
+from bot.delivery.outbox import Outbox, subscription_key
+from bot.feeds.feedlist import declared_feeds
+from bot.feeds.fetch import Fetcher, FetchLimits
+from bot.feeds.parser_process import ParseWorker, ThreadParser
+from bot.feeds.polling import PollPolicy
+from bot.matching.matcher import Matcher
+from bot.matching.watchlists import (
+    Watchlist,
+    load_watchlists,
+    resolve_watchlists_dir,
+    watchlist_files,
+)
+from bot.service.commands import Commands
+from bot.service.health import Heartbeat, Readiness, check_readiness
+from bot.service.pipeline import Clock, Pipeline, utcnow
+from bot.service.web import WebServer, status_routes
+from bot.storage.store import Store
+
+SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fails
+
+
+def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
+    """The watchlists of the configured folder (raises SourceError on any broken one)."""
+    return load_watchlists(watchlist_files(resolve_watchlists_dir(settings.watchlists_dir)))
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    """The fetcher's limits from the poll settings."""
+    poll = settings.poll
+    defaults = FetchLimits()
+    return FetchLimits(
+        concurrency=poll.concurrency,
+        per_host=poll.per_host,
+        connect_timeout=poll.connect_timeout.total_seconds(),
+        read_timeout=poll.read_timeout.total_seconds(),
+        total_timeout=poll.total_timeout.total_seconds(),
+        max_bytes=poll.max_bytes,
+        max_redirects=poll.max_redirects,
+        user_agent=poll.user_agent or defaults.user_agent,
+    )
+
+
+def configured_platforms() -> set[str]:
+    """The platforms this installation can deliver to: the console always, and each chat
+    platform whose secrets are in the environment. Raises SecretError on an unreadable one."""
+    platforms = {"console"}
+    if DiscordSettings.from_env().configured():
+        platforms.add("discord")
+    if SlackSettings.from_env().configured():
+        platforms.add("slack")
+    return platforms
+
+
+def available_adapters() -> dict[str, Adapter]:
+    """One adapter per configured platform."""
+    adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
+    discord = DiscordSettings.from_env()
+    if discord.configured():
+        adapters["discord"] = DiscordAdapter(discord)
+    slack = SlackSettings.from_env()
+    if slack.configured():
+        adapters["slack"] = SlackAdapter(slack)
+    return adapters
+
+
+def check_subscriptions(
+    settings: Settings, watchlists: list[Watchlist], platforms: Iterable[str]
+) -> None:
+    """Raise SourceError listing every subscription that names an unknown watchlist, a
+    platform with no adapter configured, or repeats another one."""
+    known = {w.id for w in watchlists}
+    platforms = set(platforms)
+    problems = []
+    keys = Counter(subscription_key(s) for s in settings.subscriptions)
+    for n, sub in enumerate(settings.subscriptions):
+        where = f"subscriptions.{n}"
+        for watchlist in sub.watchlists:
+            if watchlist not in known:
+                problems.append(
+                    f"{where}.watchlists: unknown watchlist {watchlist!r} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+        adapter = parse_channel(sub.channel).adapter
+        if adapter not in platforms:
+            problems.append(
+                f"{where}.channel: {sub.channel} needs the {adapter} adapter, which is not "
+                "configured (see README: Discord and Slack)"
+            )
+        if keys[subscription_key(sub)] > 1:
+            problems.append(f"{where}: the same subscription is declared twice; give each a name")
+    if problems:
+        raise SourceError(problems)
+
+
+def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer | None:
+    """The web server (not yet started) when `web.port` is set, with the adapters'
+    routes; an adapter that serves routes without a port configured is a configuration
+    error."""
+    routes = [route for a in adapters.values() for route in getattr(a, "routes", list)()]
+    if settings.web.port is None:
+        if routes:
+            raise SourceError(
+                ["web.port: Slack HTTP mode serves /slack/events on the web server; set "
+                 "web.port (or WIREWATCH_WEB_PORT), or use Socket Mode"]
+            )  # fmt: skip
+        return None
+    return WebServer(settings.web.host, settings.web.port, routes)
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """Everything a running bot holds."""
+
+    settings: Settings
+    watchlists: tuple[Watchlist, ...]
+    store: Store
+    outbox: Outbox
+    pipeline: Pipeline
+    dispatcher: Dispatcher
+    commands: Commands
+    adapters: Mapping[str, Adapter]
+    metrics: Metrics
+    heartbeat: Heartbeat
+    web: WebServer | None = None
+    parser: ParseWorker | None = None  # None: feeds are parsed in threads of this process
+
+    @property
+    def console_subscribed(self) -> bool:
+        """Whether a subscription delivers to the terminal (then it shows the matches)."""
+        return any(s.channel == "console" for s in self.settings.subscriptions)
+
+    async def tick(self) -> int:
+        """The scheduler's delivery tick: a heartbeat, then `Dispatcher.tick`."""
+        self.heartbeat.beat()
+        return await self.dispatcher.tick()
+
+    async def readiness(self) -> Readiness:
+        """The `/readyz` checks: scheduler, store, each adapter."""
+        return await check_readiness(
+            self.store.engine, self.adapters, self.heartbeat, SCHEDULER_MAX_AGE
+        )
+
+    async def render_metrics(self) -> bytes:
+        """The `/metrics` text, outbox gauges read now."""
+        return self.metrics.render(await self.outbox.counts())
+
+
+@asynccontextmanager
+async def open_app(
+    settings: Settings,
+    watchlists: list[Watchlist],
+    adapters: Mapping[str, Adapter] | None = None,
+    clock: Clock = utcnow,
+    *,
+    deliver: bool = False,
+) -> AsyncIterator[App]:
+    """Open the store (migrating it), declare feeds and subscriptions, and start one HTTP
+    session. With `deliver` (a running bot), also start the adapters and the dispatcher
+    (which recovers deliveries a crash left in flight) and the parser process, and settle
+    the garbage collector (`settle_after_startup`); on exit, in-flight deliveries get to
+    finish and everything is closed. Without it (commands that only read or poll),
+    nothing is sent, the outbox is left as it is, and the parser process starts only if
+    a feed is parsed."""
+    adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
+    check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
+    store = await Store.open(settings.resolved_database_url())
+    outbox = Outbox(store.engine)
+    dispatcher: Dispatcher | None = None
+    server: WebServer | None = None
+    metrics = Metrics()
+    parser: ParseWorker | None = None
+    try:
+        matcher = Matcher(watchlists)
+        parser = ParseWorker(watchlists, matcher) if settings.poll.parse_worker else None
+        await store.sync_feeds(declared_feeds(settings, watchlists), clock())
+        await outbox.sync_subscriptions(settings.subscriptions, clock())
+        policy = PollPolicy(
+            interval=settings.poll.interval,
+            max_backoff=settings.poll.max_backoff,
+            dead_after=settings.poll.dead_after,
+        )
+        delivery = settings.delivery
+        dispatcher = Dispatcher(
+            outbox,
+            adapters,
+            {w.id: w.title for w in watchlists},
+            clock=clock,
+            policy=RetryPolicy(max_backoff=delivery.max_backoff, retry_for=delivery.retry_for),
+            pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
+            digest_size=delivery.digest_size,
+            metrics=metrics,
+        )
+        commands = Commands(store, outbox, matcher, watchlists, clock)
+        if deliver:
+            for adapter in adapters.values():
+                await adapter.start(commands)
+            await dispatcher.start()
+            server = web_server(settings, adapters)
+            if parser is not None:
+                await parser.start()
+        async with Fetcher(fetch_limits(settings)) as fetcher:
+            parse = parser.parse if parser is not None else ThreadParser(matcher).parse
+            pipeline = Pipeline(
+                store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
+            )
+            app = App(
+                settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
+                adapters, metrics, Heartbeat(), server, parser,
+            )  # fmt: skip
+            if server is not None:
+                server.add_routes(status_routes(app.readiness, app.render_metrics))
+                await server.start()
+            if deliver:
+                settle_after_startup()
+            yield app
+    finally:
+        if server is not None:
+            await server.stop()
+        if dispatcher is not None and deliver:
+            await dispatcher.stop()
+        for adapter in adapters.values():
+            await adapter.close()
+        if parser is not None:
+            await parser.close()
+        await store.close()

@@ -1,0 +1,225 @@
+"""One poll cycle end to end: due feeds → fetch → parse and match → store → reports.
+
+The only module that calls across stages. Feeds are fetched concurrently; one writer
+drains finished polls in batches, so the store sees one transaction per batch and new
+matches are reported as soon as their feed's batch is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import xxhash
+
+from bot.core.metrics import Metrics
+from bot.core.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
+from bot.feeds.fetch import Fetcher
+from bot.feeds.parse import FeedParseError
+from bot.feeds.parser_process import Parse
+from bot.feeds.polling import PollPolicy, is_dead, plan_next
+from bot.storage.store import Store
+
+log = logging.getLogger(__name__)
+BATCH = 200  # polls written per transaction at most
+LINGER = 0.05  # seconds a batch waits for more finished polls
+
+Clock = Callable[[], datetime]
+
+
+def hash_body(body: bytes) -> str:
+    """A 128-bit fingerprint of a feed body (32 hex digits) that tells a changed body from
+    an unchanged one.
+
+    Not cryptographic, and need not be: a publisher who forged a collision would only hide
+    its own feed's new items. XXH3 takes 1 µs for a 19 KB body where SHA-256 took 17 µs,
+    a twentieth of an unchanged cycle.
+    """
+    return xxhash.xxh3_128_hexdigest(body)
+
+
+def utcnow() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    """Polls due feeds and records what is new. Safe to call `run_cycle` repeatedly.
+
+    `parse` turns a changed body into matched items: `ParseWorker.parse` (the parser
+    process) or `ThreadParser.parse`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        parse: Parse,
+        policy: PollPolicy,
+        max_item_age: timedelta,
+        clock: Clock = utcnow,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.parse = parse
+        self.policy = policy
+        self.max_item_age = max_item_age
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+
+    async def run_cycle(
+        self,
+        *,
+        ignore_schedule: bool = False,
+        on_start: Callable[[int], None] | None = None,
+        on_poll: Callable[[PollResult], None] | None = None,
+        on_reports: Callable[[list[Report]], None] | None = None,
+    ) -> CycleSummary:
+        """Poll every due feed once (`ignore_schedule`: every feed not on hold), and
+        count the cycle in `metrics`.
+
+        `on_start` gets the number of feeds, `on_poll` each finished poll (progress
+        output), `on_reports` each batch's new reports as soon as they are stored.
+        """
+        feeds = await self.store.due_feeds(self.clock(), ignore_schedule=ignore_schedule)
+        if on_start:
+            on_start(len(feeds))
+        done: asyncio.Queue[PollResult] = asyncio.Queue()
+        # as many pollers as fetches may run at once, each taking the next due feed: a
+        # task per feed, most of them parked on the fetch limit, cost a tenth of a cycle
+        # with nothing new
+        waiting = deque(feeds)
+        pollers = min(len(feeds), self.fetcher.limits.concurrency)
+        tasks = [asyncio.create_task(self._poll_into(waiting, done)) for _ in range(pollers)]
+        polls: list[PollResult] = []
+        reports: list[Report] = []
+        new_items = 0
+        try:
+            while len(polls) < len(feeds):
+                batch = await _next_batch(done, len(feeds) - len(polls))
+                stored, found = await self._record(batch)
+                # stored by now: the summary keeps each poll's outcome, not its items
+                polls.extend(p.without_items() if p.items else p for p in batch)
+                new_items += stored
+                reports.extend(found)
+                if on_reports and found:
+                    on_reports(found)
+                if on_poll:
+                    for poll in batch:
+                        on_poll(poll)
+        finally:
+            for task in tasks:
+                task.cancel()
+        summary = CycleSummary(tuple(polls), new_items, tuple(reports))
+        self.metrics.observe_cycle(summary)
+        return summary
+
+    async def _poll_into(self, waiting: deque[FeedState], done: asyncio.Queue[PollResult]) -> None:
+        """Poll feeds from `waiting` until none is left, each result into `done`."""
+        while waiting:
+            feed = waiting.popleft()
+            try:
+                result = await self.poll_feed(feed)
+            except Exception as exc:  # a bug must cost one feed's poll, never the cycle
+                log.exception("internal error polling %s", feed.url)
+                result = PollResult(
+                    feed,
+                    Outcome.FAILED,
+                    FetchResult(status=None, error=f"internal error: {exc}", error_kind="internal"),
+                    self.clock(),
+                )
+            done.put_nowait(result)
+
+    async def poll_feed(self, feed: FeedState) -> PollResult:
+        """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems."""
+        fetch = await self.fetcher.fetch(feed.request_url, feed.etag, feed.last_modified)
+        now = self.clock()
+        if fetch.status == 304:
+            return PollResult(feed, Outcome.NOT_MODIFIED, fetch, now)
+        if fetch.error_kind == "gone":
+            return PollResult(feed, Outcome.GONE, fetch, now)
+        if fetch.error is not None or fetch.body is None:
+            return PollResult(feed, Outcome.FAILED, fetch, now)
+        # the poll outlives the cycle's batch (in the summary); its body need not
+        body, fetch = fetch.body, fetch.without_body()
+        body_hash = hash_body(body)
+        if body_hash == feed.body_hash:
+            return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
+        try:
+            matched = await self.parse(body, feed.request_url, feed.name)
+        except FeedParseError as exc:
+            failed = FetchResult(
+                status=fetch.status,
+                error=str(exc),
+                error_kind="parse",
+                retry_after=fetch.retry_after,
+            )
+            return PollResult(feed, Outcome.FAILED, failed, now)
+        parsed = matched.parsed
+        if parsed.warning:
+            log.info("%s: %s", feed.name, parsed.warning)
+        return PollResult(
+            feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning, matched.matches
+        )
+
+    async def _record(self, batch: list[PollResult]) -> tuple[int, list[Report]]:
+        planned = []
+        for poll in batch:
+            interval = poll.feed.interval or self.policy.interval
+            schedule = plan_next(
+                poll.feed.url,
+                interval,
+                poll.feed.consecutive_failures,
+                poll.outcome,
+                poll.fetch,
+                poll.polled_at,
+                self.policy,
+            )
+            planned.append((poll, schedule))
+            _log_health_change(poll, schedule.consecutive_failures, self.policy)
+        found, new_items = await self.store.record_polls(planned, self.max_item_age)
+        return new_items, [Report(s.item, m) for s, m in found if s.reportable]
+
+
+async def _next_batch(done: asyncio.Queue[PollResult], remaining: int) -> list[PollResult]:
+    """The next polls to write: one at least, up to BATCH, lingering up to LINGER seconds
+    for more, so that a burst of finished polls costs one transaction, not one each."""
+    batch = [await done.get()]
+    deadline = asyncio.get_running_loop().time() + LINGER
+    while len(batch) < min(BATCH, remaining):
+        if done.empty():
+            timeout = deadline - asyncio.get_running_loop().time()
+            if timeout <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(done.get(), timeout))
+            except TimeoutError:
+                break
+        else:
+            batch.append(done.get_nowait())
+    return batch
+
+
+def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> None:
+    """One log line when a feed's health changes, not one per failed poll."""
+    before = poll.feed.consecutive_failures
+    name = poll.feed.name
+    if poll.outcome is Outcome.GONE:
+        log.warning("%s: 410 Gone, feed disabled (%s)", name, poll.feed.url)
+    elif poll.outcome is Outcome.FAILED and before == 0:
+        # an unverified default that never worked costs only its health line, not a warning
+        quiet = not poll.feed.verified and poll.feed.last_success_at is None
+        level = logging.DEBUG if quiet else logging.WARNING
+        log.log(level, "%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
+    elif (
+        poll.outcome is Outcome.FAILED and is_dead(failures, policy) and not is_dead(before, policy)
+    ):
+        log.warning(
+            "%s: %d failures in a row, now re-probed every %s", name, failures, policy.max_backoff
+        )
+    elif poll.outcome is not Outcome.FAILED and before > 0:
+        log.info("%s: recovered after %d failures", name, before)

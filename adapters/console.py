@@ -13,10 +13,13 @@ import sys
 import unicodedata
 from typing import TextIO
 
+from aiohttp import web
+
 from bot.chat.adapter import DeliveryError, PartSent
-from bot.chat.message import Entry, Message, Section, format_utc
+from bot.chat.commands import CommandCore
+from bot.chat.message import Entry, Message, Section
 from bot.core.channels import ChannelRef
-from bot.service.commands import Commands
+from bot.core.clock import format_utc
 
 LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
 _INDENT = "    "
@@ -32,8 +35,12 @@ class ConsoleAdapter:
         self.stream = stream if stream is not None else sys.stdout
         self.sent = 0
 
-    async def start(self, commands: Commands) -> None:
+    async def start(self, commands: CommandCore) -> None:
         """Nothing to connect, and no slash commands on a terminal."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """No routes: a terminal serves no requests."""
+        return []
 
     async def send(
         self,

@@ -17,59 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import TypeVar
 
 import aiohttp
 import discord
+from aiohttp import web
 from discord import app_commands
 
 from adapters.discord_commands import NewsGroup
 from adapters.discord_render import DiscordMessage, render
 from bot.chat.adapter import DeliveryError, PartSent, post_parts
+from bot.chat.commands import CommandCore
 from bot.chat.message import Message
-from bot.chat.webhooks import webhook_url, webhooks_in_env
+from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
-from bot.core.secrets import read_secret
-from bot.core.yaml_source import SourceError
-from bot.service.commands import Commands
+from bot.core.environment import DiscordSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_RATELIMIT_WAIT = 30.0  # seconds discord.py may sleep on a 429 (its minimum)
-_SNOWFLAKE = re.compile(r"\d{15,21}")
-
-
-@dataclass(frozen=True, slots=True)
-class DiscordSettings:
-    """What the adapter needs, from the environment (`from_env`) or given directly."""
-
-    token: str | None = None
-    guild_id: int | None = None  # sync the commands to this server only
-    api_url: str | None = None  # REST base, e.g. http://proxy:8080/api/v10
-    admin_role: int | None = None  # may run subscribe/unsubscribe/digest
-    webhooks: Mapping[str, str] = field(default_factory=dict)  # name → URL, else from env
-    timeout: float = 60.0  # seconds for one REST call, rate-limit waits included
-
-    @classmethod
-    def from_env(cls) -> DiscordSettings:
-        """`WIREWATCH_DISCORD_TOKEN` (or `_FILE`), `WIREWATCH_DISCORD_GUILD_ID`,
-        `WIREWATCH_DISCORD_API_URL`, `WIREWATCH_DISCORD_ADMIN_ROLE`. Raises SourceError
-        when an id is not one."""
-        return cls(
-            token=read_secret("WIREWATCH_DISCORD_TOKEN"),
-            guild_id=_snowflake_env("WIREWATCH_DISCORD_GUILD_ID", "a server id"),
-            api_url=os.environ.get("WIREWATCH_DISCORD_API_URL") or None,
-            admin_role=_snowflake_env("WIREWATCH_DISCORD_ADMIN_ROLE", "a role id"),
-        )
-
-    def configured(self) -> bool:
-        """Whether anything Discord is set up (a bot token or a webhook)."""
-        return bool(self.token or self.webhooks or webhooks_in_env("discord"))
 
 
 class DiscordAdapter:
@@ -91,7 +59,7 @@ class DiscordAdapter:
         self._gateway_error: str | None = None
         self._session: aiohttp.ClientSession | None = None  # for webhooks
 
-    async def start(self, commands: Commands) -> None:
+    async def start(self, commands: CommandCore) -> None:
         """Log in (checking the token), sync `/news`, and connect the gateway in the
         background. Webhooks alone need none of it."""
         if not self.settings.token:
@@ -115,6 +83,10 @@ class DiscordAdapter:
             await client.close()
             raise
         self._gateway = asyncio.create_task(self._run_gateway(client), name="discord gateway")
+
+    def routes(self) -> list[web.RouteDef]:
+        """No routes: Discord's commands arrive over the gateway."""
+        return []
 
     async def _sync(self, guild: discord.Object | None) -> None:
         """Register `/news` with Discord (bulk overwrite: unchanged commands stay as they
@@ -283,12 +255,3 @@ def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
     if exc.code:
         reason += f" (code {exc.code})"
     return DeliveryError(reason, retryable=exc.status not in (401, 403, 404))
-
-
-def _snowflake_env(name: str, what: str) -> int | None:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return None
-    if not _SNOWFLAKE.fullmatch(value):
-        raise SourceError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
-    return int(value)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from bot.chat.message import Entry, Message, Tone, format_utc
+from bot.chat.message import Entry, Message, Tone
+from bot.core.clock import format_utc
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096

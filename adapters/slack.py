@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import shlex
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -35,11 +32,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat.adapter import DeliveryError, PartSent, post_parts
-from bot.chat.message import Entry, Message, Tone, format_utc
-from bot.chat.webhooks import webhook_url, webhooks_in_env
+from bot.chat.commands import Caller, CommandCore
+from bot.chat.message import Entry, Message, Tone
+from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
-from bot.core.secrets import read_secret
-from bot.service.commands import ADMIN_COMMANDS, Caller, CommandError, Commands
+from bot.core.clock import format_utc
+from bot.core.environment import SlackSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,6 @@ SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 CONTEXT_LIMIT = 2000  # per context element
 TEXT_LIMIT = 3000  # the notification fallback `text`
-DEFAULT_API_URL = "https://slack.com/api/"
 COMMAND = "/news"
 ADMIN_CACHE_SECONDS = 300.0  # how long a user's admin status is trusted before asking again
 LINK_LIMIT = 1900  # a longer URL is shown in the context line, not linked from the title
@@ -75,39 +72,6 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\u00ad]")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-@dataclass(frozen=True, slots=True)
-class SlackSettings:
-    """What the adapter needs, from the environment (`from_env`) or given directly."""
-
-    bot_token: str | None = None
-    app_token: str | None = None
-    signing_secret: str | None = None
-    api_url: str = DEFAULT_API_URL
-    socket_mode: bool = True
-    admins: frozenset[str] = frozenset()  # user ids (U…) and user group ids (S…)
-    webhooks: Mapping[str, str] = field(default_factory=dict)  # name → URL, else from env
-
-    @classmethod
-    def from_env(cls) -> SlackSettings:
-        """`WIREWATCH_SLACK_BOT_TOKEN`, `_APP_TOKEN`, `_SIGNING_SECRET` (each also `_FILE`),
-        `WIREWATCH_SLACK_API_URL`, `WIREWATCH_SLACK_SOCKET_MODE` (`false` for HTTP mode),
-        `WIREWATCH_SLACK_ADMINS` (comma-separated user and user-group ids)."""
-        socket = os.environ.get("WIREWATCH_SLACK_SOCKET_MODE", "true").strip().lower()
-        admins = os.environ.get("WIREWATCH_SLACK_ADMINS", "")
-        return cls(
-            bot_token=read_secret("WIREWATCH_SLACK_BOT_TOKEN"),
-            app_token=read_secret("WIREWATCH_SLACK_APP_TOKEN"),
-            signing_secret=read_secret("WIREWATCH_SLACK_SIGNING_SECRET"),
-            api_url=os.environ.get("WIREWATCH_SLACK_API_URL") or DEFAULT_API_URL,
-            socket_mode=socket not in ("0", "false", "no", "off"),
-            admins=frozenset(a.strip() for a in admins.split(",") if a.strip()),
-        )
-
-    def configured(self) -> bool:
-        """Whether anything Slack is set up (a bot token or a webhook)."""
-        return bool(self.bot_token or self.webhooks or webhooks_in_env("slack"))
-
-
 class SlackAdapter:
     """Implements bot.chat.adapter.Adapter for Slack (bot and incoming-webhook channels)."""
 
@@ -119,7 +83,7 @@ class SlackAdapter:
         self.client: AsyncWebClient | None = None
         self.app: AsyncApp | None = None
         self._socket: AsyncSocketModeHandler | None = None
-        self._commands: Commands | None = None
+        self._commands: CommandCore | None = None
         self._admin_cache: dict[str, tuple[bool, float]] = {}  # user → (admin, checked at)
         self._tasks: set[asyncio.Task[None]] = set()
         if settings.bot_token:
@@ -129,7 +93,7 @@ class SlackAdapter:
                 retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
             )
 
-    async def start(self, commands: Commands) -> None:
+    async def start(self, commands: CommandCore) -> None:
         """Build the Bolt app with `/news`; connect Socket Mode if that is the mode."""
         if self.client is None:
             return  # webhooks only: nothing to connect, no commands
@@ -242,27 +206,15 @@ class SlackAdapter:
 
     async def _answer(self, respond: AsyncRespond, command: dict[str, Any]) -> None:
         assert self._commands is not None
-        text = str(command.get("text") or "")
-        name = _command_name(text)
         user = str(command.get("user_id") or "")
-        caller = Caller(
-            channel=f"slack:{command.get('channel_id', '')}",
-            user=user,
-            is_admin=name in ADMIN_COMMANDS and await self._is_admin(user),
-        )
-        visible = False
-        try:
-            message = await self._commands.run_text(caller, text)
-            visible = name in ADMIN_COMMANDS
-        except CommandError as exc:
-            message = Message("wirewatch", Tone.WARNING, str(exc))
-        except Exception:
-            log.exception("/news %r failed", text[:200])
-            message = Message("wirewatch", Tone.ERROR, "Internal error; the bot logged it.")
-        (first, *rest) = render(message)
-        response_type = "in_channel" if visible else "ephemeral"
-        await respond(response_type=response_type, replace_original=False, **first)
-        for payload in rest:
+
+        async def is_admin() -> bool:
+            return await self._is_admin(user)
+
+        caller = Caller(f"slack:{command.get('channel_id', '')}", user, is_admin)
+        reply = await self._commands.answer_text(caller, str(command.get("text") or ""))
+        response_type = "in_channel" if reply.public else "ephemeral"
+        for payload in render(reply.message):
             await respond(response_type=response_type, replace_original=False, **payload)
 
     async def _is_admin(self, user: str) -> bool:
@@ -384,15 +336,6 @@ def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
     if target and len(target) > LINK_LIMIT:  # in a block of its own (the store keeps URLs
         blocks.append(_context(_cut(escape(entry.url or ""), SECTION_LIMIT)))  # ≤ 2,000 bytes)
     return blocks
-
-
-def _command_name(text: str) -> str:
-    """The subcommand of `/news` text as the command core reads it (shell-like words)."""
-    try:
-        words = shlex.split(text)
-    except ValueError:  # an unclosed quote: the core will say so
-        words = text.split()
-    return words[0].lower() if words else "help"
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from aiohttp import web
+
 from bot.chat.adapter import DeliveryError, PartSent
+from bot.chat.commands import ArgValue, Caller, CommandCore, CommandSpec, Reply
 from bot.chat.message import Message
 from bot.core.channels import ChannelRef
-from bot.service.commands import Commands
 
 
 @dataclass
@@ -49,8 +52,12 @@ class RecordingAdapter:
         """Forget the failures still queued: the platform works again."""
         self._failures.clear()
 
-    async def start(self, commands: Commands) -> None:
+    async def start(self, commands: CommandCore) -> None:
         """Nothing to connect."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """No routes: a recording serves no requests."""
+        return []
 
     async def send(
         self,
@@ -100,3 +107,19 @@ class ManualClock:
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward."""
         self.now += delta
+
+
+class NoCommands:
+    """A command core with no subcommands, for adapters started without a bot behind them
+    (implements bot.chat.commands.CommandCore)."""
+
+    table: tuple[CommandSpec, ...] = ()
+
+    async def answer(self, name: str, caller: Caller, values: Mapping[str, ArgValue]) -> Reply:
+        raise AssertionError(f"no command expected, got {name}")
+
+    async def answer_text(self, caller: Caller, text: str) -> Reply:
+        raise AssertionError(f"no command expected, got {text!r}")
+
+    def watchlist_choices(self, current: str) -> list[str]:
+        return []

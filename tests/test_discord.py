@@ -30,7 +30,7 @@ from fakediscord import (
     rate_limited,
 )
 from feedserver import FeedServer
-from recording import ManualClock
+from recording import ManualClock, NoCommands
 from sample_messages import long_digest
 from test_delivery import (
     CANOLA,
@@ -40,7 +40,7 @@ from test_delivery import (
     watchlists_without_sources,
 )
 
-from adapters.discord import DiscordAdapter, DiscordSettings
+from adapters.discord import DiscordAdapter
 from adapters.discord_render import (
     DESCRIPTION_LIMIT,
     MAX_EMBEDS,
@@ -54,6 +54,7 @@ from bot.chat.adapter import Adapter, DeliveryError
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
 from bot.core.config import Settings, SubscriptionConfig
+from bot.core.environment import DiscordSettings
 from bot.core.yaml_source import SourceError
 from bot.service.app import App, configured_platforms, load_configured_watchlists, open_app
 
@@ -96,7 +97,7 @@ async def started(fake: FakeDiscord, **overrides: Any) -> DiscordAdapter:
     """An adapter logged in and connected to the fake gateway, with no command core
     (for tests that only send)."""
     adapter = adapter_for(fake, **overrides)
-    await adapter.start(commands=None)  # type: ignore[arg-type]
+    await adapter.start(NoCommands())
     await fake.wait_for(lambda: fake.identify is not None)
     return adapter
 
@@ -287,7 +288,7 @@ async def test_webhook_delivery_needs_no_bot_and_pings_nobody(
 ) -> None:
     monkeypatch.setenv("WIREWATCH_DISCORD_WEBHOOK_TRADE_DESK", WEBHOOK_URL)
     adapter = DiscordAdapter(DiscordSettings(api_url=fake.api))
-    await adapter.start(commands=None)  # type: ignore[arg-type]
+    await adapter.start(NoCommands())
     hook = parse_channel("discord-webhook:trade-desk")
     assert await adapter.send(hook, alert("@everyone look"), "ww7") == "1000000000000000001"
     assert await adapter.check_connection() is None
@@ -515,7 +516,7 @@ async def test_autocomplete_offers_watchlist_ids(fake: FakeDiscord, db_url: str)
 async def test_a_refused_token_stops_startup(fake: FakeDiscord) -> None:
     fake.script["GET /users/@me"] = [error(401, "401: Unauthorized", 0)]
     with pytest.raises(DeliveryError, match="refused the bot token") as raised:
-        await adapter_for(fake).start(commands=None)  # type: ignore[arg-type]
+        await adapter_for(fake).start(NoCommands())
     assert not raised.value.retryable
 
 
@@ -525,7 +526,7 @@ async def test_an_invite_without_the_commands_scope_stops_startup_saying_so(
     sync = f"PUT /applications/{APP_ID}/guilds/{GUILD_ID}/commands"
     fake.script[sync] = [error(403, "Missing Access", 50001)]
     with pytest.raises(DeliveryError, match=r"needs the applications\.commands scope") as raised:
-        await adapter_for(fake).start(commands=None)  # type: ignore[arg-type]
+        await adapter_for(fake).start(NoCommands())
     assert not raised.value.retryable and "Missing Access" in raised.value.reason
 
 

@@ -24,9 +24,9 @@ from bot.core.models import (
     Match,
     Outcome,
     PollResult,
+    Schedule,
 )
 from bot.delivery.outbox import Outbox
-from bot.feeds.polling import Schedule
 from bot.matching.stories import StoryIndex
 from bot.storage.schema import metadata
 from bot.storage.store import Store, open_engine

@@ -28,12 +28,11 @@ from bot.chat.message import (
     Tone,
     build_alert,
     build_digest,
-    evidence_strings,
     message_from_json,
     message_to_json,
 )
 from bot.core.channels import ChannelRef
-from bot.core.models import Evidence, Item, Match, StoryMatch
+from bot.core.models import Evidence, Item, Match, StoryMatch, evidence_strings
 
 
 @dataclass(frozen=True, slots=True)

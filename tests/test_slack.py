@@ -19,7 +19,7 @@ import pytest
 import yaml
 from fakeslack import FakeSlack, Reply
 from feedserver import FeedServer
-from recording import ManualClock
+from recording import ManualClock, NoCommands
 from sample_messages import long_digest
 from test_delivery import (
     CANOLA,
@@ -31,11 +31,12 @@ from test_delivery import (
 from test_end_to_end import offline_watchlists, wirewatch
 
 from adapters import slack
-from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, SlackSettings, render
+from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, render
 from bot.chat.adapter import DeliveryError
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
 from bot.core.config import Settings, SubscriptionConfig, WebSettings
+from bot.core.environment import SlackSettings
 from bot.service.app import App, load_configured_watchlists, open_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,7 +347,7 @@ async def test_a_revoked_token_stops_startup_with_slacks_reason(fake: FakeSlack)
     fake.script["auth.test"] = [(200, {"ok": False, "error": "invalid_auth"}, {})]
     adapter = adapter_for(fake)
     with pytest.raises(DeliveryError, match="invalid_auth") as caught:
-        await adapter.start(commands=None)  # type: ignore[arg-type]
+        await adapter.start(NoCommands())
     assert not caught.value.retryable
 
 

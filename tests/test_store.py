@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult
+from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult, Schedule
 from bot.delivery.outbox import Outbox
-from bot.feeds.polling import Schedule
 from bot.storage.schema import MIGRATIONS, feeds, items, matches, metadata, schema_version
 from bot.storage.store import (
     INDEXED_BYTES,

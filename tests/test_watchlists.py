@@ -11,9 +11,8 @@ import pytest
 
 from bot.cli.main import main
 from bot.core.config import load_settings
-from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult
+from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult, Schedule
 from bot.core.yaml_source import SourceError
-from bot.feeds.polling import Schedule
 from bot.matching.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
 from bot.service.app import open_app
 

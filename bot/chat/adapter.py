@@ -1,7 +1,7 @@
 """The adapter protocol: what delivery asks of a chat platform (or the terminal).
 
 `bot/` defines the protocol; implementations live in `adapters/` and only the
-composition root (`bot/app.py`) imports them.
+composition root (`bot/service/app.py`) imports them.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from bot.chat.commands import CommandCore
 from bot.chat.message import Message
 from bot.core.channels import ChannelRef
 
-if TYPE_CHECKING:  # the command core imports the store; adapters only need its type
-    from bot.service.commands import Commands
+if TYPE_CHECKING:  # only a type here: commands that deliver nothing never load aiohttp
+    from aiohttp import web
 
 
 class DeliveryError(Exception):
@@ -43,8 +44,12 @@ class Adapter(Protocol):
     platform: str
     min_interval: float  # seconds between two messages to one channel (pacing)
 
-    async def start(self, commands: Commands) -> None:
+    async def start(self, commands: CommandCore) -> None:
         """Connect; serve `/news` through `commands` where the platform has slash commands."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """The routes this adapter serves on the bot's web server (Slack's HTTP mode);
+        empty for most."""
 
     async def send(
         self,

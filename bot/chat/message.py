@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.core.models import Evidence, Match, StoryMatch
+from bot.core.clock import as_utc, format_utc
+from bot.core.models import Match, StoryMatch, evidence_strings
 
 
 class Tone(StrEnum):
@@ -130,17 +131,6 @@ def message_from_json(data: dict[str, Any]) -> Message:
     )
 
 
-def format_utc(when: datetime) -> str:
-    """`2026-11-23 08:30 UTC`: `when` in UTC, to the minute (a naive time is taken as UTC)."""
-    return _as_utc(when).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def evidence_strings(evidence: Iterable[Evidence]) -> tuple[str, ...]:
-    """One quote per hit, in order: `canola: "canola" (title)`,
-    `trade: "tariffs" (title, fuzzy 91)`."""
-    return tuple(_quote(e) for e in evidence)
-
-
 def build_alert(story: StoryMatch, titles: Mapping[str, str]) -> Message:
     """An instant alert for one story: tone ALERT, the headline as title, the lead item's
     summary as text, and one Section per matched watchlist (best first, headed by its
@@ -182,7 +172,7 @@ def build_digest(
         text = "Nothing new since the last digest."
         return Message(title=heading, tone=Tone.INFO, text=text, footer=footer)
     placed = [story for group in groups.values() for story, _ in group]
-    since = min(_as_utc(story.first_seen) for story in placed)
+    since = min(as_utc(story.first_seen) for story in placed)
     noun = "story" if len(placed) == 1 else "stories"
     return Message(
         title=heading,
@@ -193,15 +183,6 @@ def build_digest(
         ),
         footer=footer,
     )
-
-
-def _as_utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _quote(evidence: Evidence) -> str:
-    fuzzy = "" if evidence.similarity >= 100 else f", fuzzy {evidence.similarity:g}"
-    return f'{evidence.group}: "{evidence.text}" ({evidence.field}{fuzzy})'
 
 
 def _entry(story: StoryMatch, match: Match) -> Entry:
@@ -245,4 +226,4 @@ def _section(heading: str, group: Sequence[tuple[StoryMatch, Match]], size: int)
 
 def _recency(story: StoryMatch) -> datetime:
     """When the story's lead item was published, or first seen if it carries no date."""
-    return _as_utc(story.item.published or story.first_seen)
+    return as_utc(story.item.published or story.first_seen)

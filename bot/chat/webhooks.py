@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import os
-
 from bot.chat.adapter import DeliveryError
 from bot.core.channels import ChannelRef
-from bot.core.secrets import read_secret
+from bot.core.environment import read_secret
 
 
 def webhook_url(channel: ChannelRef) -> str:
@@ -20,9 +18,3 @@ def webhook_url(channel: ChannelRef) -> str:
     if not url:
         raise DeliveryError(f"{channel}: set {name} (or {name}_FILE) to its URL", retryable=False)
     return url
-
-
-def webhooks_in_env(platform: str) -> list[str]:
-    """The webhook variables set for `platform` (`discord`, `slack`)."""
-    prefix = f"WIREWATCH_{platform.upper()}_WEBHOOK_"
-    return [name for name in os.environ if name.startswith(prefix)]

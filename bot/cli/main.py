@@ -36,9 +36,10 @@ from bot.cli.reports import (
     print_subscriptions,
     print_summary,
 )
+from bot.core.clock import utcnow
 from bot.core.config import Settings, find_config, load_settings
+from bot.core.environment import SecretError
 from bot.core.models import FeedState, Report, StoredItem
-from bot.core.secrets import SecretError
 from bot.core.yaml_source import SourceError
 from bot.feeds.feedlist import declared_feeds
 from bot.feeds.opml import OpmlError, read_opml, write_opml
@@ -53,7 +54,6 @@ from bot.service.app import (
     open_app,
 )
 from bot.service.health import probe, probe_url
-from bot.service.pipeline import utcnow
 from bot.service.scheduler import run_until_stopped
 from bot.storage.backup import BackupError, backup_sqlite
 from bot.storage.migrate_db import MigrationError, migrate_database

@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bot.chat.message import evidence_strings, format_utc
+from bot.core.clock import format_utc
 from bot.core.models import (
     CycleSummary,
     Delivery,
@@ -33,6 +33,7 @@ from bot.core.models import (
     PollResult,
     Report,
     Subscription,
+    evidence_strings,
 )
 from bot.matching.evaluation import Evaluation
 from bot.matching.watchlists import Watchlist

@@ -8,7 +8,6 @@ file.
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from pydantic import (
 
 from bot.core.channels import parse_channel
 from bot.core.cron import check_cron, check_timezone, parse_quiet_hours
+from bot.core.environment import variable
 from bot.core.yaml_source import SourceError, load_yaml
 
 DEFAULT_CONFIG_NAME = "wirewatch.yaml"
@@ -215,13 +215,13 @@ class Settings(_Strict):
 
     def resolved_database_url(self) -> str:
         """`$WIREWATCH_DATABASE_URL`, else `database_url`, else SQLite in `data_dir`."""
-        url = os.environ.get("WIREWATCH_DATABASE_URL") or self.database_url
+        url = variable("WIREWATCH_DATABASE_URL") or self.database_url
         return url or f"sqlite+aiosqlite:///{self.data_dir / 'wirewatch.db'}"
 
 
 def find_config(explicit: str | None) -> Path | None:
     """The config file to read, or None for the embedded defaults."""
-    chosen = explicit or os.environ.get("WIREWATCH_CONFIG")
+    chosen = explicit or variable("WIREWATCH_CONFIG")
     if chosen:
         return Path(chosen)
     default = Path(DEFAULT_CONFIG_NAME)
@@ -252,11 +252,11 @@ def load_settings(path: Path | None) -> Settings:
 def _with_env(settings: Settings) -> Settings:
     """Apply the environment variables that override file settings."""
     updates: dict[str, Any] = {}
-    if data_dir := os.environ.get("WIREWATCH_DATA_DIR"):
+    if data_dir := variable("WIREWATCH_DATA_DIR"):
         updates["data_dir"] = Path(data_dir)
-    if watchlists := os.environ.get("WIREWATCH_WATCHLISTS"):
+    if watchlists := variable("WIREWATCH_WATCHLISTS"):
         updates["watchlists_dir"] = Path(watchlists)
-    web = os.environ.get("WIREWATCH_WEB_HOST"), os.environ.get("WIREWATCH_WEB_PORT")
+    web = variable("WIREWATCH_WEB_HOST"), variable("WIREWATCH_WEB_PORT")
     if any(web):
         try:
             updates["web"] = WebSettings(

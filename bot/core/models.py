@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -104,6 +105,16 @@ class Evidence:
     field: str  # "title" or "summary"
     text: str
     similarity: float  # 100 for an exact hit, the rapidfuzz score for a fuzzy one
+
+    def quote(self) -> str:
+        """The hit as one line: `canola: "canola" (title)`, `trade: "tariffs" (title, fuzzy 91)`."""
+        fuzzy = "" if self.similarity >= 100 else f", fuzzy {self.similarity:g}"
+        return f'{self.group}: "{self.text}" ({self.field}{fuzzy})'
+
+
+def evidence_strings(evidence: Iterable[Evidence]) -> tuple[str, ...]:
+    """One quote per hit, in order (`Evidence.quote`)."""
+    return tuple(e.quote() for e in evidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,3 +258,13 @@ class Delivery:
     window_end: int | None = None
     parts_sent: int = 0  # leading parts of the message the platform accepted so far
     first_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A feed's next poll (regular slot or backoff), and the server's wait (Retry-After,
+    max-age). `run --once` ignores `next_poll_at` but never polls before `hold_until`."""
+
+    next_poll_at: datetime
+    hold_until: datetime | None
+    consecutive_failures: int

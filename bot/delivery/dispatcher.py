@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from bot.chat.adapter import Adapter, DeliveryError
 from bot.chat.message import Message, build_alert, build_digest, message_from_json, message_to_json
 from bot.core.channels import ChannelRef, parse_channel
+from bot.core.clock import Clock
 from bot.core.metrics import Metrics
 from bot.core.models import Delivery, StoryMatch
 from bot.delivery.outbox import Outbox
@@ -30,8 +31,6 @@ from bot.matching.stories import StoryIndex
 log = logging.getLogger(__name__)
 STORY_WINDOW = timedelta(hours=48)  # a story takes new outlets' items for this long
 STOP_GRACE = 10.0  # seconds in-flight sends get to finish on stop
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)

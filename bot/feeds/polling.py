@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.core.models import FetchResult, Outcome
+from bot.core.models import FetchResult, Outcome, Schedule
 
 MAX_HOLD = timedelta(hours=24)  # the longest Retry-After or max-age we honour
 
@@ -23,18 +23,6 @@ class PollPolicy:
     interval: timedelta = timedelta(minutes=15)
     max_backoff: timedelta = timedelta(hours=6)
     dead_after: int = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """Our next poll (regular slot or backoff), and the server's wait (Retry-After, max-age).
-
-    `run --once` ignores `next_poll_at` but never polls before `hold_until`.
-    """
-
-    next_poll_at: datetime
-    hold_until: datetime | None
-    consecutive_failures: int
 
 
 def next_slot(url: str, interval: timedelta, now: datetime) -> datetime:

@@ -22,8 +22,7 @@ from typing import NamedTuple
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 from rapidfuzz import fuzz
 
-from bot.chat.message import evidence_strings
-from bot.core.models import Evidence, Item, Match
+from bot.core.models import Evidence, Item, Match, evidence_strings
 from bot.matching.normalize import (
     fold,
     has_cjk,

@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from adapters.console import ConsoleAdapter
-from adapters.discord import DiscordAdapter, DiscordSettings
-from adapters.slack import SlackAdapter, SlackSettings
 from bot.chat.adapter import Adapter
 from bot.core.channels import parse_channel
+from bot.core.clock import Clock, utcnow
 from bot.core.collector import settle_after_startup
 from bot.core.config import Settings
+from bot.core.environment import DiscordSettings, SlackSettings
 from bot.core.metrics import Metrics
 from bot.core.yaml_source import SourceError
 from bot.delivery.dispatcher import Dispatcher, RetryPolicy
@@ -32,7 +31,7 @@ from bot.matching.watchlists import (
 )
 from bot.service.commands import Commands
 from bot.service.health import Heartbeat, Readiness, check_readiness
-from bot.service.pipeline import Clock, Pipeline, utcnow
+from bot.service.pipeline import Pipeline
 from bot.service.web import WebServer, status_routes
 from bot.storage.store import Store
 
@@ -72,13 +71,20 @@ def configured_platforms() -> set[str]:
 
 
 def available_adapters() -> dict[str, Adapter]:
-    """One adapter per configured platform."""
+    """One adapter per configured platform (each platform's library is loaded only here,
+    and only when it is configured)."""
+    from adapters.console import ConsoleAdapter
+
     adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
     discord = DiscordSettings.from_env()
     if discord.configured():
+        from adapters.discord import DiscordAdapter
+
         adapters["discord"] = DiscordAdapter(discord)
     slack = SlackSettings.from_env()
     if slack.configured():
+        from adapters.slack import SlackAdapter
+
         adapters["slack"] = SlackAdapter(slack)
     return adapters
 
@@ -116,7 +122,7 @@ def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer
     """The web server (not yet started) when `web.port` is set, with the adapters'
     routes; an adapter that serves routes without a port configured is a configuration
     error."""
-    routes = [route for a in adapters.values() for route in getattr(a, "routes", list)()]
+    routes = [route for adapter in adapters.values() for route in adapter.routes()]
     if settings.web.port is None:
         if routes:
             raise SourceError(

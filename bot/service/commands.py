@@ -1,68 +1,48 @@
-"""The command core behind `/news`, shared by every platform: typed arguments in, a
-Message out. Adapters only parse their platform's request, decide who is an admin, and
-render the Message (ephemeral or not); nothing here knows Discord or Slack.
+"""The command core behind `/news`: one table of subcommands, shared by every platform.
 
-Bad arguments raise CommandError, whose text says what was wrong and what is expected;
-adapters show it to the caller and nothing else happens.
+Each entry of TABLE names a subcommand, its typed arguments, whether it needs a channel
+admin, and its handler. Adapters derive their platform's command form from the table and
+call `answer` or `answer_text`; the core checks the caller's rights and the arguments,
+runs the handler, and turns a CommandError into a private warning and any other failure
+into a logged internal error. Handlers take typed arguments and return a Message.
 """
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rapidfuzz import fuzz
 
-from bot.chat.message import (
-    Entry,
-    Message,
-    Section,
-    Tone,
-    build_digest,
-    evidence_strings,
-    format_utc,
+from bot.chat.commands import (
+    Arg,
+    ArgKind,
+    ArgValue,
+    Caller,
+    CommandError,
+    CommandSpec,
+    Reply,
+    split_words,
 )
+from bot.chat.message import Entry, Message, Section, Tone, build_digest
+from bot.core.clock import format_utc
 from bot.core.cron import check_cron, check_timezone
+from bot.core.models import evidence_strings
 from bot.delivery.outbox import Outbox
 from bot.feeds.canonical import canonical_url
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import Watchlist, describe_rule
 from bot.storage.store import Store
 
+log = logging.getLogger(__name__)
+
 MAX_DAYS = 90
 RESULTS = 10
+TEST_TEXT_LIMIT = 2000  # characters of `/news test` text matched
 DEFAULT_DIGEST = "0 8 * * *"
-ADMIN_COMMANDS = frozenset({"subscribe", "unsubscribe", "digest"})
-USAGE = {
-    "search": "search <query> [watchlist] [days]",
-    "latest": "latest [watchlist]",
-    "watchlists": "watchlists",
-    "watchlist": "watchlist <id>",
-    "why": "why <url>",
-    "test": "test <text>",
-    "subscribe": 'subscribe <watchlist> [alert|digest] ["<cron>"] [time zone]',
-    "unsubscribe": "unsubscribe <watchlist>",
-    "subscriptions": "subscriptions",
-    "digest": "digest [watchlist]",
-    "feeds": "feeds",
-    "help": "help",
-}
-
-
-class CommandError(Exception):
-    """A bad argument or a refused request; the text is the reply."""
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asked, and where: `channel` is a channel reference (`discord:<id>`, ...);
-    `is_admin` is the platform's answer (Manage Channels, a configured role or user)."""
-
-    channel: str
-    user: str
-    is_admin: bool
+INTERNAL_ERROR = "Internal error; the bot logged it."
 
 
 class Commands:
@@ -84,15 +64,8 @@ class Commands:
 
     # --- lookups ---------------------------------------------------------------------
 
-    async def search(
-        self, caller: Caller, query: str, watchlist: str | None = None, days: int = 7
-    ) -> Message:
+    async def search(self, caller: Caller, query: str, watchlist: str | None, days: int) -> Message:
         """Stored stories ranked by fuzzy relevance of title and summary, then recency."""
-        query = query.strip()
-        if len(query) < 2:
-            raise CommandError(f"search needs a query of 2 characters or more: {USAGE['search']}")
-        if not 1 <= days <= MAX_DAYS:
-            raise CommandError(f"days must be between 1 and {MAX_DAYS}, not {days}")
         if watchlist is not None:
             self._watchlist(watchlist)
         now = self.now()
@@ -129,7 +102,7 @@ class Commands:
             (Section("Results", tuple(ranked[:RESULTS]), max(0, len(ranked) - RESULTS)),),
         )
 
-    async def latest(self, caller: Caller, watchlist: str | None = None) -> Message:
+    async def latest(self, caller: Caller, watchlist: str | None) -> Message:
         """The most recently matched stories (of one watchlist, or all)."""
         ids = [self._watchlist(watchlist).id] if watchlist else list(self.watchlists)
         stories = await self.outbox.latest_stories(ids, RESULTS)
@@ -138,12 +111,12 @@ class Commands:
         message = build_digest(stories, titles, heading=heading, now=self.now())
         return message or Message(heading, Tone.INFO, "Nothing matched yet.")
 
-    def list_watchlists(self, caller: Caller) -> Message:
+    async def list_watchlists(self, caller: Caller) -> Message:
         """Every watchlist with its one-line scope."""
         lines = [f"{w.id}: {w.title}. {w.summary}" for w in self.watchlists.values()]
         return Message("Watchlists", Tone.INFO, "\n".join(lines))
 
-    def show_watchlist(self, caller: Caller, watchlist: str) -> Message:
+    async def show_watchlist(self, caller: Caller, watchlist: str) -> Message:
         """One watchlist's rule, groups and thresholds."""
         w = self._watchlist(watchlist)
         groups = "\n".join(
@@ -162,7 +135,7 @@ class Commands:
         """Which watchlists matched the story at `url`, with evidence; or why not."""
         canonical = canonical_url(url.strip())
         if canonical is None:
-            raise CommandError(f"{url!r} is not an http(s) link: {USAGE['why']}")
+            raise CommandError(f"{url!r} is not an http(s) link: /news {WHY.usage()}")
         stored = await self.store.item_by_url(canonical)
         if stored is None:
             return Message(
@@ -188,11 +161,9 @@ class Commands:
         text = f"{item.source} · first seen {format_utc(stored.first_seen)}\n" + "\n".join(lines)
         return Message(f"Why: {item.title}", Tone.INFO, text)
 
-    def test(self, caller: Caller, text: str) -> Message:
+    async def test(self, caller: Caller, text: str) -> Message:
         """Which watchlists a piece of text would match, with evidence."""
-        if not text.strip():
-            raise CommandError(f"test needs some text: {USAGE['test']}")
-        verdicts = sorted(self.matcher.judge(text[:2000]), key=lambda v: -v.score)
+        verdicts = sorted(self.matcher.judge(text), key=lambda v: -v.score)
         lines = []
         for verdict in verdicts:
             if verdict.matched:
@@ -218,10 +189,11 @@ class Commands:
         head = f"{ok} of {len(feeds)} feeds healthy, {len(failing)} failing"
         return Message("Feeds", Tone.WARNING if failing else Tone.INFO, "\n".join([head, *lines]))
 
-    def help(self, caller: Caller) -> Message:
-        """The subcommands and their arguments."""
-        lines = [f"/news {usage}" for usage in USAGE.values()]
-        lines.append("subscribe, unsubscribe and digest need channel admin rights.")
+    async def help(self, caller: Caller) -> Message:
+        """The subcommands and their arguments, from the table."""
+        lines = [f"/news {entry.spec.usage()}" for entry in TABLE]
+        admin = [entry.spec.name for entry in TABLE if entry.spec.admin]
+        lines.append(f"{', '.join(admin[:-1])} and {admin[-1]} need channel admin rights.")
         return Message("wirewatch /news", Tone.INFO, "\n".join(lines))
 
     # --- channel settings (admins) -------------------------------------------------------
@@ -230,15 +202,12 @@ class Commands:
         self,
         caller: Caller,
         watchlist: str,
-        mode: str = "alert",
-        schedule: str | None = None,
-        timezone: str = "UTC",
+        mode: str,
+        schedule: str | None,
+        timezone: str,
     ) -> Message:
         """Subscribe the caller's channel to a watchlist's alerts or digest."""
-        self._admin(caller, "subscribe")
         w = self._watchlist(watchlist)
-        if mode not in ("alert", "digest"):
-            raise CommandError(f"mode must be alert or digest, not {mode!r}: {USAGE['subscribe']}")
         if mode == "alert" and schedule:
             raise CommandError('a schedule is for digests: subscribe <watchlist> digest "<cron>"')
         try:
@@ -263,7 +232,6 @@ class Commands:
 
     async def unsubscribe(self, caller: Caller, watchlist: str) -> Message:
         """End the caller's channel's subscriptions to a watchlist."""
-        self._admin(caller, "unsubscribe")
         w = self._watchlist(watchlist)
         ended = await self.outbox.unsubscribe(caller.channel, w.id)
         if not ended:
@@ -289,9 +257,8 @@ class Commands:
             )
         return Message("Subscriptions", Tone.INFO, "\n".join(lines))
 
-    async def digest(self, caller: Caller, watchlist: str | None = None) -> Message:
+    async def digest(self, caller: Caller, watchlist: str | None) -> Message:
         """Queue this channel's digest (of one watchlist's subscriptions, if given) now."""
-        self._admin(caller, "digest")
         if watchlist is not None:
             self._watchlist(watchlist)
         subs = [
@@ -309,51 +276,50 @@ class Commands:
             await self.outbox.queue_digest_now(sub.id, self.now())
         return Message("Digest", Tone.INFO, "The digest is on its way to this channel.")
 
-    # --- text form (Slack's one /news command) ------------------------------------------
+    # --- answering --------------------------------------------------------------------
 
-    async def run_text(self, caller: Caller, text: str) -> Message:
-        """Parse `text` as `<subcommand> <arguments>` and run it."""
+    @property
+    def table(self) -> Sequence[CommandSpec]:
+        """Every subcommand, in the order help lists them."""
+        return SPECS
+
+    async def answer(self, name: str, caller: Caller, values: Mapping[str, ArgValue]) -> Reply:
+        """Run subcommand `name` for `caller` with typed `values`: an admin subcommand's
+        success is public, everything else private; never raises."""
         try:
-            words = shlex.split(text)
-        except ValueError as exc:
-            raise CommandError(f"could not read the arguments ({exc}); check the quotes") from exc
-        if not words:
-            return self.help(caller)
-        name, args = words[0].lower(), words[1:]
-        if name not in USAGE:
-            raise CommandError(f"unknown subcommand {name!r}; try /news help")
-        if name == "search":
-            return await self.search(caller, *self._search_args(args))
-        if name in ("latest", "digest"):
-            if len(args) > 1:
-                raise CommandError(f"usage: /news {USAGE[name]}")
-            target = args[0] if args else None
-            return await (
-                self.latest(caller, target) if name == "latest" else self.digest(caller, target)
+            entry = _BY_NAME.get(name)
+            if entry is None:
+                raise CommandError(f"unknown subcommand {name!r}; try /news help")
+            return await self._run(entry, caller, entry.spec.bind(values))
+        except CommandError as exc:
+            return Reply(Message("wirewatch", Tone.WARNING, str(exc)))
+        except Exception:
+            log.exception("/news %s failed", name)
+            return Reply(Message("wirewatch", Tone.ERROR, INTERNAL_ERROR))
+
+    async def answer_text(self, caller: Caller, text: str) -> Reply:
+        """Run `<subcommand> <arguments>` (Slack's `/news` text; no text is help)."""
+        try:
+            words = split_words(text)
+            name = words[0].lower() if words else "help"
+            entry = _BY_NAME.get(name)
+            if entry is None:
+                raise CommandError(f"unknown subcommand {name!r}; try /news help")
+            return await self._run(entry, caller, entry.spec.bind_words(words[1:], self._fits))
+        except CommandError as exc:
+            return Reply(Message("wirewatch", Tone.WARNING, str(exc)))
+        except Exception:
+            log.exception("/news %r failed", text[:200])
+            return Reply(Message("wirewatch", Tone.ERROR, INTERNAL_ERROR))
+
+    async def _run(self, entry: Subcommand, caller: Caller, values: dict[str, ArgValue]) -> Reply:
+        spec = entry.spec
+        if spec.admin and not await caller.is_admin():
+            raise CommandError(
+                f"{spec.name} changes this channel's settings, so it needs Manage Channels "
+                "(Discord) or an admin (Slack)"
             )
-        if name in ("watchlist", "why", "unsubscribe"):
-            if len(args) != 1:
-                raise CommandError(f"usage: /news {USAGE[name]}")
-            if name == "watchlist":
-                return self.show_watchlist(caller, args[0])
-            return await (
-                self.why(caller, args[0]) if name == "why" else self.unsubscribe(caller, args[0])
-            )
-        if name == "test":
-            return self.test(caller, " ".join(args))
-        if name == "subscribe":
-            if not 1 <= len(args) <= 4:
-                raise CommandError(f"usage: /news {USAGE['subscribe']}")
-            return await self.subscribe(caller, *args)
-        if args:
-            raise CommandError(f"usage: /news {USAGE[name]}")
-        if name == "watchlists":
-            return self.list_watchlists(caller)
-        if name == "subscriptions":
-            return await self.subscriptions(caller)
-        if name == "feeds":
-            return await self.feeds(caller)
-        return self.help(caller)
+        return Reply(await entry.handler(self, caller, **values), public=spec.admin)
 
     def watchlist_choices(self, current: str) -> list[str]:
         """Watchlist ids for autocomplete: those starting with `current`, then containing it."""
@@ -363,14 +329,13 @@ class Commands:
             i for i in ids if needle in i and not i.startswith(needle)
         ]
 
-    def _search_args(self, args: list[str]) -> tuple[str, str | None, int]:
-        days = 7
-        watchlist = None
-        if len(args) > 1 and args[-1].isdigit():
-            days = int(args.pop())
-        if len(args) > 1 and args[-1] in self.watchlists:
-            watchlist = args.pop()
-        return " ".join(args), watchlist, days
+    def _fits(self, arg: Arg, word: str) -> bool:
+        """Whether a trailing word of a text command can be `arg` (see `bind_words`)."""
+        if arg.kind is ArgKind.INT:
+            return word.isdigit()
+        if arg.kind is ArgKind.WATCHLIST:
+            return word.strip().lower() in self.watchlists
+        return arg.kind is ArgKind.CHOICE and word.lower() in arg.choices
 
     def _watchlist(self, watchlist_id: str) -> Watchlist:
         found = self.watchlists.get(watchlist_id.strip().lower())
@@ -381,9 +346,67 @@ class Commands:
             )
         return found
 
-    def _admin(self, caller: Caller, command: str) -> None:
-        if not caller.is_admin:
-            raise CommandError(
-                f"{command} changes this channel's settings, so it needs Manage Channels "
-                "(Discord) or an admin (Slack)"
-            )
+
+Handler = Callable[..., Awaitable[Message]]
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    """One row of the table: the spec adapters see, and the Commands method that answers."""
+
+    spec: CommandSpec
+    handler: Handler
+
+
+def _watchlist_arg(description: str, *, required: bool = False) -> Arg:
+    return Arg("watchlist", ArgKind.WATCHLIST, description, required=required)
+
+
+WHY = CommandSpec(
+    "why", "Why a story matched a watchlist, or why not",
+    (Arg("url", ArgKind.WORD, "the story's link"),),
+)  # fmt: skip
+TABLE: tuple[Subcommand, ...] = (
+    Subcommand(CommandSpec("search", "Stored stories ranked by relevance", (
+        Arg("query", ArgKind.REST, "words to look for in titles and summaries",
+            minimum=2, maximum=200),
+        _watchlist_arg("only stories this watchlist matched"),
+        Arg("days", ArgKind.INT, f"how far back to look (1 to {MAX_DAYS}, default 7)",
+            required=False, default=7, minimum=1, maximum=MAX_DAYS),
+    )), Commands.search),
+    Subcommand(CommandSpec("latest", "The most recent matched stories", (
+        _watchlist_arg("only this watchlist's stories"),
+    )), Commands.latest),
+    Subcommand(CommandSpec("watchlists", "The watchlists and what each covers"),
+               Commands.list_watchlists),
+    Subcommand(CommandSpec("watchlist", "One watchlist's rule and terms", (
+        _watchlist_arg("the watchlist id", required=True),
+    )), Commands.show_watchlist),
+    Subcommand(WHY, Commands.why),
+    Subcommand(CommandSpec("test", "Which watchlists a piece of text would match", (
+        Arg("text", ArgKind.REST, "a headline or a paragraph", maximum=TEST_TEXT_LIMIT),
+    )), Commands.test),
+    Subcommand(CommandSpec("subscribe", "Post a watchlist's alerts or digest here", (
+        _watchlist_arg("the watchlist id", required=True),
+        Arg("mode", ArgKind.CHOICE, "alerts as they happen, or a scheduled digest",
+            required=False, default="alert", choices=("alert", "digest")),
+        Arg("schedule", ArgKind.WORD,
+            'the digest\'s cron schedule, e.g. "0 8 * * mon-fri" (default 08:00 daily)',
+            required=False),
+        Arg("timezone", ArgKind.WORD,
+            "the schedule's time zone, e.g. America/Toronto (default UTC)",
+            required=False, default="UTC"),
+    ), admin=True), Commands.subscribe),
+    Subcommand(CommandSpec("unsubscribe", "Stop a watchlist's posts here", (
+        _watchlist_arg("the watchlist id", required=True),
+    ), admin=True), Commands.unsubscribe),
+    Subcommand(CommandSpec("subscriptions", "This channel's subscriptions"),
+               Commands.subscriptions),
+    Subcommand(CommandSpec("digest", "Post this channel's digest now", (
+        _watchlist_arg("only this watchlist's digest"),
+    ), admin=True), Commands.digest),
+    Subcommand(CommandSpec("feeds", "Feed health, failing feeds first"), Commands.feeds),
+    Subcommand(CommandSpec("help", "The subcommands and their arguments"), Commands.help),
+)  # fmt: skip
+SPECS = tuple(entry.spec for entry in TABLE)
+_BY_NAME = {entry.spec.name: entry for entry in TABLE}

@@ -11,10 +11,11 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import xxhash
 
+from bot.core.clock import Clock, utcnow
 from bot.core.metrics import Metrics
 from bot.core.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
 from bot.feeds.fetch import Fetcher
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 BATCH = 200  # polls written per transaction at most
 LINGER = 0.05  # seconds a batch waits for more finished polls
 
-Clock = Callable[[], datetime]
-
 
 def hash_body(body: bytes) -> str:
     """A 128-bit fingerprint of a feed body (32 hex digits) that tells a changed body from
@@ -39,11 +38,6 @@ def hash_body(body: bytes) -> str:
     a twentieth of an unchanged cycle.
     """
     return xxhash.xxh3_128_hexdigest(body)
-
-
-def utcnow() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
 
 
 class Pipeline:

@@ -28,9 +28,9 @@ from bot.core.models import (
     Match,
     Outcome,
     PollResult,
+    Schedule,
     StoredItem,
 )
-from bot.feeds.polling import Schedule
 from bot.storage.schema import feeds, items, matches, migrate
 
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit

@@ -1,0 +1,127 @@
+"""Every environment variable wirewatch reads, read here and nowhere else.
+
+Secrets (tokens, webhook URLs) come from `NAME`, or from the file named by `NAME_FILE`
+(Docker secrets); they never come from the config file and are never logged. The chat
+platforms' settings live here too, so that knowing which platforms are configured loads
+no platform library.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.core.yaml_source import SourceError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_SNOWFLAKE = re.compile(r"\d{15,21}")
+_FALSE = ("0", "false", "no", "off")
+
+
+class SecretError(Exception):
+    """A secret's file could not be read, or both forms were given."""
+
+
+def variable(name: str) -> str | None:
+    """The value of environment variable `name`, stripped; None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def read_secret(name: str) -> str | None:
+    """The value of `name` or of the file `name_FILE` names (stripped), else None."""
+    value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if value and path:
+        raise SecretError(f"set {name} or {name}_FILE, not both")
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+        if not value:
+            raise SecretError(f"{name}_FILE: {path} is empty")
+    return value.strip() if value else None
+
+
+def names_starting(prefix: str) -> list[str]:
+    """The environment variables whose names start with `prefix`, `_FILE` forms included."""
+    return sorted(name for name in os.environ if name.startswith(prefix))
+
+
+def webhook_variables(platform: str) -> list[str]:
+    """The webhook variables set for `platform` (`discord`, `slack`)."""
+    return names_starting(f"WIREWATCH_{platform.upper()}_WEBHOOK_")
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    """What the Discord adapter needs, from the environment (`from_env`) or given directly."""
+
+    token: str | None = None
+    guild_id: int | None = None  # sync the commands to this server only
+    api_url: str | None = None  # REST base, e.g. http://proxy:8080/api/v10
+    admin_role: int | None = None  # may run subscribe/unsubscribe/digest
+    webhooks: Mapping[str, str] = field(default_factory=dict)  # name → URL, else from env
+    timeout: float = 60.0  # seconds for one REST call, rate-limit waits included
+
+    @classmethod
+    def from_env(cls) -> DiscordSettings:
+        """`WIREWATCH_DISCORD_TOKEN` (or `_FILE`), `WIREWATCH_DISCORD_GUILD_ID`,
+        `WIREWATCH_DISCORD_API_URL`, `WIREWATCH_DISCORD_ADMIN_ROLE`. Raises SourceError
+        when an id is not one."""
+        return cls(
+            token=read_secret("WIREWATCH_DISCORD_TOKEN"),
+            guild_id=_snowflake("WIREWATCH_DISCORD_GUILD_ID", "a server id"),
+            api_url=variable("WIREWATCH_DISCORD_API_URL"),
+            admin_role=_snowflake("WIREWATCH_DISCORD_ADMIN_ROLE", "a role id"),
+        )
+
+    def configured(self) -> bool:
+        """Whether anything Discord is set up (a bot token or a webhook)."""
+        return bool(self.token or self.webhooks or webhook_variables("discord"))
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    """What the Slack adapter needs, from the environment (`from_env`) or given directly."""
+
+    bot_token: str | None = None
+    app_token: str | None = None
+    signing_secret: str | None = None
+    api_url: str = DEFAULT_SLACK_API_URL
+    socket_mode: bool = True
+    admins: frozenset[str] = frozenset()  # user ids (U…) and user group ids (S…)
+    webhooks: Mapping[str, str] = field(default_factory=dict)  # name → URL, else from env
+
+    @classmethod
+    def from_env(cls) -> SlackSettings:
+        """`WIREWATCH_SLACK_BOT_TOKEN`, `_APP_TOKEN`, `_SIGNING_SECRET` (each also `_FILE`),
+        `WIREWATCH_SLACK_API_URL`, `WIREWATCH_SLACK_SOCKET_MODE` (`false` for HTTP mode),
+        `WIREWATCH_SLACK_ADMINS` (comma-separated user and user-group ids)."""
+        socket = (variable("WIREWATCH_SLACK_SOCKET_MODE") or "true").lower()
+        admins = variable("WIREWATCH_SLACK_ADMINS") or ""
+        return cls(
+            bot_token=read_secret("WIREWATCH_SLACK_BOT_TOKEN"),
+            app_token=read_secret("WIREWATCH_SLACK_APP_TOKEN"),
+            signing_secret=read_secret("WIREWATCH_SLACK_SIGNING_SECRET"),
+            api_url=variable("WIREWATCH_SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+            socket_mode=socket not in _FALSE,
+            admins=frozenset(a.strip() for a in admins.split(",") if a.strip()),
+        )
+
+    def configured(self) -> bool:
+        """Whether anything Slack is set up (a bot token or a webhook)."""
+        return bool(self.bot_token or self.webhooks or webhook_variables("slack"))
+
+
+def _snowflake(name: str, what: str) -> int | None:
+    value = variable(name)
+    if value is None:
+        return None
+    if not _SNOWFLAKE.fullmatch(value):
+        raise SourceError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
+    return int(value)

@@ -15,11 +15,12 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bot.chat.adapter import DeliveryError, PartSent
+from bot.chat.adapter import PartSent
 from bot.chat.commands import CommandCore
 from bot.chat.message import Entry, Message, Section
 from bot.core.channels import ChannelRef
 from bot.core.clock import format_utc
+from bot.core.errors import DeliveryError
 
 LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
 _INDENT = "    "

@@ -27,12 +27,13 @@ from discord import app_commands
 
 from adapters.discord_commands import NewsGroup
 from adapters.discord_render import DiscordMessage, render
-from bot.chat.adapter import DeliveryError, PartSent, post_parts
+from bot.chat.adapter import PartSent, post_parts
 from bot.chat.commands import CommandCore
 from bot.chat.message import Message
 from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
 from bot.core.environment import DiscordSettings
+from bot.core.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -31,13 +31,14 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.chat.adapter import DeliveryError, PartSent, post_parts
+from bot.chat.adapter import PartSent, post_parts
 from bot.chat.commands import Caller, CommandCore
 from bot.chat.message import Entry, Message, Tone
 from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
 from bot.core.clock import format_utc
 from bot.core.environment import SlackSettings
+from bot.core.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from bot.chat.adapter import DeliveryError, PartSent
+from bot.chat.adapter import PartSent
 from bot.chat.commands import ArgValue, Caller, CommandCore, CommandSpec, Reply
 from bot.chat.message import Message
 from bot.core.channels import ChannelRef
+from bot.core.errors import DeliveryError
 
 
 @dataclass

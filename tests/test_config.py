@@ -9,7 +9,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.core.config import Settings, load_settings, parse_byte_size, parse_duration
-from bot.core.yaml_source import SourceError
+from bot.core.errors import ConfigError
 
 
 def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +33,7 @@ def test_every_error_is_listed_with_its_line(tmp_path: Path) -> None:
         "  intervall: 5m\n"
         "colour: blue\n"
     )
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_settings(path)
     problems = caught.value.problems
     assert len(problems) == 5
@@ -47,7 +47,7 @@ def test_every_error_is_listed_with_its_line(tmp_path: Path) -> None:
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("feeds:\n  - url: [unclosed\n")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert caught.value.problems[0].startswith(f"{path}:")
     assert "invalid YAML" in caught.value.problems[0]
@@ -82,7 +82,7 @@ def test_env_var_names_the_config(
 def test_intervals_and_timeouts_must_be_longer_than_zero(tmp_path: Path) -> None:
     path = tmp_path / "wirewatch.yaml"
     path.write_text("poll:\n  read_timeout: 0s\n  interval: -5\n  max_backoff: 6h\n")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert sorted(caught.value.problems) == [
         f"{path}:2: poll.read_timeout: must be longer than 0s",

@@ -16,12 +16,11 @@ import pytest
 from feedserver import Feed, FeedServer, rss
 from recording import ManualClock, RecordingAdapter, Sent
 
-from bot.chat.adapter import DeliveryError
 from bot.chat.message import message_from_json
 from bot.cli.main import main
 from bot.core.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
+from bot.core.errors import ConfigError, DeliveryError
 from bot.core.models import DeliveryState
-from bot.core.yaml_source import SourceError
 from bot.matching.watchlists import Watchlist
 from bot.service.app import App, load_configured_watchlists, open_app
 
@@ -468,7 +467,7 @@ async def test_unknown_watchlist_or_platform_stops_startup(db_url: str) -> None:
             SubscriptionConfig(channel=CHANNEL, watchlists=["rugby"]),
         ],
     )
-    with pytest.raises(SourceError) as raised:
+    with pytest.raises(ConfigError) as raised:
         async with open_app(
             config, load_configured_watchlists(config), {"discord": RecordingAdapter()},
             deliver=True,

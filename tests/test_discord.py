@@ -50,12 +50,12 @@ from adapters.discord_render import (
     escape,
     render,
 )
-from bot.chat.adapter import Adapter, DeliveryError
+from bot.chat.adapter import Adapter
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
 from bot.core.config import Settings, SubscriptionConfig
 from bot.core.environment import DiscordSettings
-from bot.core.yaml_source import SourceError
+from bot.core.errors import ConfigError, DeliveryError
 from bot.service.app import App, configured_platforms, load_configured_watchlists, open_app
 
 CHANNEL = ChannelRef("discord", str(CHANNEL_ID))
@@ -545,7 +545,7 @@ def test_settings_come_from_the_environment(
     )  # fmt: skip
     assert "discord" in configured_platforms()
     monkeypatch.setenv("WIREWATCH_DISCORD_GUILD_ID", "my-server")
-    with pytest.raises(SourceError, match="WIREWATCH_DISCORD_GUILD_ID: expected a server id"):
+    with pytest.raises(ConfigError, match="WIREWATCH_DISCORD_GUILD_ID: expected a server id"):
         DiscordSettings.from_env()
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from adapters import discord_render, slack
 from adapters.console import LINE_LIMIT, ConsoleAdapter, render
-from bot.chat.adapter import Adapter, DeliveryError
+from bot.chat.adapter import Adapter
 from bot.chat.message import (
     Entry,
     Message,
@@ -32,6 +32,7 @@ from bot.chat.message import (
     message_to_json,
 )
 from bot.core.channels import ChannelRef
+from bot.core.errors import DeliveryError
 from bot.core.models import Evidence, Item, Match, StoryMatch, evidence_strings
 
 

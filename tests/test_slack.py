@@ -32,11 +32,11 @@ from test_end_to_end import offline_watchlists, wirewatch
 
 from adapters import slack
 from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, render
-from bot.chat.adapter import DeliveryError
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
 from bot.core.config import Settings, SubscriptionConfig, WebSettings
 from bot.core.environment import SlackSettings
+from bot.core.errors import DeliveryError
 from bot.service.app import App, load_configured_watchlists, open_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ import pytest
 
 from bot.cli.main import main
 from bot.core.config import load_settings
+from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult, Schedule
-from bot.core.yaml_source import SourceError
 from bot.matching.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
 from bot.service.app import open_app
 
@@ -53,7 +53,7 @@ def test_every_problem_names_file_line_and_field(tmp_path: Path) -> None:
         .replace("[canola,", "[canola, {text: ''},")
         .replace("all: [crop, trade]", "all: [crop, trades]\n  any: []\n  colour: red"),
     )
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_watchlist(path)
     text = "\n".join(caught.value.problems)
     assert f"{path}:4: threshold:" in text
@@ -65,7 +65,7 @@ def test_every_problem_names_file_line_and_field(tmp_path: Path) -> None:
 
 def test_semantic_problems_name_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("all: [crop, trade]", "all: [crop, trades]\n  any: []"))
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_watchlist(path)
     problems = caught.value.problems
     assert f"{path}:11: rule.all.1: unknown group 'trades' (groups: crop, trade)" in problems
@@ -76,7 +76,7 @@ def test_duplicate_ids_and_yaml_errors_across_files(tmp_path: Path) -> None:
     write(tmp_path, GOOD, "a.yaml")
     write(tmp_path, GOOD, "b.yaml")
     write(tmp_path, "id: [unclosed\n", "c.yaml")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ConfigError) as caught:
         load_watchlists(watchlist_files(tmp_path))
     text = "\n".join(caught.value.problems)
     assert "b.yaml:1: id: 'test-list' is also the id of" in text

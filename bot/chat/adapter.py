@@ -17,21 +17,6 @@ if TYPE_CHECKING:  # only a type here: commands that deliver nothing never load 
     from aiohttp import web
 
 
-class DeliveryError(Exception):
-    """A send that the platform refused or that did not complete.
-
-    `retryable`: a timeout, a 5xx or a 429 (`retry_after` seconds if the platform said);
-    otherwise permanent (channel gone, no permission, webhook deleted) and the
-    subscriptions of that channel stop until someone fixes it.
-    """
-
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
 # awaited with n once the platform accepted part n of a message (counted from 1) and
 # another part follows
 PartSent = Callable[[int], Awaitable[None]]

@@ -16,11 +16,12 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.chat.message import Message
+from bot.core.errors import UsageError
 
 ArgValue = str | int | None
 
 
-class CommandError(Exception):
+class CommandError(UsageError):
     """A bad argument or a refused request; the text is the reply."""
 
 

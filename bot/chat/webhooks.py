@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from bot.chat.adapter import DeliveryError
 from bot.core.channels import ChannelRef
 from bot.core.environment import read_secret
+from bot.core.errors import DeliveryError
 
 
 def webhook_url(channel: ChannelRef) -> str:

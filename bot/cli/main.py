@@ -26,7 +26,6 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
-from bot.chat.adapter import DeliveryError
 from bot.cli.reports import (
     CycleProgress,
     evidence_line,
@@ -38,9 +37,8 @@ from bot.cli.reports import (
 )
 from bot.core.clock import utcnow
 from bot.core.config import Settings, find_config, load_settings
-from bot.core.environment import SecretError
+from bot.core.errors import DatabaseError, UsageError, WirewatchError
 from bot.core.models import FeedState, Report, StoredItem
-from bot.core.yaml_source import SourceError
 from bot.feeds.feedlist import declared_feeds
 from bot.feeds.opml import OpmlError, read_opml, write_opml
 from bot.matching.evaluation import evaluate, load_examples
@@ -55,15 +53,11 @@ from bot.service.app import (
 )
 from bot.service.health import probe, probe_url
 from bot.service.scheduler import run_until_stopped
-from bot.storage.backup import BackupError, backup_sqlite
-from bot.storage.migrate_db import MigrationError, migrate_database
+from bot.storage.backup import backup_sqlite
+from bot.storage.migrate_db import migrate_database
 from bot.storage.store import display_url
 
 log = logging.getLogger("wirewatch")
-
-
-class UsageError(Exception):
-    """A bad argument or input file; the message says what was expected."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,28 +165,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         watchlists = load_configured_watchlists(settings)
         check_subscriptions(settings, watchlists, configured_platforms())
         return _dispatch(args, settings, watchlists)
-    except SourceError as exc:
-        print("wirewatch: configuration errors:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except (UsageError, SecretError) as exc:
-        print(f"wirewatch: {exc}", file=sys.stderr)
-        return 2
-    except DeliveryError as exc:  # an adapter could not start: bad token, no connection
-        print(f"wirewatch: cannot start: {exc}", file=sys.stderr)
-        return 1 if exc.retryable else 2
-    except SQLAlchemyError as exc:
-        print(f"wirewatch: database error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `wirewatch feeds | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except OSError as exc:
-        print(f"wirewatch: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # every failure ends here, as a message and an exit code
+        return _report(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def _report(exc: Exception) -> int:
+    """Print `exc` for the user and return the exit code (see `bot.core.errors`); a library
+    error that no stage translated is named by its kind, never shown as a traceback."""
+    if isinstance(exc, BrokenPipeError):  # `wirewatch feeds | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if isinstance(exc, SQLAlchemyError):
+        exc = DatabaseError(f"database error: {str(exc).splitlines()[0]}")
+    elif isinstance(exc, OSError):
+        exc = WirewatchError(str(exc))
+    elif not isinstance(exc, WirewatchError):
+        raise exc
+    for line in exc.lines():
+        print(line, file=sys.stderr)
+    return exc.exit_code
 
 
 _SETTINGS_ONLY = frozenset({"health", "backup", "migrate-db"})
@@ -454,11 +447,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Wat
 
 def _backup(settings: Settings, file: Path) -> int:
     url = settings.resolved_database_url()
-    try:
-        size = backup_sqlite(url, file)
-    except BackupError as exc:
-        print(f"wirewatch: {exc}", file=sys.stderr)
-        return 1
+    size = backup_sqlite(url, file)
     print(f"backed up {url} to {file} ({size:,} bytes)")
     return 0
 
@@ -467,11 +456,7 @@ def _migrate_db(source: str, target: str, *, force: bool) -> int:
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    try:
-        copied = asyncio.run(migrate_database(source, target, force=force, progress=report))
-    except MigrationError as exc:
-        print(f"wirewatch: migrate-db: {exc}", file=sys.stderr)
-        return exc.exit_code
+    copied = asyncio.run(migrate_database(source, target, force=force, progress=report))
     print(
         f"copied {sum(copied.values()):,} rows in {len(copied)} tables "
         f"from {display_url(source)} to {display_url(target)}"
@@ -483,7 +468,7 @@ def _import_opml(settings: Settings, watchlists: list[Watchlist], file: Path) ->
     try:
         specs = read_opml(file.read_bytes())
     except OpmlError as exc:
-        raise UsageError(f"{file}: {exc}") from exc
+        raise OpmlError(f"{file}: {exc}") from exc
 
     async def add() -> list[str]:
         async with open_app(settings, watchlists) as app:

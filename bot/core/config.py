@@ -27,7 +27,8 @@ from pydantic import (
 from bot.core.channels import parse_channel
 from bot.core.cron import check_cron, check_timezone, parse_quiet_hours
 from bot.core.environment import variable
-from bot.core.yaml_source import SourceError, load_yaml
+from bot.core.errors import ConfigError
+from bot.core.yaml_source import load_yaml
 
 DEFAULT_CONFIG_NAME = "wirewatch.yaml"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -229,19 +230,19 @@ def find_config(explicit: str | None) -> Path | None:
 
 
 def load_settings(path: Path | None) -> Settings:
-    """Read and validate `path` (None: defaults). Raises SourceError listing every problem."""
+    """Read and validate `path` (None: defaults). Raises ConfigError listing every problem."""
     if path is None:
         return _with_env(Settings())
     if not path.exists():
-        raise SourceError([f"{path}: config file not found"])
+        raise ConfigError([f"{path}: config file not found"])
     doc = load_yaml(path)
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
-        raise SourceError([f"{path}:1: the config file must be a mapping of settings"])
+        raise ConfigError([f"{path}:1: the config file must be a mapping of settings"])
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise SourceError(doc.describe(exc)) from exc
+        raise ConfigError(doc.describe(exc)) from exc
     base = path.parent
     updates: dict[str, Any] = {"data_dir": base / settings.data_dir}
     if settings.watchlists_dir is not None:
@@ -263,5 +264,5 @@ def _with_env(settings: Settings) -> Settings:
                 host=web[0] or settings.web.host, port=int(web[1]) if web[1] else settings.web.port
             )
         except ValueError as exc:
-            raise SourceError([f"WIREWATCH_WEB_PORT / WIREWATCH_WEB_HOST: {exc}"]) from exc
+            raise ConfigError([f"WIREWATCH_WEB_PORT / WIREWATCH_WEB_HOST: {exc}"]) from exc
     return settings.model_copy(update=updates) if updates else settings

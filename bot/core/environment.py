@@ -14,15 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.yaml_source import SourceError
+from bot.core.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _SNOWFLAKE = re.compile(r"\d{15,21}")
 _FALSE = ("0", "false", "no", "off")
-
-
-class SecretError(Exception):
-    """A secret's file could not be read, or both forms were given."""
 
 
 def variable(name: str) -> str | None:
@@ -36,14 +32,14 @@ def read_secret(name: str) -> str | None:
     value = os.environ.get(name)
     path = os.environ.get(f"{name}_FILE")
     if value and path:
-        raise SecretError(f"set {name} or {name}_FILE, not both")
+        raise ConfigError([f"set {name} or {name}_FILE, not both"])
     if path:
         try:
             value = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SecretError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from exc
+            raise ConfigError([f"{name}_FILE: cannot read {path}: {exc.strerror}"]) from exc
         if not value:
-            raise SecretError(f"{name}_FILE: {path} is empty")
+            raise ConfigError([f"{name}_FILE: {path} is empty"])
     return value.strip() if value else None
 
 
@@ -71,7 +67,7 @@ class DiscordSettings:
     @classmethod
     def from_env(cls) -> DiscordSettings:
         """`WIREWATCH_DISCORD_TOKEN` (or `_FILE`), `WIREWATCH_DISCORD_GUILD_ID`,
-        `WIREWATCH_DISCORD_API_URL`, `WIREWATCH_DISCORD_ADMIN_ROLE`. Raises SourceError
+        `WIREWATCH_DISCORD_API_URL`, `WIREWATCH_DISCORD_ADMIN_ROLE`. Raises ConfigError
         when an id is not one."""
         return cls(
             token=read_secret("WIREWATCH_DISCORD_TOKEN"),
@@ -123,5 +119,5 @@ def _snowflake(name: str, what: str) -> int | None:
     if value is None:
         return None
     if not _SNOWFLAKE.fullmatch(value):
-        raise SourceError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
+        raise ConfigError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
     return int(value)

@@ -14,15 +14,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bot.core.errors import ConfigError
+
 Loc = tuple[str | int, ...]
-
-
-class SourceError(Exception):
-    """One or more problems in a user-written file; `problems` are ready to print."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +93,11 @@ def _friendly(kind: str, message: str) -> str:
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Parse `path`; a syntax error becomes a SourceError naming the line."""
+    """Parse `path`; a syntax error becomes a ConfigError naming the line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError([f"{path}: cannot read: {exc}"]) from exc
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from exc
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -111,12 +105,12 @@ def load_yaml(path: Path) -> YamlDocument:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SourceError([f"{where}: invalid YAML: {problem}"]) from exc
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from exc
     lines: dict[Loc, int] = {}
     try:
         data = _construct(loader, node, (), lines) if node is not None else None
     except yaml.YAMLError as exc:
-        raise SourceError([f"{path}: invalid YAML value: {exc}"]) from exc
+        raise ConfigError([f"{path}: invalid YAML value: {exc}"]) from exc
     finally:
         loader.dispose()
     return YamlDocument(path=path, data=data, lines=lines)

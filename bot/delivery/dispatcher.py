@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.chat.adapter import Adapter, DeliveryError
+from bot.chat.adapter import Adapter
 from bot.chat.message import Message, build_alert, build_digest, message_from_json, message_to_json
 from bot.core.channels import ChannelRef, parse_channel
 from bot.core.clock import Clock
+from bot.core.errors import DeliveryError
 from bot.core.metrics import Metrics
 from bot.core.models import Delivery, StoryMatch
 from bot.delivery.outbox import Outbox

@@ -7,12 +7,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+from bot.core.errors import UsageError
 from bot.core.models import FeedSpec, FeedState
 
 MAX_OPML_BYTES = 5 * 1024 * 1024
 
 
-class OpmlError(Exception):
+class OpmlError(UsageError):
     """The file is not OPML we can read; the message says why."""
 
 

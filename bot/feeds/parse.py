@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import fastfeedparser
 import feedparser
 
+from bot.core.errors import FeedError
 from bot.core.models import Item
 from bot.feeds.canonical import canonical_url
 from bot.feeds.plaintext import to_plain_text
@@ -41,7 +42,7 @@ _ENTRY_TAG = re.compile(rb"<(?:item|entry)[\s>]")
 _DATE_LIKE = re.compile(r"[\d\s:/.,+TZ-]+$")
 
 
-class FeedParseError(Exception):
+class FeedParseError(FeedError):
     """The bytes are not a feed that any parser can read."""
 
 

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 from bot.core.collector import settle_after_startup
+from bot.core.errors import FeedError
 from bot.core.models import Evidence, Item, Match
 from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
 from bot.matching.matcher import Matcher
@@ -91,7 +92,7 @@ class ThreadParser:
         return await asyncio.to_thread(parse_and_match, body, url, source, self.matcher)
 
 
-class ParseWorkerError(RuntimeError):
+class ParseWorkerError(FeedError):
     """The child raised something other than FeedParseError: a bug, with its traceback."""
 
 

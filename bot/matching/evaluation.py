@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.yaml_source import SourceError
+from bot.core.errors import ConfigError
 from bot.matching.matcher import Matcher, Verdict
 
 
@@ -69,7 +69,7 @@ class Evaluation:
 
 
 def load_examples(paths: Iterable[Path]) -> list[Example]:
-    """Read JSON-lines example files; raises SourceError listing every bad line."""
+    """Read JSON-lines example files; raises ConfigError listing every bad line."""
     examples: list[Example] = []
     problems: list[str] = []
     for path in paths:
@@ -99,7 +99,7 @@ def load_examples(paths: Iterable[Path]) -> list[Example]:
                 continue
             examples.append(Example(title, summary, frozenset(labels), where))
     if problems:
-        raise SourceError(problems)
+        raise ConfigError(problems)
     return examples
 
 

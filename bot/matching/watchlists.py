@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.core.config import Duration
+from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec
-from bot.core.yaml_source import Loc, SourceError, YamlDocument, load_yaml
+from bot.core.yaml_source import Loc, YamlDocument, load_yaml
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "watchlists"
 
@@ -177,14 +178,14 @@ def watchlist_files(directory: Path) -> list[Path]:
 
 
 def load_watchlists(paths: Iterable[Path]) -> list[Watchlist]:
-    """Load and check watchlist files; raises SourceError naming every problem in every file."""
+    """Load and check watchlist files; raises ConfigError naming every problem in every file."""
     problems: list[str] = []
     loaded: list[Watchlist] = []
     seen: dict[str, Path] = {}
     for path in paths:
         try:
             watchlist = load_watchlist(path)
-        except SourceError as exc:
+        except ConfigError as exc:
             problems.extend(exc.problems)
             continue
         if watchlist.id in seen:
@@ -195,7 +196,7 @@ def load_watchlists(paths: Iterable[Path]) -> list[Watchlist]:
         seen[watchlist.id] = path
         loaded.append(watchlist)
     if problems:
-        raise SourceError(problems)
+        raise ConfigError(problems)
     return loaded
 
 
@@ -203,18 +204,18 @@ def load_watchlist(path: Path) -> Watchlist:
     """Load one watchlist file."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise SourceError([f"{path}:1: a watchlist file must be a mapping with id, groups, rule"])
+        raise ConfigError([f"{path}:1: a watchlist file must be a mapping with id, groups, rule"])
     try:
         model = WatchlistModel.model_validate(doc.data)
     except ValidationError as exc:
-        raise SourceError(doc.describe(exc)) from exc
+        raise ConfigError(doc.describe(exc)) from exc
     problems: list[str] = []
     rule = _compile_rule(model.rule, set(model.groups), ("rule",), doc, problems)
     if model.alert_threshold is not None and model.alert_threshold < model.threshold:
         line = doc.line_of(("alert_threshold",))
         problems.append(f"{path}:{line}: alert_threshold: must not be below threshold")
     if problems:
-        raise SourceError(problems)
+        raise ConfigError(problems)
     groups = tuple(_compile_group(name, g) for name, g in model.groups.items())
     sources = tuple(
         FeedSpec(

@@ -14,8 +14,8 @@ from bot.core.clock import Clock, utcnow
 from bot.core.collector import settle_after_startup
 from bot.core.config import Settings
 from bot.core.environment import DiscordSettings, SlackSettings
+from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
-from bot.core.yaml_source import SourceError
 from bot.delivery.dispatcher import Dispatcher, RetryPolicy
 from bot.delivery.outbox import Outbox, subscription_key
 from bot.feeds.feedlist import declared_feeds
@@ -39,7 +39,7 @@ SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fai
 
 
 def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
-    """The watchlists of the configured folder (raises SourceError on any broken one)."""
+    """The watchlists of the configured folder (raises ConfigError on any broken one)."""
     return load_watchlists(watchlist_files(resolve_watchlists_dir(settings.watchlists_dir)))
 
 
@@ -92,7 +92,7 @@ def available_adapters() -> dict[str, Adapter]:
 def check_subscriptions(
     settings: Settings, watchlists: list[Watchlist], platforms: Iterable[str]
 ) -> None:
-    """Raise SourceError listing every subscription that names an unknown watchlist, a
+    """Raise ConfigError listing every subscription that names an unknown watchlist, a
     platform with no adapter configured, or repeats another one."""
     known = {w.id for w in watchlists}
     platforms = set(platforms)
@@ -115,7 +115,7 @@ def check_subscriptions(
         if keys[subscription_key(sub)] > 1:
             problems.append(f"{where}: the same subscription is declared twice; give each a name")
     if problems:
-        raise SourceError(problems)
+        raise ConfigError(problems)
 
 
 def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer | None:
@@ -125,7 +125,7 @@ def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer
     routes = [route for adapter in adapters.values() for route in adapter.routes()]
     if settings.web.port is None:
         if routes:
-            raise SourceError(
+            raise ConfigError(
                 ["web.port: Slack HTTP mode serves /slack/events on the web server; set "
                  "web.port (or WIREWATCH_WEB_PORT), or use Socket Mode"]
             )  # fmt: skip

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bot.core.errors import DatabaseError
 
-class BackupError(Exception):
+
+class BackupError(DatabaseError):
     """The backup could not be made; the text says why."""
 
 

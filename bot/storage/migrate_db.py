@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.core.errors import DatabaseError
 from bot.storage.schema import MIGRATIONS, items, metadata, migrate, schema_version
 from bot.storage.store import (
     DatabaseUrlError,
@@ -36,13 +37,17 @@ DATA_TABLES = [t for t in metadata.sorted_tables if t is not schema_version]  # 
 Progress = Callable[[str], None]
 
 
-class MigrationError(Exception):
+class MigrationError(DatabaseError):
     """The copy was not made; the text says why. `exit_code` is 2 for a problem with the
     arguments or the databases given (fix them and run again), 1 for a runtime failure."""
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+    def lines(self) -> list[str]:
+        """The message, naming the command."""
+        return [f"wirewatch: migrate-db: {self}"]
 
 
 async def migrate_database(

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.core.errors import ConfigError
 from bot.core.models import (
     Evidence,
     FeedSpec,
@@ -48,9 +49,11 @@ _ASYNC_DRIVERS = {
 }
 
 
-class DatabaseUrlError(ArgumentError):
-    """A database URL that is malformed or names a database wirewatch does not support
-    (an SQLAlchemyError, so that every command reports it as a database error)."""
+class DatabaseUrlError(ConfigError):
+    """A database URL that is malformed or names a database wirewatch does not support."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
 
 
 def async_database_url(url: str) -> str:

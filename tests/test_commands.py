@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from bot.chat.commands import ArgKind, Caller, CommandError, Reply
 from bot.chat.message import Tone
 from bot.core.config import Settings
-from bot.service.app import load_configured_watchlists, open_app
+from bot.matching.watchlists import load_configured_watchlists
+from bot.service.app import open_app
 from bot.service.commands import SPECS, Commands
 
 CHANNEL = "slack:C0123456789"

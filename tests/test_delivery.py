@@ -21,8 +21,8 @@ from bot.cli.main import main
 from bot.core.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
 from bot.core.errors import ConfigError, DeliveryError
 from bot.core.models import DeliveryState
-from bot.matching.watchlists import Watchlist
-from bot.service.app import App, load_configured_watchlists, open_app
+from bot.matching.watchlists import Watchlist, load_configured_watchlists
+from bot.service.app import App, open_app
 
 CHANNEL = "discord:111111111111111111"
 OTHER_CHANNEL = "discord:222222222222222222"

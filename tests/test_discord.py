@@ -56,7 +56,9 @@ from bot.core.channels import ChannelRef, parse_channel
 from bot.core.config import Settings, SubscriptionConfig
 from bot.core.environment import DiscordSettings
 from bot.core.errors import ConfigError, DeliveryError
-from bot.service.app import App, configured_platforms, load_configured_watchlists, open_app
+from bot.matching.watchlists import load_configured_watchlists
+from bot.service.app import App, open_app
+from bot.service.preflight import configured_platforms
 
 CHANNEL = ChannelRef("discord", str(CHANNEL_ID))
 MESSAGES = f"/channels/{CHANNEL_ID}/messages"

@@ -13,7 +13,8 @@ from feedserver import Feed, FeedServer, redirect, rss, status
 
 from bot.core.config import FeedConfig, Settings
 from bot.core.models import FeedSpec, Outcome
-from bot.service.app import App, load_configured_watchlists, open_app
+from bot.matching.watchlists import load_configured_watchlists
+from bot.service.app import App, open_app
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CANOLA = "China imposes 100% tariff on Canadian canola oil"

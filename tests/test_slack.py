@@ -37,7 +37,8 @@ from bot.core.channels import ChannelRef, parse_channel
 from bot.core.config import Settings, SubscriptionConfig, WebSettings
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
-from bot.service.app import App, load_configured_watchlists, open_app
+from bot.matching.watchlists import load_configured_watchlists
+from bot.service.app import App, open_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-signing-secret"

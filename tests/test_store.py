@@ -12,14 +12,9 @@ import sqlalchemy as sa
 
 from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult, Schedule
 from bot.delivery.outbox import Outbox
+from bot.storage.database_url import DatabaseUrlError, async_database_url
 from bot.storage.schema import MIGRATIONS, feeds, items, matches, metadata, schema_version
-from bot.storage.store import (
-    INDEXED_BYTES,
-    DatabaseUrlError,
-    Store,
-    async_database_url,
-    open_engine,
-)
+from bot.storage.store import INDEXED_BYTES, Store, open_engine
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -159,6 +159,14 @@ class SubscriptionConfig(_Strict):
             raise ValueError(f"{value!r} is not a Discord role id (15 to 21 digits)")
         return text
 
+    @property
+    def key(self) -> str:
+        """This subscription's identity across restarts: its name, else what it does."""
+        if self.name:
+            return f"config:{self.name}"
+        modes = "+".join(m for m, on in (("alerts", self.alerts), ("digest", self.digest)) if on)
+        return f"config:{self.channel}:{','.join(sorted(self.watchlists))}:{modes}"
+
     @model_validator(mode="after")
     def _schedule(self) -> SubscriptionConfig:
         if self.digest is not None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 _TICK = timedelta(microseconds=1)
 _QUIET = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
@@ -29,6 +31,8 @@ def check_timezone(name: str) -> ZoneInfo:
 
 def check_cron(expression: str, timezone: str) -> CronTrigger:
     """The trigger for a five-field cron expression; ValueError says what is wrong."""
+    from apscheduler.triggers.cron import CronTrigger  # only where a digest is scheduled
+
     try:
         return CronTrigger.from_crontab(expression, timezone=check_timezone(timezone))
     except ValueError as exc:

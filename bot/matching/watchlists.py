@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.core.config import Duration
+from bot.core.config import Duration, Settings
 from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec
 from bot.core.yaml_source import Loc, YamlDocument, load_yaml
@@ -322,3 +322,8 @@ def all_sources(watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
         for spec in watchlist.sources:
             seen.setdefault(spec.url, spec)
     return list(seen.values())
+
+
+def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
+    """The watchlists of the configured folder (raises ConfigError on any broken one)."""
+    return load_watchlists(watchlist_files(resolve_watchlists_dir(settings.watchlists_dir)))

@@ -3,13 +3,11 @@ pipeline wired."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.chat.adapter import Adapter
-from bot.core.channels import parse_channel
 from bot.core.clock import Clock, utcnow
 from bot.core.collector import settle_after_startup
 from bot.core.config import Settings
@@ -17,7 +15,7 @@ from bot.core.environment import DiscordSettings, SlackSettings
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
 from bot.delivery.dispatcher import Dispatcher, RetryPolicy
-from bot.delivery.outbox import Outbox, subscription_key
+from bot.delivery.outbox import Outbox
 from bot.feeds.feedlist import declared_feeds
 from bot.feeds.fetch import Fetcher, FetchLimits
 from bot.feeds.parser_process import ParseWorker, ThreadParser
@@ -25,22 +23,15 @@ from bot.feeds.polling import PollPolicy
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import (
     Watchlist,
-    load_watchlists,
-    resolve_watchlists_dir,
-    watchlist_files,
 )
 from bot.service.commands import Commands
 from bot.service.health import Heartbeat, Readiness, check_readiness
 from bot.service.pipeline import Pipeline
+from bot.service.preflight import check_subscriptions, configured_platforms
 from bot.service.web import WebServer, status_routes
 from bot.storage.store import Store
 
 SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fails
-
-
-def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
-    """The watchlists of the configured folder (raises ConfigError on any broken one)."""
-    return load_watchlists(watchlist_files(resolve_watchlists_dir(settings.watchlists_dir)))
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -57,17 +48,6 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         max_redirects=poll.max_redirects,
         user_agent=poll.user_agent or defaults.user_agent,
     )
-
-
-def configured_platforms() -> set[str]:
-    """The platforms this installation can deliver to: the console always, and each chat
-    platform whose secrets are in the environment. Raises SecretError on an unreadable one."""
-    platforms = {"console"}
-    if DiscordSettings.from_env().configured():
-        platforms.add("discord")
-    if SlackSettings.from_env().configured():
-        platforms.add("slack")
-    return platforms
 
 
 def available_adapters() -> dict[str, Adapter]:
@@ -87,35 +67,6 @@ def available_adapters() -> dict[str, Adapter]:
 
         adapters["slack"] = SlackAdapter(slack)
     return adapters
-
-
-def check_subscriptions(
-    settings: Settings, watchlists: list[Watchlist], platforms: Iterable[str]
-) -> None:
-    """Raise ConfigError listing every subscription that names an unknown watchlist, a
-    platform with no adapter configured, or repeats another one."""
-    known = {w.id for w in watchlists}
-    platforms = set(platforms)
-    problems = []
-    keys = Counter(subscription_key(s) for s in settings.subscriptions)
-    for n, sub in enumerate(settings.subscriptions):
-        where = f"subscriptions.{n}"
-        for watchlist in sub.watchlists:
-            if watchlist not in known:
-                problems.append(
-                    f"{where}.watchlists: unknown watchlist {watchlist!r} "
-                    f"(known: {', '.join(sorted(known))})"
-                )
-        adapter = parse_channel(sub.channel).adapter
-        if adapter not in platforms:
-            problems.append(
-                f"{where}.channel: {sub.channel} needs the {adapter} adapter, which is not "
-                "configured (see README: Discord and Slack)"
-            )
-        if keys[subscription_key(sub)] > 1:
-            problems.append(f"{where}: the same subscription is declared twice; give each a name")
-    if problems:
-        raise ConfigError(problems)
 
 
 def web_server(settings: Settings, adapters: Mapping[str, Adapter]) -> WebServer | None:

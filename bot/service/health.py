@@ -4,10 +4,7 @@ adapter is connected; and the probe `wirewatch health` runs against a running bo
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -17,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.chat.adapter import Adapter
 
 CHECK_TIMEOUT = 5.0  # seconds one check may take before it counts as failed
-PROBE_TIMEOUT = 10.0  # seconds `wirewatch health` waits for the bot's answer
 OK = "ok"
 
 
@@ -86,35 +82,3 @@ async def _check(check: Awaitable[str | None]) -> str:
     except Exception as exc:  # any failure of a check is its answer, never a 500
         return f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     return OK if problem is None else str(problem)
-
-
-def probe_url(host: str, port: int) -> str:
-    """The `/readyz` URL of a bot listening on `host:port` (a wildcard host is asked on
-    the loopback address)."""
-    if host in ("", "0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}/readyz"
-
-
-def probe(url: str) -> tuple[bool, str]:
-    """Ask a running bot whether it is ready: (ready, a line per check or the error).
-    No proxy is used: the bot is local."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=PROBE_TIMEOUT) as response:
-            return True, _describe(response.read())
-    except urllib.error.HTTPError as exc:
-        return False, _describe(exc.read()) or f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, f"no answer from {url}: {reason}"
-
-
-def _describe(body: bytes) -> str:
-    try:
-        checks = json.loads(body)["checks"]
-        return "\n".join(f"{name}: {result}" for name, result in checks.items())
-    except (ValueError, KeyError, TypeError):
-        return body.decode("utf-8", "replace")[:500]

@@ -22,15 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.errors import DatabaseError
+from bot.storage.database_url import DatabaseUrlError, async_database_url, display_url
 from bot.storage.schema import MIGRATIONS, items, metadata, migrate, schema_version
-from bot.storage.store import (
-    DatabaseUrlError,
-    async_database_url,
-    display_url,
-    indexable_key,
-    indexable_url,
-    open_engine,
-)
+from bot.storage.store import indexable_key, indexable_url, open_engine
 
 BATCH = 1000  # rows read and written at a time
 DATA_TABLES = [t for t in metadata.sorted_tables if t is not schema_version]  # parents first

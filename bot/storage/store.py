@@ -17,10 +17,8 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.core.errors import ConfigError
 from bot.core.models import (
     Evidence,
     FeedSpec,
@@ -32,6 +30,7 @@ from bot.core.models import (
     Schedule,
     StoredItem,
 )
+from bot.storage.database_url import async_database_url
 from bot.storage.schema import feeds, items, matches, migrate
 
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
@@ -40,45 +39,6 @@ MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at e
 # unique-index entries over 2704 bytes, and SQLite must keep exactly what PostgreSQL keeps
 INDEXED_BYTES = 2000
 _SURELY_INDEXABLE = INDEXED_BYTES // 4  # characters: UTF-8 takes at most 4 bytes for one
-_ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgres": "postgresql+asyncpg",
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-}
-
-
-class DatabaseUrlError(ConfigError):
-    """A database URL that is malformed or names a database wirewatch does not support."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__([message])
-
-
-def async_database_url(url: str) -> str:
-    """`url` with wirewatch's async driver: `sqlite:///path` and `sqlite+aiosqlite:///path`
-    give aiosqlite, `postgresql://…` (or `postgres://…`, `postgresql+asyncpg://…`) asyncpg.
-    Raises DatabaseUrlError for anything else."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseUrlError(f"{url!r} is not a database URL") from exc
-    driver = _ASYNC_DRIVERS.get(parsed.drivername)
-    if driver is None:
-        raise DatabaseUrlError(
-            f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///PATH "
-            "or postgresql://USER:PASSWORD@HOST/DATABASE"
-        )
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
-
-
-def display_url(url: str) -> str:
-    """`url` fit for logs and messages: its password masked."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
 
 
 def open_engine(url: str) -> AsyncEngine:

@@ -1,0 +1,101 @@
+"""The `wirewatch` command line's grammar: every subcommand and its options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with `--help` on every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $WIREWATCH_CONFIG, else ./wirewatch.yaml "
+        "if present, else built-in defaults)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+    )
+    parser = argparse.ArgumentParser(
+        prog="wirewatch",
+        parents=[common],
+        description="Poll news feeds, match them against watchlists, report what is new.",
+    )
+    parser.add_argument("--version", action="version", version=f"wirewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="poll feeds until stopped (SIGINT/SIGTERM)")
+    run.add_argument(
+        "--once", action="store_true", help="poll every feed once, print what is new, and exit 0"
+    )
+    sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
+    health = sub.add_parser(
+        "health", parents=[common], help="ask the running bot if it is ready: exit 0, else 1"
+    )
+    health.add_argument("--url", help="the bot's /readyz URL (default: from web.host, web.port)")
+    sub.add_parser("feeds", parents=[common], help="feed health: failing feeds first")
+    sub.add_parser(
+        "subscriptions",
+        parents=[common],
+        help="subscriptions and whether they deliver, the outbox, the latest failures",
+    )
+    match = sub.add_parser("match", parents=[common], help="which watchlists match some text")
+    match.add_argument("text", nargs="*", help="the text to match (title first)")
+    match.add_argument("--summary", default="", help="text matched as the summary field")
+    match.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="read JSON lines {title, summary, id, url} from stdin; "
+        "write one JSON line of matches per input line",
+    )
+    ev = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="precision, recall and F1 of the watchlists on labelled examples",
+    )
+    ev.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        help="JSON-lines files {title, summary, labels} (default: the examples "
+        "folder beside the watchlists)",
+    )
+    ev.add_argument(
+        "--min-f1",
+        type=float,
+        default=None,
+        metavar="X",
+        help="exit 1 when any watchlist's F1 is below X",
+    )
+    ev.add_argument("--quiet", action="store_true", help="print the scores only")
+    bt = sub.add_parser(
+        "backtest", parents=[common], help="run a watchlist (id or file) over stored items"
+    )
+    bt.add_argument("watchlist", help="a watchlist id, or the path of a watchlist file")
+    bt.add_argument("--days", type=float, default=7.0, help="look back this many days (default 7)")
+    backup = sub.add_parser(
+        "backup", parents=[common], help="copy the SQLite database to FILE (safe while running)"
+    )
+    backup.add_argument("file", type=Path, help="the new backup file")
+    mig = sub.add_parser(
+        "migrate-db",
+        parents=[common],
+        help="copy every table to another database (SQLite to PostgreSQL), ids kept",
+    )
+    mig.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///PATH")
+    mig.add_argument(
+        "--to", dest="target", required=True, metavar="URL", help="postgresql://USER:PW@HOST/DB"
+    )
+    mig.add_argument(
+        "--force", action="store_true", help="delete what the target holds, then copy over it"
+    )
+    imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
+    imp.add_argument("file", type=Path)
+    exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")
+    exp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    return parser

@@ -1,0 +1,153 @@
+"""`wirewatch match`, `eval` and `backtest`: the watchlists tried on text, examples and
+stored items."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from bot.cli.reports import evidence_line, print_evaluation, print_reports
+from bot.core.clock import utcnow
+from bot.core.config import Settings
+from bot.core.errors import UsageError
+from bot.core.models import Report, StoredItem
+from bot.matching.evaluation import evaluate, load_examples
+from bot.matching.matcher import Matcher
+from bot.matching.watchlists import Watchlist, load_watchlist, resolve_watchlists_dir
+from bot.service.app import open_app
+
+
+def match(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+    """Which watchlists match some text (or each JSON line of stdin), with evidence."""
+    matcher = Matcher(watchlists)
+    if args.jsonl:
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps(match_json_line(matcher, line), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        return 0
+    title = " ".join(args.text)
+    if not title and not args.summary:
+        raise UsageError(
+            'match: give the text to match, e.g. wirewatch match "China lifts canola duties"'
+        )
+    console = Console(highlight=False, soft_wrap=True)
+    verdicts = sorted(matcher.judge(title, args.summary), key=lambda v: -v.score)
+    matched = [v for v in verdicts if v.matched]
+    for verdict in matched:
+        flag = " ALERT" if verdict.alert else ""
+        console.print(Text(f"{verdict.watchlist.id}: score {verdict.score:g}{flag}", style="bold"))
+        console.print(Text(f"  matched {evidence_line(verdict.evidence)}"))
+    if not matched:
+        console.print("no watchlist matches")
+    for verdict in verdicts:
+        if not verdict.matched:
+            console.print(
+                Text(f"{verdict.watchlist.id}: no match ({verdict.shortfall()})", style="dim")
+            )
+    return 0
+
+
+def match_json_line(matcher: Matcher, line: str) -> dict[str, Any]:
+    """One `match --jsonl` output object for one input line; bad input gives an `error`."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return {"id": None, "matches": [], "error": f"invalid JSON: {exc.msg}"}
+    if not isinstance(obj, dict):
+        return {"id": None, "matches": [], "error": "expected a JSON object"}
+    item_id = obj.get("id")
+    title, summary = obj.get("title", ""), obj.get("summary", "")
+    if not isinstance(title, str) or not isinstance(summary, str):
+        return {"id": item_id, "matches": [], "error": "title and summary must be strings"}
+    matches = [
+        {
+            "watchlist": m.watchlist,
+            "score": m.score,
+            "alert": m.alert,
+            "evidence": [
+                {
+                    "group": e.group,
+                    "alias": e.alias,
+                    "field": e.field,
+                    "text": e.text,
+                    "similarity": e.similarity,
+                }
+                for e in m.evidence
+            ],
+        }
+        for m in matcher.match(title, summary)
+    ]
+    return {"id": item_id, "matches": matches}
+
+
+def evaluate_watchlists(
+    args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]
+) -> int:
+    """Precision, recall and F1 per watchlist on labelled examples; exit 1 below `--min-f1`."""
+    files = list(args.files)
+    if not files:
+        folder = resolve_watchlists_dir(settings.watchlists_dir) / "examples"
+        files = sorted(folder.glob("*.jsonl"))
+        if not files:
+            raise UsageError(f"eval: no example files given and none in {folder}")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise UsageError(f"eval: no such file: {', '.join(missing)}")
+    examples = load_examples(files)
+    result = evaluate(Matcher(watchlists), examples)
+    console = Console(highlight=False, soft_wrap=True)
+    print_evaluation(console, result, show_misses=not args.quiet)
+    if args.min_f1 is not None:
+        low = [s for s in result.scores if s.f1 < args.min_f1]
+        if low:
+            names = ", ".join(f"{s.watchlist} ({s.f1:.3f})" for s in low)
+            print(f"F1 below {args.min_f1}: {names}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+    """Run a watchlist (id or file) over stored items: what it would have reported."""
+    candidate = Path(args.watchlist)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        tested = load_watchlist(candidate)
+    else:
+        known = {w.id: w for w in watchlists}
+        if args.watchlist not in known:
+            raise UsageError(
+                f"backtest: no watchlist {args.watchlist!r}; known: {', '.join(known)}"
+                " (or give the path of a watchlist file)"
+            )
+        tested = known[args.watchlist]
+    if args.days <= 0:
+        raise UsageError("backtest: --days must be positive")
+    since = utcnow() - timedelta(days=args.days)
+
+    async def load() -> tuple[list[StoredItem], set[int]]:
+        async with open_app(settings, watchlists) as app:
+            stored = await app.store.items_since(since)
+            return stored, await app.store.matched_item_ids(tested.id, since)
+
+    stored, before = asyncio.run(load())
+    matcher = Matcher([tested])
+    reports = [Report(s.item, m) for s in stored for m in matcher.match_item(s.item)]
+    ids = {s.item.key: s.id for s in stored}
+    now_matched = {ids[r.item.key] for r in reports}
+    console = Console(highlight=False, soft_wrap=True)
+    print_reports(console, reports, [tested])
+    alerts = sum(1 for r in reports if r.match.alert)
+    console.print(
+        f"backtest {tested.id}: {len(reports)} of {len(stored)} items stored in the last "
+        f"{args.days:g} days would match ({alerts} as alerts); compared with the stored "
+        f"matches: {len(now_matched - before)} new, {len(before - now_matched)} no longer matched",
+        markup=False,
+    )
+    return 0

@@ -1,0 +1,73 @@
+"""`wirewatch run`: poll until stopped, or once with `--once`, printing what is new."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+
+from rich.console import Console
+
+from bot import __version__
+from bot.cli.reports import CycleProgress, print_reports, print_summary
+from bot.core.config import Settings
+from bot.matching.watchlists import Watchlist
+from bot.service.app import App, open_app
+from bot.service.scheduler import run_until_stopped
+from bot.storage.database_url import display_url
+
+log = logging.getLogger("wirewatch")
+
+
+def run(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
+    """Run the bot; exit 0 when stopped (or after one pass with `--once`)."""
+    return asyncio.run(_run(settings, watchlists, once=args.once))
+
+
+async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -> int:
+    console = Console(highlight=False, soft_wrap=True)
+    async with open_app(settings, watchlists, deliver=True) as app:
+        if once:
+            await _cycle(app, console, ignore_schedule=True)
+            await app.dispatcher.tick()
+            await app.dispatcher.drain()
+            return 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "wirewatch %s: %d watchlists, database %s",
+            __version__,
+            len(watchlists),
+            display_url(settings.resolved_database_url()),
+        )
+        await run_until_stopped(
+            lambda: _cycle(app, console),
+            settings.poll.tick.total_seconds(),
+            stop,
+            deliver=app.tick,
+        )
+        log.info("stopped")
+    return 0
+
+
+async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -> None:
+    progress = CycleProgress(console)
+    started = time.monotonic()
+    try:
+        summary = await app.pipeline.run_cycle(
+            ignore_schedule=ignore_schedule,
+            on_start=progress.start,
+            on_poll=progress.advance,
+            on_reports=None
+            if app.console_subscribed  # the console adapter shows them as alerts
+            else lambda reports: print_reports(console, reports, app.watchlists),
+        )
+    finally:
+        progress.stop()
+    if summary.polls or ignore_schedule:
+        elapsed = time.monotonic() - started
+        print_summary(console, summary, elapsed, name_failures=ignore_schedule)

@@ -1,0 +1,52 @@
+"""Database URLs: which ones wirewatch takes, the async driver for each, and how to show
+one without its password."""
+
+from __future__ import annotations
+
+from bot.core.errors import ConfigError
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class DatabaseUrlError(ConfigError):
+    """A database URL that is malformed or names a database wirewatch does not support."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
+
+
+def async_database_url(url: str) -> str:
+    """`url` with wirewatch's async driver: `sqlite:///path` and `sqlite+aiosqlite:///path`
+    give aiosqlite, `postgresql://…` (or `postgres://…`, `postgresql+asyncpg://…`) asyncpg.
+    Raises DatabaseUrlError for anything else."""
+    from sqlalchemy.engine import make_url  # only commands that open a database load it
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise DatabaseUrlError(f"{display_url(url)!r} is not a database URL") from exc
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise DatabaseUrlError(
+            f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///PATH "
+            "or postgresql://USER:PASSWORD@HOST/DATABASE"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def display_url(url: str) -> str:
+    """`url` fit for logs and messages: a password in it replaced by `***` (the last `@`
+    ends the credentials, as SQLAlchemy reads them)."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials or "/" in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,110 @@
+"""The `wirewatch` entry point: what each command loads, and how errors become exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli.main import COMMANDS, _report, main
+from bot.core.errors import (
+    ConfigError,
+    DatabaseError,
+    DeliveryError,
+    FeedError,
+    UsageError,
+    WirewatchError,
+)
+
+HEAVY = ("sqlalchemy", "aiohttp", "discord", "slack_bolt", "slack_sdk", "rich", "apscheduler")
+PROBE = """
+import sys
+from bot.cli.main import main
+code = main(sys.argv[1:])
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
+print("LOADED", ",".join(heavy))
+raise SystemExit(code)
+"""
+
+
+def loaded_by(args: list[str], cwd: Path) -> set[str]:
+    """The heavy libraries a run of `wirewatch ARGS` imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("LOADED"))
+    return set(filter(None, line.removeprefix("LOADED").strip().split(",")))
+
+
+@pytest.mark.parametrize(
+    "args", [["health", "--url", "http://127.0.0.1:9/readyz"], ["check"]], ids=["health", "check"]
+)
+def test_light_commands_load_no_database_network_or_platform_library(
+    args: list[str], tmp_path: Path
+) -> None:
+    assert loaded_by(args, tmp_path) == set()
+
+
+def test_version_loads_not_even_the_settings(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c",
+         "import sys\nfrom bot.cli.main import main\ntry:\n    main(['--version'])\n"
+         "except SystemExit:\n    print(sorted(m for m in sys.modules if 'pydantic' in m))"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.stdout.startswith("wirewatch ") and proc.stdout.rstrip().endswith("[]")
+
+
+def test_every_command_has_a_handler() -> None:
+    for handler in COMMANDS.values():
+        module = __import__(f"bot.cli.{handler.module}", fromlist=[handler.function])
+        assert callable(getattr(module, handler.function))
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "first_line"),
+    [
+        (ConfigError(["wirewatch.yaml:3: poll.interval: bad"]), 2, "configuration errors:"),
+        (UsageError("eval: no such file: x.jsonl"), 2, "wirewatch: eval: no such file"),
+        (DatabaseError("database error: locked"), 1, "wirewatch: database error: locked"),
+        (FeedError("no feed found"), 1, "wirewatch: no feed found"),
+        (DeliveryError("Discord refused the bot token", retryable=False), 2, "cannot start"),
+        (DeliveryError("Slack unreachable", retryable=True), 1, "cannot start"),
+        (PermissionError("[Errno 13] Permission denied: 'x'"), 1, "wirewatch: [Errno 13]"),
+    ],
+)
+def test_each_kind_of_error_has_its_exit_code_and_our_words(
+    error: Exception, code: int, first_line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _report(error) == code
+    err = capsys.readouterr().err
+    assert first_line in err.splitlines()[0] and "Traceback" not in err
+
+
+def test_a_bug_is_not_hidden_as_an_error_message() -> None:
+    with pytest.raises(ZeroDivisionError):
+        _report(ZeroDivisionError("a bug"))
+    assert issubclass(UsageError, WirewatchError) and issubclass(ConfigError, WirewatchError)
+
+
+def test_a_malformed_database_url_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREWATCH_DATABASE_URL", "mysql://u:secret@127.0.0.1/w")
+    assert main(["feeds"]) == 2
+    err = capsys.readouterr().err
+    assert "unsupported database URL scheme 'mysql'" in err and "secret" not in err
+
+
+def test_a_database_url_that_cannot_be_read_is_shown_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREWATCH_DATABASE_URL", "postgresql://u:secret@127.0.0.1:notaport/w")
+    assert main(["feeds"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a database URL" in err and "secret" not in err and "u:***@" in err

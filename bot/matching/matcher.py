@@ -1,8 +1,8 @@
 """Watchlists compiled once into one word index; items matched against all of them at once.
 
-A pre-filter over the raw folded text (`_Prefilter`) first rules out the watchlists that
-cannot match, which is most of them for most items. For the rest, the exact pass looks
-every word of an item up in a dict built from every alias of every watchlist (with
+The pre-filter (`bot.matching.prefilter`) first rules out the watchlists that cannot
+match, which is most of them for most items. For the rest, the exact pass looks every
+word of an item up in a dict built from every alias of every watchlist (with
 inflections and hyphen variants generated up front). Only a watchlist that got an exact
 hit yet is still short of matching gets the fuzzy pass (rapidfuzz), and only for its
 groups that have no hit. Every decision keeps its evidence.
@@ -10,47 +10,29 @@ groups that have no hit. Every decision keeps its evidence.
 
 from __future__ import annotations
 
-import itertools
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from operator import attrgetter
 from typing import NamedTuple
 
-from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
+from ahocorasick_rs import AhoCorasick, MatchKind
 from rapidfuzz import fuzz
 
 from bot.core.models import Evidence, Item, Match, evidence_strings
 from bot.matching.normalize import (
     fold,
     has_cjk,
-    inflections,
     joined_hyphenations,
     nfkc,
+    variants,
     word_spans,
     words,
 )
-from bot.matching.watchlists import (
-    Alias,
-    AllOf,
-    AnyOf,
-    Group,
-    GroupRef,
-    Near,
-    NoneOf,
-    Rule,
-    Watchlist,
-    describe_rule,
-)
-
-MIN_FUZZY_LENGTH = 5  # shorter aliases never match fuzzily: "PLA" must not hit "plan"
-_MAX_VARIANTS = 64
-# Shorter Latin key parts ("c" of "B.C.", "8" of "P-8") would hit nearly every text and slow
-# the pre-filter's automaton; their aliases are checked on the words instead.
-_MIN_KEY_PART = 3
-_MAX_GATE_GROUPS = 3  # a watchlist's gate: at most this many groups
+from bot.matching.prefilter import MIN_FUZZY_LENGTH, Prefilter
+from bot.matching.rules import has_near, holds, may_hold
+from bot.matching.watchlists import Alias, Watchlist, describe_rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,118 +153,6 @@ class _Field:
         return bisect_left(self.spans, (offset, -1))
 
 
-class _Prefilter:
-    """The cheap exact pass before tokenising: which watchlists could match a text.
-
-    Each alias contributes key parts (`_key_parts`), substrings that every text it can hit
-    contains, folded and with hyphens and apostrophes removed. One Aho-Corasick automaton
-    finds them all, so the groups found are a superset of the groups hit, and a watchlist
-    whose rule cannot hold even with those cannot match. Before it a smaller automaton
-    looks only for each watchlist's gate (`_gate`: a few groups with rare key parts
-    without which its rule cannot hold) and rejects most texts at less cost. An alias
-    with no part long enough to be selective ("B.C.", "Xi") is looked up in the words
-    instead (`short_groups`), only when its group could make a rule hold.
-    """
-
-    def __init__(self, watchlists: Sequence[Watchlist]) -> None:
-        self._rules = [w.rule for w in watchlists]
-        masks: dict[str, int] = defaultdict(int)
-        self._group_bits: list[tuple[int, str, int]] = []  # (watchlist, group, bit)
-        self._short: dict[str, list[tuple[tuple[str, ...], int]]] = defaultdict(list)
-        self._short_bits = 0
-        gates: list[list[str] | None] = []
-        for wi, watchlist in enumerate(watchlists):
-            parts: dict[str, list[str] | None] = {}
-            for group in watchlist.groups:
-                bit = 1 << len(self._group_bits)
-                self._group_bits.append((wi, group.name, bit))
-                parts[group.name] = self._add_group(group, bit, masks)
-            gates.append(_gate(watchlist.rule, parts))
-        patterns = list(masks)
-        self._automaton = AhoCorasick(
-            patterns, matchkind=MatchKind.Standard, implementation=Implementation.DFA
-        )
-        self._masks = [masks[p] for p in patterns]
-        self._gate = None  # without a gate for every watchlist, every text passes
-        if gates and None not in gates:
-            gate_parts = sorted({p for gate in gates for p in gate or ()})
-            self._gate = AhoCorasick(gate_parts, implementation=Implementation.DFA)
-        self._decisions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
-
-    def _add_group(self, group: Group, bit: int, masks: dict[str, int]) -> list[str] | None:
-        """File the key parts of a group's aliases under its bit; return them, or None
-        when one of its aliases is too short to have any."""
-        group_parts: list[str] | None = []
-        for alias in group.aliases:
-            parts = _key_parts(alias)
-            if parts is None:
-                self._add_short(alias, bit)
-                group_parts = None
-                continue
-            for part in parts:
-                masks[part] |= bit
-            if group_parts is not None:
-                group_parts.extend(parts)
-        return group_parts
-
-    def _add_short(self, alias: Alias, bit: int) -> None:
-        """Index the lower-cased spellings of an alias whose key parts are too short."""
-        folded = fold(nfkc(alias.text))
-        self._short_bits |= bit
-        for variant in _variants(words(folded), folded):
-            self._short[variant[0]].append((variant[1:], bit))
-
-    def groups(self, folded: str) -> int | None:
-        """The groups whose key parts the folded text contains, as a bit mask; None when
-        no watchlist's gate is there."""
-        text = folded.replace("-", "").replace("'", "")
-        if self._gate is not None and not self._gate.find_matches_as_indexes(text):
-            return None
-        found = 0
-        masks = self._masks
-        for index, _, _ in self._automaton.find_matches_as_indexes(text, overlapping=True):
-            found |= masks[index]
-        return found
-
-    def decide(self, found: int) -> tuple[frozenset[int], frozenset[int]]:
-        """The watchlists whose rule may hold with the groups in `found`: without, and with,
-        the groups of the short aliases (which the automaton cannot see)."""
-        decision = self._decisions.get(found)
-        if decision is None:
-            if len(self._decisions) > 100_000:
-                self._decisions.clear()
-            decision = self._decisions[found] = (
-                self._possible(found),
-                self._possible(found | self._short_bits),
-            )
-        return decision
-
-    def _possible(self, found: int) -> frozenset[int]:
-        """The watchlists whose rule may hold if the groups in `found` are hit."""
-        groups: dict[int, set[str]] = defaultdict(set)
-        for wi, name, bit in self._group_bits:
-            if found & bit:
-                groups[wi].add(name)
-        return frozenset(
-            wi for wi, names in groups.items() if _may_hold(self._rules[wi], names, exact=False)
-        )
-
-    def short_groups(self, fields: tuple[_Field, _Field]) -> int:
-        """The groups of the short aliases whose words (lower-cased) appear in the fields."""
-        found = 0
-        short = self._short
-        for f in fields:
-            toks = f.words
-            for i in [i for i, tok in enumerate(toks) if tok in short] if short else ():
-                for tail, bit in short[toks[i]]:
-                    if not tail or tuple(toks[i + 1 : i + 1 + len(tail)]) == tail:
-                        found |= bit
-            for _, joined, _ in f.hyphenations:
-                for tail, bit in short.get(joined, ()):
-                    found |= 0 if tail else bit
-        return found
-
-
 class Matcher:
     """Matches items against a fixed set of watchlists. Build once; `match` is thread-safe."""
 
@@ -297,7 +167,7 @@ class Matcher:
                     self._add(_Entry(wi, group.name, alias))
         self._index = dict(self._index)
         self._views: dict[frozenset[int] | None, _View] = {}
-        self._prefilter = _Prefilter(self.watchlists)
+        self._prefilter = Prefilter(self.watchlists)
         self._possible: dict[tuple[int, frozenset[str]], bool] = {}
         self._known_evidence: dict[tuple[str, str, str, str, float], Evidence] = {}
         self._ascii_substrings = any(s.isascii() for s in self._substrings)
@@ -309,7 +179,7 @@ class Matcher:
             wi: frozenset(g for w, g in self._fuzzy if w == wi) for wi, _ in self._fuzzy
         }
         self._weights = [{g.name: g.weight for g in w.groups} for w in self.watchlists]
-        self._near = frozenset(wi for wi, w in enumerate(self.watchlists) if _has_near(w.rule))
+        self._near = frozenset(wi for wi, w in enumerate(self.watchlists) if has_near(w.rule))
 
     def _add(self, entry: _Entry) -> None:
         alias = entry.alias
@@ -320,12 +190,12 @@ class Matcher:
         tokens = words(folded)
         if not tokens:
             return
-        variants = _variants(tokens, folded)
+        forms = variants(tokens, folded)
         if alias.case_sensitive:  # indexed lower-cased; the spelling is checked on a hit
-            lowered = {tuple(t.lower() for t in v) for v in variants}
-            entry = replace(entry, cased=frozenset(variants))
-            variants = lowered
-        for v in variants:
+            lowered = {tuple(t.lower() for t in v) for v in forms}
+            entry = replace(entry, cased=frozenset(forms))
+            forms = lowered
+        for v in forms:
             spelling = _Spelling(
                 list(v[1:]), len(v), entry.watchlist, entry.group, alias.text, entry.cased
             )
@@ -408,13 +278,13 @@ class Matcher:
         return verdicts
 
     def _may_hold(self, wi: int, groups: frozenset[str]) -> bool:
-        """`_may_hold` of a watchlist's rule, remembered per set of groups hit."""
+        """`may_hold` of a watchlist's rule, remembered per set of groups hit."""
         key = (wi, groups)
         known = self._possible.get(key)
         if known is None:
             if len(self._possible) > 100_000:
                 self._possible.clear()
-            known = self._possible[key] = _may_hold(self.watchlists[wi].rule, groups)
+            known = self._possible[key] = may_hold(self.watchlists[wi].rule, groups)
         return known
 
     def _verdict(
@@ -467,11 +337,11 @@ class Matcher:
         """Whether the watchlist's rule holds; looked up by the groups hit unless the rule
         has a `near`, which needs the hits' positions."""
         if wi not in self._near:
-            return self._may_hold(wi, groups)  # without `near` the same as `_holds`
+            return self._may_hold(wi, groups)  # without `near` the same as `holds`
         by_group: dict[str, list[_Hit]] = defaultdict(list)
         for hit in hits:
             by_group[hit.group].append(hit)
-        return _holds(self.watchlists[wi].rule, by_group)
+        return holds(self.watchlists[wi].rule, by_group)
 
     def _view(self, only: frozenset[int] | None) -> _View:
         """The word index narrowed to the watchlists `only` (all for None), built on first
@@ -550,77 +420,9 @@ class Matcher:
         return extra
 
 
-def _key_parts(alias: Alias) -> list[str] | None:
-    """Substrings found (folded, hyphens and apostrophes removed) in every text the alias
-    can hit; None for an alias whose parts would be too short to be selective.
-
-    Exact: its longest word, less a final y or e that inflection may change ("duty" is
-    in "duties", "impos" in "imposing"). Fuzzy, several words: each word of three letters
-    or more, since a hit within the threshold (at most two edits) leaves one of them
-    intact. Fuzzy, one word: its first and its last three letters, since one typo cannot
-    spoil both. The one case given up is a typo in every longer word of a several-word
-    alias. Chinese and Japanese aliases and substrings: the alias itself.
-    """
-    folded = fold(nfkc(alias.text))
-    if has_cjk(folded) or not alias.whole_word:
-        part = folded.replace("-", "").replace("'", "")
-        return [part] if part else []
-    tokens = words(folded)
-    if not tokens:
-        return []
-    if alias.fuzzy and not alias.case_sensitive and len(folded) >= MIN_FUZZY_LENGTH:
-        if len(tokens) == 1:
-            return [tokens[0][:3], tokens[0][-3:]]
-        return [_stem(t) for t in tokens if len(t) >= _MIN_KEY_PART] or tokens
-    longest = _stem(max(reversed(tokens), key=len))
-    return [longest] if len(longest) >= _MIN_KEY_PART else None
-
-
-def _gate(rule: Rule, parts: dict[str, list[str] | None]) -> list[str] | None:
-    """Key parts of a few groups without which the rule cannot hold, the ones least likely
-    to occur by chance (longest parts); None when no few groups with only key parts do.
-
-    `parts` holds each group's key parts, None for a group with a too-short alias.
-    """
-    eligible = [name for name, p in parts.items() if p]
-    best: tuple[float, list[str]] | None = None
-    for size in range(1, _MAX_GATE_GROUPS + 1):
-        for gate in itertools.combinations(eligible, size):
-            if _may_hold(rule, set(parts) - set(gate), exact=False):
-                continue
-            gate_parts = [p for name in gate for p in parts[name] or ()]
-            chance = sum(_chance(p) for p in gate_parts)
-            if best is None or chance < best[0]:
-                best = (chance, gate_parts)
-    return best[1] if best is not None else None
-
-
-def _chance(part: str) -> float:
-    """A rough likelihood that a key part occurs in a text: falls with its length in bytes
-    (a Chinese character counts three)."""
-    return 26.0 ** -len(part.encode())
-
-
-def _stem(token: str) -> str:
-    """A word less a final y or e that inflection may change."""
-    return token[:-1] if len(token) > 3 and token[-1] in "ye" else token
-
-
 def _field(name: str, text: str) -> _Field:
     normal = nfkc(text or "")
     return _Field(name, normal, fold(normal))
-
-
-def _variants(tokens: list[str], folded: str) -> set[tuple[str, ...]]:
-    """Every inflected spelling of an alias's words, plus its hyphen-joined spelling."""
-    forms = [sorted(inflections(t)) if i == len(tokens) - 1 else [t] for i, t in enumerate(tokens)]
-    if len(tokens) > 1:  # inflect earlier words too ("sail through" → "sailed through")
-        forms[0] = sorted(inflections(tokens[0]))
-    out = set(itertools.islice(itertools.product(*forms), _MAX_VARIANTS))
-    if "-" in folded:
-        joined = "".join(tokens)
-        out |= {(form,) for form in inflections(joined)}
-    return out
 
 
 def _best_fuzzy(
@@ -666,53 +468,3 @@ def _quote(f: _Field, hit: _Hit) -> str:
     first = spans[hit.start if hit.start < n else n - 1]
     last = spans[(hit.end if hit.end < n else n) - 1]
     return f.text[first[0] : max(last[1], first[1])]
-
-
-def _may_hold(
-    rule: Rule, groups: AbstractSet[str], optimistic: bool = True, exact: bool = True
-) -> bool:
-    """Whether the rule can hold (`optimistic`: `near` assumed close) or surely holds (not:
-    `near` assumed far) with hits in these groups; `none` swaps the two.
-
-    With `exact` off, `groups` is only a superset of the groups hit (the pre-filter's
-    view), so no group is surely present and `none` never rules a watchlist out.
-    """
-    match rule:
-        case AllOf(children):
-            return all(_may_hold(c, groups, optimistic, exact) for c in children)
-        case AnyOf(children):
-            return any(_may_hold(c, groups, optimistic, exact) for c in children)
-        case NoneOf(children):
-            return not any(_may_hold(c, groups, not optimistic, exact) for c in children)
-        case Near(a, b, _):
-            return optimistic and a in groups and b in groups
-        case GroupRef(group):
-            return group in groups and (optimistic or exact)
-    raise TypeError(f"unknown rule {rule!r}")
-
-
-def _has_near(rule: Rule) -> bool:
-    """Whether a `near` appears anywhere in the rule."""
-    if isinstance(rule, Near):
-        return True
-    return isinstance(rule, AllOf | AnyOf | NoneOf) and any(_has_near(c) for c in rule.children)
-
-
-def _holds(rule: Rule, hits: dict[str, list[_Hit]]) -> bool:
-    """Whether `rule` holds for these hits by group, positions included."""
-    match rule:
-        case AllOf(children):
-            return all(_holds(c, hits) for c in children)
-        case AnyOf(children):
-            return any(_holds(c, hits) for c in children)
-        case NoneOf(children):
-            return not any(_holds(c, hits) for c in children)
-        case Near(a, b, within):
-            return any(
-                x.field == y.field and max(0, y.start - x.end, x.start - y.end) <= within
-                for x in hits.get(a, ())
-                for y in hits.get(b, ())
-            )
-        case GroupRef(group):
-            return group in hits
-    raise TypeError(f"unknown rule {rule!r}")

@@ -9,6 +9,7 @@ evidence can quote what the article said.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -24,6 +25,7 @@ _HYPHENATED = re.compile(r"[^\W_]++(?:-[^\W_]++)+")
 _ASCII_HYPHENATED = re.compile(r"[A-Za-z0-9]++(?:-[A-Za-z0-9]++)+")
 _ELISIONS = ("l", "d", "j", "n", "s", "c", "m", "t", "qu", "jusqu", "lorsqu", "puisqu")
 _CJK = re.compile(rf"[{_CJK_CHARS}]")
+_MAX_VARIANTS = 64
 
 
 def _fold_char(char: str) -> str:
@@ -151,3 +153,15 @@ def inflections(token: str) -> set[str]:
     if token.endswith(("s", "x", "z")):
         forms.discard(token + "s")
     return forms
+
+
+def variants(tokens: list[str], folded: str) -> set[tuple[str, ...]]:
+    """Every inflected spelling of an alias's words, plus its hyphen-joined spelling."""
+    forms = [sorted(inflections(t)) if i == len(tokens) - 1 else [t] for i, t in enumerate(tokens)]
+    if len(tokens) > 1:  # inflect earlier words too ("sail through" → "sailed through")
+        forms[0] = sorted(inflections(tokens[0]))
+    out = set(itertools.islice(itertools.product(*forms), _MAX_VARIANTS))
+    if "-" in folded:
+        joined = "".join(tokens)
+        out |= {(form,) for form in inflections(joined)}
+    return out

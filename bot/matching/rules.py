@@ -1,0 +1,78 @@
+"""`holds` and `may_hold` say whether a watchlist's rule holds, or may hold, for the groups hit.
+
+A rule is a tree of `all`, `any`, `none`, `near` and group references
+(`bot.matching.watchlists`). `may_hold` needs only the names of the groups hit, so the
+pre-filter and the matcher can rule watchlists out before finding positions; `holds`
+also reads the hits' positions, which `near` needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Protocol
+
+from bot.matching.watchlists import AllOf, AnyOf, GroupRef, Near, NoneOf, Rule
+
+
+class _Placed(Protocol):
+    """A hit as `near` reads it: the field it is in and the word positions it covers."""
+
+    @property
+    def field(self) -> int: ...
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def end(self) -> int: ...
+
+
+def may_hold(
+    rule: Rule, groups: AbstractSet[str], optimistic: bool = True, exact: bool = True
+) -> bool:
+    """Whether the rule can hold (`optimistic`: `near` assumed close) or surely holds (not:
+    `near` assumed far) with hits in these groups; `none` swaps the two.
+
+    With `exact` off, `groups` is only a superset of the groups hit (the pre-filter's
+    view), so no group is surely present and `none` never rules a watchlist out.
+    """
+    match rule:
+        case AllOf(children):
+            return all(may_hold(c, groups, optimistic, exact) for c in children)
+        case AnyOf(children):
+            return any(may_hold(c, groups, optimistic, exact) for c in children)
+        case NoneOf(children):
+            return not any(may_hold(c, groups, not optimistic, exact) for c in children)
+        case Near(a, b, _):
+            return optimistic and a in groups and b in groups
+        case GroupRef(group):
+            return group in groups and (optimistic or exact)
+    raise TypeError(f"unknown rule {rule!r}")
+
+
+def has_near(rule: Rule) -> bool:
+    """Whether a `near` appears anywhere in the rule."""
+    if isinstance(rule, Near):
+        return True
+    return isinstance(rule, AllOf | AnyOf | NoneOf) and any(has_near(c) for c in rule.children)
+
+
+def holds(rule: Rule, hits: Mapping[str, Sequence[_Placed]]) -> bool:
+    """Whether `rule` holds for these hits by group, positions included."""
+    match rule:
+        case AllOf(children):
+            return all(holds(c, hits) for c in children)
+        case AnyOf(children):
+            return any(holds(c, hits) for c in children)
+        case NoneOf(children):
+            return not any(holds(c, hits) for c in children)
+        case Near(a, b, within):
+            return any(
+                x.field == y.field and max(0, y.start - x.end, x.start - y.end) <= within
+                for x in hits.get(a, ())
+                for y in hits.get(b, ())
+            )
+        case GroupRef(group):
+            return group in hits
+    raise TypeError(f"unknown rule {rule!r}")

@@ -3,21 +3,9 @@ core for fetching and storing.
 
 Parsing and matching are most of a cycle's CPU when feeds change. In threads they share
 the event loop's GIL and leave a second core idle; a process pool's bookkeeping threads
-cost the event loop about 0.4 ms a feed. So one child, `python -m bot.feeds.parser_process`,
-reads requests on its stdin and answers on its stdout, in order:
-
-    first frame to the child:   the watchlists and the bot's log level, pickled (it
-                                builds its own Matcher and logs to the shared stderr)
-    first frame from the child: ("ready",)
-    request:  (id, body, url, source)
-    answer:   (id, "ok", (title, item rows, warning, parser, {item index: match rows}))
-              (id, "unreadable", message)      the body is not a feed (FeedParseError)
-              (id, "error", traceback)         a bug in the parser or the matcher
-
-each frame a marshal of plain tuples (published times as POSIX seconds) behind an
-8-byte length: the bot reads one in a third of the time it took to unpickle Items.
-Neither format is safe against hostile data, and neither needs to be: both ends are
-this program, run by the same user. Both pipes are widened to 1 MiB (`widen_pipe`).
+cost the event loop about 0.4 ms a feed. So one child, `python -m bot.feeds.parser_child`,
+reads requests on its stdin and answers on its stdout, in order, in the frames that
+`bot.feeds.parser_wire` describes.
 
 When the child dies, the feed it was reading fails with a parse error (a body that
 crashes the parser must not be retried in the bot's own process) and the feeds queued
@@ -30,55 +18,34 @@ threads, with an error logged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import marshal
-import os
 import pickle
-import signal
-import struct
 import sys
-import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, BinaryIO
 
-from bot.core.collector import settle_after_startup
 from bot.core.errors import FeedError
-from bot.core.models import Evidence, Item, Match
-from bot.feeds.parse import FeedParseError, ParsedFeed, parse_feed
+from bot.feeds.parse import FeedParseError
+from bot.feeds.parser_wire import (
+    MatchedFeed,
+    frame,
+    matched_from_wire,
+    parse_and_match,
+    read_frame,
+)
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import Watchlist
 
 log = logging.getLogger(__name__)
 
-_LENGTH = struct.Struct("!Q")
 MAX_DEATHS = 3
 DEATH_WINDOW = 600.0  # seconds
 START_TIMEOUT = 60.0  # seconds for a child to import the parsers and say it is ready
 STOP_TIMEOUT = 5.0  # seconds for a child to exit once its stdin is closed
 PARSE_TIMEOUT = 120.0  # seconds for one body (feedparser reads a 10 MiB feed in about 5)
-PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process
-
-
-@dataclass(frozen=True, slots=True)
-class MatchedFeed:
-    """A feed body parsed into items, with each item's watchlist matches."""
-
-    parsed: ParsedFeed
-    matches: tuple[tuple[Match, ...], ...]  # one entry per item, in `parsed.items` order
 
 
 Parse = Callable[[bytes, str, str | None], Awaitable[MatchedFeed]]
-
-
-def parse_and_match(body: bytes, url: str, source: str | None, matcher: Matcher) -> MatchedFeed:
-    """`parse_feed`, then every item matched (raises FeedParseError like `parse_feed`)."""
-    parsed = parse_feed(body, url, source)
-    return MatchedFeed(parsed, tuple(tuple(matcher.match_item(i)) for i in parsed.items))
 
 
 class ThreadParser:
@@ -118,7 +85,7 @@ class ParseWorker:
         parse_timeout: float = PARSE_TIMEOUT,
     ) -> None:
         # -P: a `bot` folder in the working directory must not shadow the package
-        self._command = tuple(command or (sys.executable, "-P", "-m", "bot.feeds.parser_process"))
+        self._command = tuple(command or (sys.executable, "-P", "-m", "bot.feeds.parser_child"))
         self._parse_timeout = parse_timeout
         self._watchlists = tuple(watchlists)
         self._threads = ThreadParser(matcher)
@@ -236,12 +203,12 @@ class _Child:
         assert proc.stdin is not None and proc.stdout is not None
         try:
             level = logging.getLogger("bot").getEffectiveLevel()
-            proc.stdin.write(_frame(pickle.dumps((watchlists, level), protocol=5)))
+            proc.stdin.write(frame(pickle.dumps((watchlists, level), protocol=5)))
             await proc.stdin.drain()
         except ConnectionError:
             pass  # it exited already: reading its ready frame says so
         try:
-            ready = await asyncio.wait_for(_read_frame(proc.stdout), START_TIMEOUT)
+            ready = await asyncio.wait_for(read_frame(proc.stdout), START_TIMEOUT)
         except TimeoutError as exc:
             proc.kill()
             await proc.wait()
@@ -267,7 +234,7 @@ class _Child:
             self._busy_since = asyncio.get_running_loop().time()
         self._pending[request_id] = answer
         try:
-            self._stdin.write(_frame((request_id, body, url, source)))
+            self._stdin.write(frame((request_id, body, url, source)))
             await self._stdin.drain()
         except ConnectionError:  # the pipe is closed: the child is gone
             self._pending.pop(request_id, None)
@@ -295,13 +262,13 @@ class _Child:
     async def _read_answers(self) -> None:
         try:
             while True:
-                request_id, status, payload = await _read_frame(self._stdout)
+                request_id, status, payload = await read_frame(self._stdout)
                 self._busy_since = asyncio.get_running_loop().time()
                 answer = self._pending.pop(request_id, None)
                 if answer is None or answer.done():  # its poller was cancelled
                     continue
                 if status == "ok":
-                    answer.set_result(_matched(payload))
+                    answer.set_result(matched_from_wire(payload))
                 elif status == "unreadable":
                     answer.set_exception(FeedParseError(payload))
                 else:
@@ -355,142 +322,3 @@ async def _reap(proc: asyncio.subprocess.Process) -> int:
     except TimeoutError:
         proc.kill()
         return await proc.wait()
-
-
-def _matched(payload: tuple[Any, ...]) -> MatchedFeed:
-    """The MatchedFeed of a child's "ok" answer."""
-    title, rows, warning, parser, match_rows = payload
-    items = tuple(
-        Item(key, title_, summary, url, _stamp_from_wire(published), source)
-        for key, title_, summary, url, published, source in rows
-    )
-    matches = {n: tuple(_match_from_row(row) for row in found) for n, found in match_rows.items()}
-    return MatchedFeed(
-        ParsedFeed(title, items, warning, parser),
-        tuple(matches.get(n, ()) for n in range(len(items))),
-    )
-
-
-def _match_from_row(row: tuple[Any, ...]) -> Match:
-    watchlist, score, alert, evidence = row
-    return Match(watchlist, score, alert, tuple(Evidence(*e) for e in evidence))
-
-
-def _match_to_row(match: Match) -> tuple[Any, ...]:
-    evidence = tuple((e.group, e.alias, e.field, e.text, e.similarity) for e in match.evidence)
-    return (match.watchlist, match.score, match.alert, evidence)
-
-
-def _stamp_to_wire(stamp: datetime | None) -> float | str | None:
-    """An item's (aware UTC) published time for the answer: POSIX seconds when it has no
-    fraction of a second, which is exact and 5x cheaper to write than ISO text (a tenth
-    of the child's own answer work); ISO text otherwise."""
-    if stamp is None:
-        return None
-    return stamp.isoformat() if stamp.microsecond else stamp.timestamp()
-
-
-def _stamp_from_wire(value: float | str | None) -> datetime | None:
-    """The published time `_stamp_to_wire` sent."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return datetime.fromtimestamp(value, UTC)
-    return datetime.fromisoformat(value)
-
-
-def _frame(value: Any) -> bytes:
-    data = marshal.dumps(value)
-    return _LENGTH.pack(len(data)) + data
-
-
-async def _read_frame(stream: asyncio.StreamReader) -> Any:
-    (length,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
-    return marshal.loads(await stream.readexactly(length))
-
-
-# --- the child ---------------------------------------------------------------------------
-
-
-def _answer(request: tuple[int, bytes, str, str | None], matcher: Matcher) -> bytes:
-    """The child's answer to one request, as a frame."""
-    request_id, body, url, source = request
-    try:
-        matched = parse_and_match(body, url, source, matcher)
-        parsed = matched.parsed
-        rows = tuple(
-            (i.key, i.title, i.summary, i.url, _stamp_to_wire(i.published), i.source)
-            for i in parsed.items
-        )
-        matches = {
-            n: tuple(map(_match_to_row, found)) for n, found in enumerate(matched.matches) if found
-        }
-        payload = (parsed.title, rows, parsed.warning, parsed.parser, matches)
-        return _frame((request_id, "ok", payload))
-    except FeedParseError as exc:
-        return _frame((request_id, "unreadable", str(exc)))
-    except Exception:
-        return _frame((request_id, "error", traceback.format_exc()))
-
-
-def _read(requests: BinaryIO) -> Any:
-    """The next frame, or None at the end of the stream."""
-    header = requests.read(_LENGTH.size)
-    if len(header) < _LENGTH.size:
-        return None
-    (length,) = _LENGTH.unpack(header)
-    return marshal.loads(requests.read(length))
-
-
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The child's loop: read the watchlists, then answer each request until the end."""
-    pickled = _read(requests)
-    if pickled is None:
-        return
-    watchlists, level = pickle.loads(pickled)
-    log_to_stderr(level)
-    matcher = Matcher(watchlists)
-    settle_after_startup()
-    answers.write(_frame(("ready",)))
-    answers.flush()
-    while (request := _read(requests)) is not None:
-        answers.write(_answer(request, matcher))
-        answers.flush()
-
-
-def main() -> None:
-    """Run as the child: frames on stdin and stdout; anything printed goes to stderr."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bot stops us by closing stdin
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    widen_pipe(sys.stdin.fileno())
-    widen_pipe(answers.fileno())
-    serve(sys.stdin.buffer, answers)
-
-
-def log_to_stderr(level: int) -> None:
-    """Log as the bot does (at its level, to the stderr both share), each line marked as
-    the parser process's: without this, the child's log records were lost."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s (parser process): %(message)s")
-    )
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-
-
-def widen_pipe(fd: int) -> None:
-    """Let the pipe behind `fd` hold PIPE_BYTES (Linux; elsewhere, or when the system
-    refuses, it keeps its size).
-
-    A 64 KiB pipe holds four answers: whenever the bot's event loop was busy writing a
-    batch to the store for a few milliseconds, the child stopped on a full pipe.
-    """
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None:
-        return
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, set_size, PIPE_BYTES)
-
-
-if __name__ == "__main__":
-    main()

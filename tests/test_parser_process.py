@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.feeds.parse import FeedParseError
-from bot.feeds.parser_process import (
-    MAX_DEATHS,
-    MatchedFeed,
-    ParseWorker,
-    ParseWorkerError,
-    parse_and_match,
-)
+from bot.feeds.parser_process import MAX_DEATHS, ParseWorker, ParseWorkerError
+from bot.feeds.parser_wire import MatchedFeed, parse_and_match
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 
@@ -32,9 +27,9 @@ MATCHER = Matcher(WATCHLISTS)
 # raises a bug on one containing BUG.
 FRAGILE_CHILD = """
 import os, signal, time
-from bot.feeds import parser_process as parse_worker
+from bot.feeds import parser_child
 
-real_parse = parse_worker.parse_and_match
+real_parse = parser_child.parse_and_match
 
 def parse_and_match(body, url, source, matcher):
     if b"CRASH" in body:
@@ -45,8 +40,8 @@ def parse_and_match(body, url, source, matcher):
         raise ValueError("a bug in the parser")
     return real_parse(body, url, source, matcher)
 
-parse_worker.parse_and_match = parse_and_match
-parse_worker.main()
+parser_child.parse_and_match = parse_and_match
+parser_child.main()
 """
 
 

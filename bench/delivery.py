@@ -77,7 +77,7 @@ async def run(
     try:
         await fill(store, alerts, channels)
         adapter = RecordingAdapter(min_interval=pacing)
-        dispatcher = Dispatcher(Outbox(store.engine), {"discord": adapter}, {}, clock=_now)
+        dispatcher = Dispatcher(Outbox.on(store.engine), {"discord": adapter}, {}, clock=_now)
         started = time.perf_counter()
         while len(adapter.sent) < alerts:
             await dispatcher.dispatch()

@@ -120,12 +120,12 @@ async def test_an_admin_subcommand_asks_the_platform_and_refuses_others(core: Co
     reply = await core.answer_text(refused.caller(), "subscribe canola")
     assert refused.asked == 1 and reply.message.tone is Tone.WARNING and not reply.public
     assert "needs Manage Channels (Discord) or an admin (Slack)" in reply.message.text
-    assert await core.outbox.list_subscriptions(CHANNEL) == []
+    assert await core.outbox.subscriptions.list_active(CHANNEL) == []
 
     allowed = Asker(True)
     reply = await core.answer_text(allowed.caller(), 'subscribe canola digest "0 8 * * *"')
     assert reply.public and reply.message.title == "Subscribed"
-    (sub,) = await core.outbox.list_subscriptions(CHANNEL)
+    (sub,) = await core.outbox.subscriptions.list_active(CHANNEL)
     assert sub.digest == "0 8 * * *" and sub.timezone == "UTC"
 
 

@@ -138,11 +138,11 @@ async def test_retryable_errors_back_off_then_send_once(
         await poll_and_deliver(app, clock)
         publish(feed_server, "/a", CANOLA)
         await poll_and_deliver(app, clock)  # 503: back off about 5 s
-        (row,) = await app.outbox.deliveries_of("alert")
+        (row,) = await app.outbox.queue.deliveries_of("alert")
         assert row.state is DeliveryState.PENDING and row.last_error == "HTTP 503"
         assert row.attempts == 1 and row.next_attempt_at > clock.now - timedelta(minutes=1)
         await poll_and_deliver(app, clock)  # a minute later: 429, Retry-After 120 s
-        (row,) = await app.outbox.deliveries_of("alert")
+        (row,) = await app.outbox.queue.deliveries_of("alert")
         assert row.last_error == "HTTP 429" and row.attempts == 2
         assert row.next_attempt_at - clock.now >= timedelta(seconds=50)
         await poll_and_deliver(app, clock)  # still within Retry-After: not attempted
@@ -150,7 +150,7 @@ async def test_retryable_errors_back_off_then_send_once(
         clock.advance(timedelta(minutes=2))
         await poll_and_deliver(app, clock)
         await poll_and_deliver(app, clock)
-        (row,) = await app.outbox.deliveries_of("alert")
+        (row,) = await app.outbox.queue.deliveries_of("alert")
     assert row.state is DeliveryState.SENT and row.message_id == "m1" and row.attempts == 3
     assert adapter.titles() == [CANOLA]
 
@@ -172,8 +172,8 @@ async def test_permanent_error_stops_that_channel_only(
         publish(feed_server, "/a", CANOLA, STRAIT)
         await poll_and_deliver(app, clock)
         await poll_and_deliver(app, clock)
-        rows = await app.outbox.deliveries_of("alert")
-        subs = await app.outbox.list_subscriptions(CHANNEL)
+        rows = await app.outbox.queue.deliveries_of("alert")
+        subs = await app.outbox.subscriptions.list_active(CHANNEL)
     states = sorted((r.channel, r.state.value) for r in rows)
     assert states == [(CHANNEL, "failed"), (CHANNEL, "pending"),
                       (OTHER_CHANNEL, "sent"), (OTHER_CHANNEL, "sent")]  # fmt: skip
@@ -196,7 +196,7 @@ async def test_retries_give_up_after_retry_for(
             clock.advance(timedelta(hours=2))
             await app.dispatcher.tick()
             await app.dispatcher.drain()
-        (row,) = await app.outbox.deliveries_of("alert")
+        (row,) = await app.outbox.queue.deliveries_of("alert")
     assert row.state is DeliveryState.FAILED
     assert row.last_error is not None and row.last_error.startswith("gave up after 2 days")
     assert 20 <= row.attempts <= 30
@@ -250,7 +250,7 @@ async def test_digest_holds_each_story_once_and_survives_a_failed_digest(
         adapter.clear_failures()  # the platform is back just before day 3's digest
         clock.now = datetime(2026, 11, 25, 13, 0, 30, tzinfo=UTC)
         await poll_and_deliver(app, clock)
-        rows = await app.outbox.deliveries_of("digest")
+        rows = await app.outbox.queue.deliveries_of("digest")
     assert [r.state.value for r in rows] == ["sent", "superseded", "sent"]
     assert len(adapter.sent) == 2
     second = _entry_titles(adapter, 1)
@@ -276,7 +276,7 @@ async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superse
     config = settings(feed_server, db_url, DIGEST_ONLY)
     async with running(config, adapter, clock) as app:
         await cut_off_day_1_digest(feed_server, app, adapter, clock)
-        (cut,) = await app.outbox.deliveries_of("digest")
+        (cut,) = await app.outbox.queue.deliveries_of("digest")
         assert cut.parts_sent == 1 and cut.payload is not None
         # a new story, then day 2's digest time, while day 1's digest is still failing
         publish(feed_server, "/b", STRAIT)
@@ -285,15 +285,15 @@ async def test_a_digest_cut_off_halfway_posts_only_the_rest_and_is_never_superse
         await poll_and_deliver(app, clock)
         adapter.clear_failures()
         # a digest asked for now goes out while day 1's waits out a backoff
-        await app.outbox.mark_retry(cut.id, "HTTP 502", clock.now + timedelta(minutes=30))
-        (sub,) = await app.outbox.list_subscriptions(CHANNEL)
-        await app.outbox.queue_digest_now(sub.id, clock.now)
+        await app.outbox.queue.mark_retry(cut.id, "HTTP 502", clock.now + timedelta(minutes=30))
+        (sub,) = await app.outbox.subscriptions.list_active(CHANNEL)
+        await app.outbox.digests.queue_now(sub.id, clock.now)
         await app.dispatcher.tick()
         await app.dispatcher.drain()
         assert adapter.sent and not adapter.sent[0].skip, "it went out before day 1's rest"
         clock.advance(timedelta(hours=1))  # past every backoff
         await poll_and_deliver(app, clock)
-        rows = await app.outbox.deliveries_of("digest")
+        rows = await app.outbox.queue.deliveries_of("digest")
     assert rows[0].state is DeliveryState.SENT
     (rest,) = [s for s in adapter.sent if s.skip]
     # day 1's digest goes on from its second part, as it was built
@@ -318,7 +318,7 @@ async def test_a_digest_cut_off_halfway_outlasts_retry_for_and_loses_nothing(
         adapter.clear_failures()
         clock.advance(timedelta(hours=6))  # past the longest backoff
         await poll_and_deliver(app, clock)
-        rows = await app.outbox.deliveries_of("digest")
+        rows = await app.outbox.queue.deliveries_of("digest")
     # day 1's digest was never given up; its rest went out once the channel was back
     assert rows[0].state is DeliveryState.SENT and rows[0].parts_sent == 1
     assert [s.skip for s in adapter.sent].count(1) == 1
@@ -362,7 +362,7 @@ async def test_empty_digest_is_not_sent_unless_asked(
         await poll_and_deliver(app, clock)
         clock.now = datetime(2026, 11, 23, 13, 0, 30, tzinfo=UTC)
         await poll_and_deliver(app, clock)
-        rows = await app.outbox.deliveries_of("digest")
+        rows = await app.outbox.queue.deliveries_of("digest")
     assert sorted((r.channel, r.state.value) for r in rows) == [
         (CHANNEL, "empty"), (OTHER_CHANNEL, "sent"),
     ]  # fmt: skip
@@ -386,7 +386,7 @@ async def test_quiet_hours_hold_alerts_until_they_end_or_give_them_to_the_digest
         publish(feed_server, "/a", CANOLA)
         await poll_and_deliver(app, clock)
         assert adapter.sent == []
-        (row,) = await app.outbox.deliveries_of("alert")
+        (row,) = await app.outbox.queue.deliveries_of("alert")
         assert row.channel == CHANNEL
         assert row.next_attempt_at == datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 07:00
         clock.now = datetime(2026, 11, 23, 12, 0, 5, tzinfo=UTC)
@@ -408,19 +408,21 @@ async def test_runtime_subscriptions_survive_restarts_and_config_changes(
         SubscriptionConfig(channel=OTHER_CHANNEL, watchlists=["canola"]),
     )  # fmt: skip
     async with running(first, adapter, clock) as app:
-        await app.outbox.subscribe(OTHER_CHANNEL, "taiwan-strait", clock())
-        await app.outbox.subscribe(OTHER_CHANNEL, "canada-japan", clock(), digest="0 9 * * *")
+        subs = app.outbox.subscriptions
+        await subs.subscribe(OTHER_CHANNEL, "taiwan-strait", clock())
+        await subs.subscribe(OTHER_CHANNEL, "canada-japan", clock(), digest="0 9 * * *")
     second = settings(
         feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
     )
     async with running(second, adapter, clock) as app:
-        other = await app.outbox.list_subscriptions(OTHER_CHANNEL)
+        subs = app.outbox.subscriptions
+        other = await subs.list_active(OTHER_CHANNEL)
         assert sorted((s.origin, s.watchlists) for s in other) == [
             ("runtime", ("canada-japan",)), ("runtime", ("taiwan-strait",)),
         ]  # fmt: skip
-        assert [s.watchlists for s in await app.outbox.list_subscriptions(CHANNEL)] == [("canola",)]
-        assert await app.outbox.unsubscribe(OTHER_CHANNEL, "taiwan-strait") == 1
-        (left,) = await app.outbox.list_subscriptions(OTHER_CHANNEL)
+        assert [s.watchlists for s in await subs.list_active(CHANNEL)] == [("canola",)]
+        assert await subs.unsubscribe(OTHER_CHANNEL, "taiwan-strait") == 1
+        (left,) = await subs.list_active(OTHER_CHANNEL)
     assert left.digest == "0 9 * * *" and left.next_digest_at is not None
 
 
@@ -533,6 +535,6 @@ async def test_weekday_digest_keeps_local_time_across_the_dst_change(
         assert len(adapter.sent) == 1
         clock.now = datetime(2026, 11, 2, 13, 0, 30, tzinfo=UTC)  # Monday 08:00 EST
         await poll_and_deliver(app, clock)
-        (sub_row,) = await app.outbox.list_subscriptions(CHANNEL)
+        (sub_row,) = await app.outbox.subscriptions.list_active(CHANNEL)
     assert len(adapter.sent) == 2  # the weekend had no digest, Monday's came at 08:00 local
     assert sub_row.next_digest_at == datetime(2026, 11, 3, 13, 0, tzinfo=UTC)

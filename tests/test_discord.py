@@ -362,8 +362,8 @@ async def test_forbidden_or_unknown_channel_stops_the_subscription_in_the_outbox
     fake.script[f"POST {MESSAGES}"] = [reply]
     sub = SubscriptionConfig(channel=str(CHANNEL), watchlists=["canola"])
     async with one_alert_attempted(fake, feed_server, db_url, sub) as app:
-        (row,) = await app.outbox.deliveries_of("alert")
-        (stopped,) = await app.outbox.list_subscriptions(str(CHANNEL))
+        (row,) = await app.outbox.queue.deliveries_of("alert")
+        (stopped,) = await app.outbox.subscriptions.list_active(str(CHANNEL))
     assert row.state.value == "failed" and row.last_error == f"{reason} (permanent)"
     assert stopped.disabled_reason == reason
 
@@ -375,7 +375,7 @@ async def test_an_alert_from_the_outbox_pings_its_subscriptions_role(
         channel=str(CHANNEL), watchlists=["canola"], mention_role=str(ALERT_ROLE)
     )
     async with one_alert_attempted(fake, feed_server, db_url, sub) as app:
-        (row,) = await app.outbox.deliveries_of("alert")
+        (row,) = await app.outbox.queue.deliveries_of("alert")
     assert row.state.value == "sent" and row.message_id == "1000000000000000001"
     (call,) = fake.of("POST", MESSAGES)
     assert call.body["content"] == f"<@&{ALERT_ROLE}>" and call.body["nonce"].startswith("ww")
@@ -469,7 +469,7 @@ async def test_subscribe_needs_manage_channels_or_the_admin_role(
     canola = [{"type": 3, "name": "watchlist", "value": "canola"}]
     async with bot(fake, db_url, admin_role=ADMIN_ROLE) as app:
         refused = await run(fake, interaction(1, "subscribe", canola))
-        assert not await app.outbox.list_subscriptions(f"discord:{CHANNEL_ID}")
+        assert not await app.outbox.subscriptions.list_active(f"discord:{CHANNEL_ID}")
         allowed = await run(fake, interaction(2, "subscribe", canola, permissions=MANAGE_CHANNELS))
         digest = [
             *canola,
@@ -478,7 +478,7 @@ async def test_subscribe_needs_manage_channels_or_the_admin_role(
             {"type": 3, "name": "timezone", "value": "America/Toronto"},
         ]
         by_role = await run(fake, interaction(3, "subscribe", digest, roles=(ADMIN_ROLE,)))
-        subs = await app.outbox.list_subscriptions(f"discord:{CHANNEL_ID}")
+        subs = await app.outbox.subscriptions.list_active(f"discord:{CHANNEL_ID}")
     assert refused[0] == {"type": 5, "data": {"flags": 64}} and refused[1]["flags"] == 64
     assert "needs Manage Channels" in embeds_text(refused[1])
     for callback, followup in (allowed, by_role):

@@ -54,7 +54,7 @@ async def populate(url: str) -> None:
     """Two feeds polled twice, a canola story routed and alerted (the alert sent), a
     calm item, an alert and a digest subscription, and a digest still pending."""
     store = await Store.open(url)
-    outbox = Outbox(store.engine)
+    outbox = Outbox.on(store.engine)
     try:
         await store.sync_feeds(
             [
@@ -64,16 +64,16 @@ async def populate(url: str) -> None:
             T0,
         )
         await poll_every_feed(store, T0, "calm")  # the first poll reports nothing
-        await outbox.subscribe(CHANNEL, "canola", T0)
-        digest = await outbox.subscribe(CHANNEL, "canola", T0, digest="0 8 * * *")
+        await outbox.subscriptions.subscribe(CHANNEL, "canola", T0)
+        digest = await outbox.subscriptions.subscribe(CHANNEL, "canola", T0, digest="0 8 * * *")
         later = T0 + timedelta(minutes=15)
         await poll_every_feed(store, later, CANOLA)
-        await outbox.route(StoryIndex(), lambda story: build_alert(story, {}), later)
-        (alert,) = await outbox.deliveries_of("alert")
-        claimed = await outbox.claim(alert.id, later)
+        await outbox.router.route(StoryIndex(), lambda story: build_alert(story, {}), later)
+        (alert,) = await outbox.queue.deliveries_of("alert")
+        claimed = await outbox.queue.claim(alert.id, later)
         assert claimed is not None and claimed.first_attempt_at == later
-        await outbox.mark_sent(alert, "message-1", later)
-        await outbox.queue_digest_now(digest.id, later)
+        await outbox.queue.mark_sent(alert, "message-1", later)
+        await outbox.digests.queue_now(digest.id, later)
     finally:
         await store.close()
 
@@ -138,13 +138,13 @@ async def test_every_table_moves_and_the_installation_carries_on(
     assert "copied 13 rows in 6 tables" in out
 
     store = await Store.open(db_url)
-    outbox = Outbox(store.engine)
+    outbox = Outbox.on(store.engine)
     try:
-        (pending,) = await outbox.due(T0 + timedelta(hours=1))
+        (pending,) = await outbox.queue.due(T0 + timedelta(hours=1))
         await store.sync_feeds([FeedSpec("https://c.example.test/rss", "Outlet C", "config")], T0)
         new_feed = next(f for f in await store.list_feeds() if f.name == "Outlet C")
-        sub = await outbox.subscribe(CHANNEL, "taiwan-strait", T0)
-        (alert,) = await outbox.deliveries_of("alert")
+        sub = await outbox.subscriptions.subscribe(CHANNEL, "taiwan-strait", T0)
+        (alert,) = await outbox.queue.deliveries_of("alert")
     finally:
         await store.close()
     assert pending.kind == "digest" and pending.state is DeliveryState.PENDING

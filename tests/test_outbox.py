@@ -18,7 +18,7 @@ CHANNEL = "discord:111111111111111111"
 async def outbox_on(db_url: str) -> AsyncIterator[Outbox]:
     store = await Store.open(db_url)
     try:
-        yield Outbox(store.engine)
+        yield Outbox.on(store.engine)
     finally:
         await store.close()
 
@@ -27,10 +27,10 @@ async def test_unsubscribe_ends_exactly_the_named_watchlist(db_url: str) -> None
     """No pattern matching: `_` is no wildcard and case counts, on SQLite as on PostgreSQL."""
     async with outbox_on(db_url) as outbox:
         for watchlist in ("can_la", "canola", "Can_la"):
-            await outbox.subscribe(CHANNEL, watchlist, NOW)
-        await outbox.subscribe(CHANNEL, "can_la", NOW, digest="0 8 * * *")
-        ended = await outbox.unsubscribe(CHANNEL, "can_la")
-        left = await outbox.list_subscriptions(CHANNEL)
+            await outbox.subscriptions.subscribe(CHANNEL, watchlist, NOW)
+        await outbox.subscriptions.subscribe(CHANNEL, "can_la", NOW, digest="0 8 * * *")
+        ended = await outbox.subscriptions.unsubscribe(CHANNEL, "can_la")
+        left = await outbox.subscriptions.list_active(CHANNEL)
     assert ended == 2
     assert sorted(s.watchlists for s in left) == [("Can_la",), ("canola",)]
 
@@ -38,16 +38,16 @@ async def test_unsubscribe_ends_exactly_the_named_watchlist(db_url: str) -> None
 async def test_claim_keeps_the_first_attempt_time_in_utc(db_url: str) -> None:
     """The first attempt is stored as UTC whatever the database session's time zone."""
     async with outbox_on(db_url) as outbox:
-        sub = await outbox.subscribe(CHANNEL, "canola", NOW, digest="0 8 * * *")
-        await outbox.queue_digest_now(sub.id, NOW)
-        (delivery,) = await outbox.deliveries_of("digest")
-        first = await outbox.claim(delivery.id, NOW)
-        await outbox.mark_retry(delivery.id, "HTTP 503", NOW + timedelta(minutes=5))
-        again = await outbox.claim(delivery.id, NOW + timedelta(hours=1))
+        sub = await outbox.subscriptions.subscribe(CHANNEL, "canola", NOW, digest="0 8 * * *")
+        await outbox.digests.queue_now(sub.id, NOW)
+        (delivery,) = await outbox.queue.deliveries_of("digest")
+        first = await outbox.queue.claim(delivery.id, NOW)
+        await outbox.queue.mark_retry(delivery.id, "HTTP 503", NOW + timedelta(minutes=5))
+        again = await outbox.queue.claim(delivery.id, NOW + timedelta(hours=1))
         assert first is not None and again is not None
         assert (first.attempts, again.attempts) == (1, 2)
-        not_pending = await outbox.claim(delivery.id, NOW + timedelta(hours=2))
-        (claimed,) = await outbox.deliveries_of("digest")
+        not_pending = await outbox.queue.claim(delivery.id, NOW + timedelta(hours=2))
+        (claimed,) = await outbox.queue.deliveries_of("digest")
     assert first.first_attempt_at == again.first_attempt_at == NOW
     assert not_pending is None
     assert claimed.state is DeliveryState.SENDING and claimed.attempts == 2

@@ -221,8 +221,8 @@ async def test_not_in_channel_stops_the_subscription_in_the_outbox(
     watchlists = watchlists_without_sources(config)
     async with open_app(config, watchlists, {"slack": adapter}, clock, deliver=True) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
-        (row,) = await app.outbox.deliveries_of("alert")
-        (sub,) = await app.outbox.list_subscriptions(str(CHANNEL))
+        (row,) = await app.outbox.queue.deliveries_of("alert")
+        (sub,) = await app.outbox.subscriptions.list_active(str(CHANNEL))
     assert row.state.value == "failed" and row.last_error == "Slack: not_in_channel (permanent)"
     assert sub.disabled_reason == "Slack: not_in_channel"
 
@@ -312,7 +312,7 @@ async def test_subscribe_needs_a_workspace_admin(fake: FakeSlack, db_url: str) -
         async with http.post(url, data=body, headers=headers) as resp:
             assert resp.status == 200
         replies = await answer(fake, 2)
-        (sub,) = await app.outbox.list_subscriptions("slack:C0123456789")
+        (sub,) = await app.outbox.subscriptions.list_active("slack:C0123456789")
     assert replies[1]["response_type"] == "in_channel"
     assert sub.digest == "0 8 * * mon-fri" and sub.timezone == "America/Toronto"
 

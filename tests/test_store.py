@@ -62,7 +62,7 @@ async def test_a_version_1_database_is_upgraded_with_its_history(db_url: str) ->
             routed = (await conn.execute(sa.select(matches.c.routed_at))).scalar_one()
             story = (await conn.execute(sa.select(items.c.story_id))).scalar_one()
             versions = (await conn.execute(sa.select(schema_version.c.version))).scalars().all()
-        subscriptions = await Outbox(store.engine).list_subscriptions()
+        subscriptions = await Outbox.on(store.engine).subscriptions.list_active()
     finally:
         await store.close()
     assert routed == NOW and story is None and subscriptions == []

@@ -34,8 +34,8 @@ async def _feeds(settings: Settings, watchlists: list[Watchlist]) -> int:
 
 async def _subscriptions(settings: Settings, watchlists: list[Watchlist]) -> int:
     async with open_app(settings, watchlists) as app:
-        subs = await app.outbox.list_subscriptions()
-        counts = await app.outbox.counts()
-        failures = await app.outbox.recent_failures()
+        subs = await app.outbox.subscriptions.list_active()
+        counts = await app.outbox.queue.counts()
+        failures = await app.outbox.queue.recent_failures()
     print_subscriptions(Console(highlight=False, soft_wrap=True), subs, counts, failures)
     return 0

@@ -89,7 +89,7 @@ class Metrics:
 
     def render(self, outbox_counts: Mapping[str, int]) -> bytes:
         """The exposition text, with the outbox gauges set from `outbox_counts` (rows by
-        state, as `Outbox.counts` gives them)."""
+        state, as `DeliveryQueue.counts` gives them)."""
         for state in DeliveryState:
             self.deliveries.labels(state.value).set(outbox_counts.get(state.value, 0))
         waiting = (DeliveryState.PENDING.value, DeliveryState.SENDING.value)

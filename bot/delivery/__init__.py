@@ -1,3 +1,3 @@
-"""From matches to posts: subscriptions, routing into stories, digests, the delivery
-queue (the outbox) and the dispatcher that hands messages to adapters.
+"""From matches to posts: subscriptions, routing into stories, digests and the delivery
+queue (bundled as the outbox), and the dispatcher that hands messages to adapters.
 """

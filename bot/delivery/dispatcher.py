@@ -98,24 +98,24 @@ class Dispatcher:
 
     async def start(self) -> None:
         """Recover deliveries a crash left in flight and load the recent stories."""
-        recovered = await self.outbox.recover()
+        recovered = await self.outbox.queue.recover()
         if recovered:
             log.warning(
                 "%d deliveries were in flight when the bot last stopped; sending them again",
                 recovered,
             )
         now = self.clock()
-        await self.outbox.load_story_index(self.stories, now - STORY_WINDOW)
+        await self.outbox.router.load_story_index(self.stories, now - STORY_WINDOW)
 
     async def tick(self) -> int:
         """Route new matches, queue due digests, hand due deliveries to their channels.
         Returns the number of deliveries handed over."""
         now = self.clock()
         self.stories.prune(now)
-        routed = await self.outbox.route(self.stories, self._alert, now)
+        routed = await self.outbox.router.route(self.stories, self._alert, now)
         if routed:
             log.debug("%d alerts queued", routed)
-        await self.outbox.queue_due_digests(now)
+        await self.outbox.digests.queue_due(now)
         return await self.dispatch()
 
     async def dispatch(self) -> int:
@@ -123,7 +123,7 @@ class Dispatcher:
         if self._stopping:
             return 0
         handed = 0
-        for delivery in await self.outbox.due(self.clock()):
+        for delivery in await self.outbox.queue.due(self.clock()):
             if delivery.id in self._handed:
                 continue
             channel = self._channel(delivery.channel)
@@ -204,7 +204,7 @@ class Dispatcher:
         """Attempt one delivery. Returns the seconds the channel must now wait (a
         Retry-After), 0 normally, or -1 after a permanent error."""
         now = self.clock()
-        delivery = await self.outbox.claim(queued.id, now)  # as it is now, not as queued
+        delivery = await self.outbox.queue.claim(queued.id, now)  # as it is now, not as queued
         if delivery is None:
             return 0.0
         window_end = delivery.window_end
@@ -212,7 +212,7 @@ class Dispatcher:
         if delivery.kind == "digest" and delivery.payload is None:  # nothing of it posted yet
             message, window_end = await self._digest(delivery)
             if message is None:
-                await self.outbox.mark_sent(delivery, None, now, window_end)
+                await self.outbox.queue.mark_sent(delivery, None, now, window_end)
                 return 0.0
             kept = (message_to_json(message), window_end)
         else:
@@ -222,7 +222,7 @@ class Dispatcher:
 
         async def part_sent(n: int) -> None:
             nonlocal kept, parts_sent
-            await self.outbox.record_parts(delivery.id, n, kept)
+            await self.outbox.queue.record_parts(delivery.id, n, kept)
             kept, parts_sent = None, n
 
         try:
@@ -240,7 +240,7 @@ class Dispatcher:
             error = DeliveryError(f"unexpected error: {exc}", retryable=True)
             return await self._failed(delivery, error, parts_sent > 0)
         sent_at = self.clock()
-        await self.outbox.mark_sent(delivery, message_id, sent_at, window_end)
+        await self.outbox.queue.mark_sent(delivery, message_id, sent_at, window_end)
         self.metrics.observe_delivery(delivery, "sent", sent_at)
         return 0.0
 
@@ -256,10 +256,10 @@ class Dispatcher:
             reason = f"{error.reason} (permanent)"
             if partly_posted:  # waits, pending, until the channel is enabled again
                 at = self.policy.next_attempt(delivery.attempts, None, now)
-                await self.outbox.mark_retry(delivery.id, reason, at)
+                await self.outbox.queue.mark_retry(delivery.id, reason, at)
             else:
-                await self.outbox.mark_failed(delivery.id, reason)
-            await self.outbox.disable_channel(delivery.channel, error.reason)
+                await self.outbox.queue.mark_failed(delivery.id, reason)
+            await self.outbox.subscriptions.disable_channel(delivery.channel, error.reason)
             log.error(
                 "%s: delivery stopped for this channel: %s; fix it, then restart the bot "
                 "or subscribe again",
@@ -268,13 +268,13 @@ class Dispatcher:
             )
             return -1.0
         if expired:
-            await self.outbox.mark_failed(
+            await self.outbox.queue.mark_failed(
                 delivery.id, f"gave up after {self.policy.retry_for}: {error.reason}"
             )
             log.error("%s: gave up on delivery %d: %s", delivery.channel, delivery.id, error.reason)
             return 0.0
         at = self.policy.next_attempt(delivery.attempts, error.retry_after, now)
-        await self.outbox.mark_retry(delivery.id, error.reason, at)
+        await self.outbox.queue.mark_retry(delivery.id, error.reason, at)
         log.warning(
             "%s: delivery %d failed (attempt %d): %s; next try at %s",
             delivery.channel,
@@ -286,7 +286,7 @@ class Dispatcher:
         return error.retry_after or 0.0
 
     async def _digest(self, delivery: Delivery) -> tuple[Message | None, int]:
-        content = await self.outbox.digest_content(delivery.subscription_id)
+        content = await self.outbox.digests.content(delivery.subscription_id)
         sub = content.subscription
         titles = {w: self.titles.get(w, w) for w in sub.watchlists}
         heading = "Digest: " + ", ".join(titles[w] for w in sub.watchlists)

@@ -119,7 +119,7 @@ class App:
 
     async def render_metrics(self) -> bytes:
         """The `/metrics` text, outbox gauges read now."""
-        return self.metrics.render(await self.outbox.counts())
+        return self.metrics.render(await self.outbox.queue.counts())
 
 
 @asynccontextmanager
@@ -141,7 +141,7 @@ async def open_app(
     adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
     check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
     store = await Store.open(settings.resolved_database_url())
-    outbox = Outbox(store.engine)
+    outbox = Outbox.on(store.engine)
     dispatcher: Dispatcher | None = None
     server: WebServer | None = None
     metrics = Metrics()
@@ -150,7 +150,7 @@ async def open_app(
         matcher = Matcher(watchlists)
         parser = ParseWorker(watchlists, matcher) if settings.poll.parse_worker else None
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
-        await outbox.sync_subscriptions(settings.subscriptions, clock())
+        await outbox.subscriptions.sync(settings.subscriptions, clock())
         policy = PollPolicy(
             interval=settings.poll.interval,
             max_backoff=settings.poll.max_backoff,

@@ -105,7 +105,7 @@ class Commands:
     async def latest(self, caller: Caller, watchlist: str | None) -> Message:
         """The most recently matched stories (of one watchlist, or all)."""
         ids = [self._watchlist(watchlist).id] if watchlist else list(self.watchlists)
-        stories = await self.outbox.latest_stories(ids, RESULTS)
+        stories = await self.outbox.digests.latest_stories(ids, RESULTS)
         titles = {w: self.watchlists[w].title for w in ids}
         heading = "Latest: " + (titles[ids[0]] if watchlist else "all watchlists")
         message = build_digest(stories, titles, heading=heading, now=self.now())
@@ -217,7 +217,7 @@ class Commands:
                 check_cron(cron, timezone)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        sub = await self.outbox.subscribe(
+        sub = await self.outbox.subscriptions.subscribe(
             caller.channel, w.id, self.now(),
             digest=cron if mode == "digest" else None, timezone=timezone,
         )  # fmt: skip
@@ -233,7 +233,7 @@ class Commands:
     async def unsubscribe(self, caller: Caller, watchlist: str) -> Message:
         """End the caller's channel's subscriptions to a watchlist."""
         w = self._watchlist(watchlist)
-        ended = await self.outbox.unsubscribe(caller.channel, w.id)
+        ended = await self.outbox.subscriptions.unsubscribe(caller.channel, w.id)
         if not ended:
             raise CommandError(
                 f"this channel has no subscription to {w.id} made with /news subscribe "
@@ -243,7 +243,7 @@ class Commands:
 
     async def subscriptions(self, caller: Caller) -> Message:
         """The caller's channel's subscriptions."""
-        subs = await self.outbox.list_subscriptions(caller.channel)
+        subs = await self.outbox.subscriptions.list_active(caller.channel)
         if not subs:
             return Message("Subscriptions", Tone.INFO, "This channel has no subscriptions.")
         lines = []
@@ -263,7 +263,7 @@ class Commands:
             self._watchlist(watchlist)
         subs = [
             s
-            for s in await self.outbox.list_subscriptions(caller.channel)
+            for s in await self.outbox.subscriptions.list_active(caller.channel)
             if s.digest and (watchlist is None or watchlist in s.watchlists)
         ]
         if not subs:
@@ -273,7 +273,7 @@ class Commands:
                 + ": /news subscribe <watchlist> digest first"
             )
         for sub in subs:
-            await self.outbox.queue_digest_now(sub.id, self.now())
+            await self.outbox.digests.queue_now(sub.id, self.now())
         return Message("Digest", Tone.INFO, "The digest is on its way to this channel.")
 
     # --- answering --------------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""The delivery queue hands out due outbox rows one attempt at a time and records how each
+attempt ended.
+
+The outbox holds one row per (channel, story) for alerts and per (subscription,
+digest time) for digests, unique by its `dedupe` key, so that whatever happens a
+story is queued once per channel and a digest once per window. Rows move
+pending → sending → sent (or failed, superseded, empty); a row is `sent` only after
+the platform accepted it. Rows left `sending` by a crash go back to `pending` at
+startup (`recover`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.models import Delivery, DeliveryState
+from bot.delivery.rows import to_delivery
+from bot.storage.schema import UTCDateTime, deliveries, subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQueue:
+    """The delivery cycle on the store's engine: recover, due, claim, then sent, retry
+    or failed; and what the queue holds, for health, metrics and the CLI."""
+
+    engine: AsyncEngine
+
+    async def recover(self) -> int:
+        """Put deliveries a crash left `sending` back to `pending`; returns how many.
+
+        Such a row may or may not have reached the platform: it is sent again (with the
+        same nonce), the one window in which a message can arrive twice.
+        """
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                deliveries.update()
+                .where(deliveries.c.state == DeliveryState.SENDING)
+                .values(state=DeliveryState.PENDING)
+            )
+        return int(result.rowcount or 0)
+
+    async def due(self, now: datetime, limit: int = 1000) -> list[Delivery]:
+        """Pending deliveries whose time has come, of subscriptions still delivering, by id."""
+        query = (
+            sa.select(deliveries)
+            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .where(
+                deliveries.c.state == DeliveryState.PENDING,
+                deliveries.c.next_attempt_at <= now,
+                subscriptions.c.active.is_(True),
+                subscriptions.c.disabled_reason.is_(None),
+            )
+            .order_by(deliveries.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [to_delivery(r) for r in (await conn.execute(query)).all()]
+
+    async def claim(self, delivery_id: int, now: datetime) -> Delivery | None:
+        """Mark a pending delivery `sending` (one more attempt) and return it as it is now
+        (`first_attempt_at` is `now` for a first attempt), or None if it was not pending
+        any more."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id, deliveries.c.state == DeliveryState.PENDING)
+                .values(
+                    state=DeliveryState.SENDING,
+                    attempts=deliveries.c.attempts + 1,
+                    # typed, or PostgreSQL takes an aware `now` as timestamptz and stores
+                    # it in the server's time zone
+                    first_attempt_at=sa.func.coalesce(
+                        deliveries.c.first_attempt_at, sa.literal(now, UTCDateTime())
+                    ),
+                )
+            )
+            if not result.rowcount:
+                return None
+            row = (
+                await conn.execute(sa.select(deliveries).where(deliveries.c.id == delivery_id))
+            ).one()
+        return to_delivery(row)
+
+    async def mark_sent(
+        self,
+        delivery: Delivery,
+        message_id: str | None,
+        now: datetime,
+        window_end: int | None = None,
+    ) -> None:
+        """Record the platform's yes (or, with no message id, an empty digest not sent);
+        a digest moves its subscription's watermark to `window_end` in the same step."""
+        state = DeliveryState.SENT if message_id is not None else DeliveryState.EMPTY
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery.id)
+                .values(
+                    state=state,
+                    message_id=message_id,
+                    sent_at=now,
+                    window_end=window_end,
+                    last_error=None,
+                )
+            )
+            if delivery.kind == "digest" and window_end is not None:
+                await conn.execute(
+                    subscriptions.update()
+                    .where(
+                        subscriptions.c.id == delivery.subscription_id,
+                        subscriptions.c.digest_watermark < window_end,
+                    )
+                    .values(digest_watermark=window_end, last_digest_at=now)
+                )
+
+    async def mark_retry(self, delivery_id: int, error: str, at: datetime) -> None:
+        """Back to pending with the error, for another attempt at `at`."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id)
+                .values(state=DeliveryState.PENDING, last_error=error, next_attempt_at=at)
+            )
+
+    async def record_parts(
+        self, delivery_id: int, parts_sent: int, digest: tuple[dict[str, Any], int] | None = None
+    ) -> None:
+        """The platform accepted the first `parts_sent` parts of this delivery's message:
+        a retry starts after them. A digest's first accepted part comes with `digest`
+        (its message as JSON and its window's end), kept so that the retry posts the
+        rest of that same digest."""
+        values: dict[str, Any] = {"parts_sent": parts_sent}
+        if digest is not None:
+            values.update(payload=digest[0], window_end=digest[1])
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                deliveries.update().where(deliveries.c.id == delivery_id).values(**values)
+            )
+
+    async def mark_failed(self, delivery_id: int, error: str) -> None:
+        """Give up on one delivery (permanent error or retries exhausted)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == delivery_id)
+                .values(state=DeliveryState.FAILED, last_error=error)
+            )
+
+    async def counts(self) -> dict[str, int]:
+        """Deliveries by state (for health and metrics)."""
+        query = sa.select(deliveries.c.state, sa.func.count()).group_by(deliveries.c.state)
+        async with self.engine.connect() as conn:
+            return {state: int(n) for state, n in (await conn.execute(query)).all()}
+
+    async def recent_failures(self, limit: int = 10) -> list[Delivery]:
+        """The latest failed deliveries, newest first (for `wirewatch subscriptions`)."""
+        query = (
+            sa.select(deliveries)
+            .where(deliveries.c.state == DeliveryState.FAILED)
+            .order_by(deliveries.c.id.desc())
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [to_delivery(r) for r in (await conn.execute(query)).all()]
+
+    async def deliveries_of(self, kind: str | None = None) -> list[Delivery]:
+        """Every delivery (of one kind, if given), by id: for tests and `wirewatch outbox`."""
+        query = sa.select(deliveries).order_by(deliveries.c.id)
+        if kind is not None:
+            query = query.where(deliveries.c.kind == kind)
+        async with self.engine.connect() as conn:
+            return [to_delivery(r) for r in (await conn.execute(query)).all()]

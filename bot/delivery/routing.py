@@ -1,0 +1,161 @@
+"""The router groups stored matches into stories and queues the alerts they earn,
+marking the matches routed in the same transaction.
+
+Matches are *routed* after they are stored: grouped into stories, their alerts
+queued and `routed_at` set, in one transaction. A crash between storing and routing
+leaves them unrouted, and the next routing picks them up.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.chat.message import Message, message_to_json
+from bot.core.cron import quiet_until
+from bot.core.models import StoryMatch, Subscription
+from bot.delivery.rows import (
+    insert_ignore,
+    pending_delivery,
+    story_matches,
+    story_sources,
+    to_subscription,
+)
+from bot.matching.stories import StoryIndex
+from bot.storage.schema import items, matches, stories, subscriptions
+
+ROUTE_BATCH = 2000  # matches routed per transaction at most
+BuildAlert = Callable[[StoryMatch], Message]
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    """Story routing on the store's engine: matches → stories → alerts."""
+
+    engine: AsyncEngine
+
+    async def load_story_index(self, index: StoryIndex, since: datetime) -> None:
+        """Fill `index` with the stories of items first seen since `since`."""
+        query = (
+            sa.select(items.c.story_id, items.c.title, items.c.first_seen)
+            .where(items.c.story_id.is_not(None), items.c.first_seen >= since)
+            .order_by(items.c.id)
+        )
+        async with self.engine.connect() as conn:
+            for row in (await conn.execute(query)).all():
+                index.add(row.story_id, row.title, row.first_seen)
+
+    async def route(self, index: StoryIndex, build_alert: BuildAlert, now: datetime) -> int:
+        """Route every unrouted match: group its item into a story and queue the alerts
+        it earns, one transaction per ROUTE_BATCH matches. Returns the alerts queued."""
+        queued = 0
+        while True:
+            async with self.engine.begin() as conn:
+                rows = (
+                    await conn.execute(
+                        sa.select(matches, items)
+                        .join(items, items.c.id == matches.c.item_id)
+                        .where(matches.c.routed_at.is_(None))
+                        .order_by(matches.c.id)
+                        .limit(ROUTE_BATCH)
+                    )
+                ).all()
+                if not rows:
+                    return queued
+                stories_of = await _assign_stories(conn, rows, index)
+                subs = await _alert_subscriptions(conn)
+                queued += await _queue_alerts(conn, rows, stories_of, subs, build_alert, now)
+                await conn.execute(
+                    matches.update()
+                    .where(matches.c.id.in_([r.id for r in rows]))
+                    .values(routed_at=now)
+                )
+
+
+# --- routing steps ---------------------------------------------------------------------
+
+
+async def _assign_stories(
+    conn: AsyncConnection, rows: Sequence[sa.Row[Any]], index: StoryIndex
+) -> dict[int, int]:
+    """Item id → story id for the items of `rows`, creating stories for new headlines."""
+    assigned: dict[int, int] = {}
+    for row in rows:
+        if row.item_id in assigned:
+            continue
+        story = row.story_id or index.find(row.title, row.first_seen)
+        if story is None:
+            result = await conn.execute(
+                stories.insert()
+                .values(title=row.title, first_seen=row.first_seen)
+                .returning(stories.c.id)
+            )
+            story = int(result.scalar_one())
+        if row.story_id is None:
+            await conn.execute(
+                items.update().where(items.c.id == row.item_id).values(story_id=story)
+            )
+            index.add(story, row.title, row.first_seen)
+        assigned[row.item_id] = story
+    return assigned
+
+
+async def _alert_subscriptions(conn: AsyncConnection) -> list[Subscription]:
+    query = sa.select(subscriptions).where(
+        subscriptions.c.active.is_(True),
+        subscriptions.c.disabled_reason.is_(None),
+        subscriptions.c.alerts.is_(True),
+    )
+    return [to_subscription(r) for r in (await conn.execute(query.order_by(subscriptions.c.id)))]
+
+
+async def _queue_alerts(
+    conn: AsyncConnection,
+    rows: Sequence[sa.Row[Any]],
+    stories_of: Mapping[int, int],
+    subs: Sequence[Subscription],
+    build_alert: BuildAlert,
+    now: datetime,
+) -> int:
+    """Queue one alert per (channel, story) for the alert-level matches in `rows`; each
+    carries its subscription's `mention_role`, if any."""
+    if not subs:
+        return 0
+    by_item: dict[int, list[sa.Row[Any]]] = defaultdict(list)
+    for row in rows:
+        if row.reportable and row.alert:
+            by_item[row.item_id].append(row)
+    outlets = await story_sources(conn, {stories_of[i] for i in by_item})
+    queued: list[dict[str, Any]] = []
+    for item_id, item_rows in by_item.items():
+        story = stories_of[item_id]
+        for sub in subs:
+            chosen = [
+                r for r in item_rows if r.watchlist in sub.watchlists and r.score >= sub.min_score
+            ]
+            if not chosen:
+                continue
+            quiet = quiet_until(sub.quiet_hours, sub.timezone, now)
+            if quiet is not None and sub.digest is not None:
+                continue  # the next digest carries it
+            (view,) = story_matches(chosen, outlets, stories_of)
+            alert = replace(build_alert(view), mention_role=sub.mention_role)
+            queued.append(
+                pending_delivery(
+                    sub.id,
+                    sub.channel,
+                    "alert",
+                    f"alert:{sub.channel}:{story}",
+                    story,
+                    message_to_json(alert),
+                    quiet or now,
+                    now,
+                )
+            )
+    return await insert_ignore(conn, queued)

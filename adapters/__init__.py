@@ -1,5 +1,5 @@
 """Delivery adapters: each implements `bot.chat.adapter.Adapter` for one platform.
 
 `console` prints to the terminal and needs no configuration. Only the composition root
-(`bot/app.py`) imports this package; `bot/` depends on the protocol, never on an adapter.
+(`bot/service/app.py`) imports this package; `bot/` depends on the protocol, never on an adapter.
 """

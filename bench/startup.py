@@ -2,7 +2,7 @@
 
 Each command runs ROUNDS times, alternating with `python -c pass` so that both see the
 same machine; the figure is the median of the per-round differences (command minus bare
-Python) in wall-clock seconds, and the command's median peak memory. `health` asks a
+Python) in wall-clock seconds. `health` asks a
 loopback server that answers `/readyz` at once; `check` validates the bundled watchlists
 and default feeds from an empty folder.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -43,14 +42,18 @@ class Ready(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-def timed(command: Sequence[str], cwd: str) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run of `command`, which must exit 0."""
-    started = time.perf_counter()
+def check_runs(command: Sequence[str], cwd: str) -> None:
+    """Run `command` once (warming the file cache); stop the benchmark unless it exits 0."""
     proc = subprocess.run(command, cwd=cwd, capture_output=True, check=False)
-    elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} exited {proc.returncode}: {proc.stderr[-500:]!r}")
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def timed(command: Sequence[str], cwd: str) -> float:
+    """Wall seconds of one run of `command`."""
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -68,11 +71,11 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         for name, command in commands.items():
-            timed(command, folder)  # warm the file cache
+            check_runs(command, folder)
             gaps, base = [], []
             for _ in range(rounds):
-                own, _rss = timed(command, folder)
-                plain, _ = timed(bare, folder)
+                own = timed(command, folder)
+                plain = timed(bare, folder)
                 gaps.append(own - plain)
                 base.append(plain)
             extra = statistics.median(gaps)
@@ -82,8 +85,6 @@ def main() -> None:
                 f"target +{TARGETS[name]:.2f} s: {verdict}"
             )
     server.shutdown()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"largest child peak RSS over all runs: {peak / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":

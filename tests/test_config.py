@@ -98,3 +98,39 @@ def test_duration_and_size_parsing() -> None:
     for bad in ("ten minutes", "5x", True):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_the_web_section_is_checked_with_the_rest_in_one_pass(tmp_path: Path) -> None:
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text(
+        "poll:\n"
+        "  concurrency: 0\n"
+        "web:\n"
+        "  host: 0.0.0.0\n"
+        "  port: 70000\n"
+        "  prot: 8080\n"
+        "colour: blue\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    problems = caught.value.problems
+    assert [p.split(": ", 2)[:2] for p in problems] == [
+        [f"{path}:2", "poll.concurrency"],
+        [f"{path}:5", "web.port"],
+        [f"{path}:6", "web.prot"],
+        [f"{path}:7", "colour"],
+    ]
+    assert f"{path}:5: web.port: 70000 is not a port number (0 to 65535)" in problems
+
+
+def test_health_reads_only_the_web_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.core.web_settings import WebSettings, read_web_settings
+
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text("poll:\n  concurrency: 0\nweb:\n  host: 0.0.0.0\n  port: 8081\n")
+    assert read_web_settings(path) == WebSettings("0.0.0.0", 8081)  # the rest is check's job
+    monkeypatch.setenv("WIREWATCH_WEB_PORT", "9090")
+    assert read_web_settings(path) == WebSettings("0.0.0.0", 9090)
+    monkeypatch.setenv("WIREWATCH_WEB_PORT", "90x")
+    with pytest.raises(ConfigError, match="WIREWATCH_WEB_PORT: '90x' is not a port number"):
+        read_web_settings(path)

@@ -10,8 +10,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from feedserver import Feed, FeedServer, rss
 from test_end_to_end import offline_watchlists, wirewatch
+
+pytestmark = pytest.mark.slow  # starts whole processes
 
 STORIES = 24
 QUIET = "Regional transit authority approves new bus routes"

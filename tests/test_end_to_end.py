@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from feedserver import Feed, FeedServer, rss
 
@@ -41,6 +42,7 @@ async def wirewatch(*args: str, cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_run_once_three_times_reports_a_new_item_exactly_once(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -84,6 +86,7 @@ async def test_run_once_three_times_reports_a_new_item_exactly_once(
     assert "0 new items" in out
 
 
+@pytest.mark.slow
 async def test_feeds_and_opml_round_trip(feed_server: FeedServer, tmp_path: Path) -> None:
     offline_watchlists(tmp_path / "watchlists")
     (tmp_path / "wirewatch.yaml").write_text("default_feeds: false\n")
@@ -110,6 +113,7 @@ async def test_feeds_and_opml_round_trip(feed_server: FeedServer, tmp_path: Path
     assert code == 2 and "not <opml>" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 async def test_run_stops_cleanly_on_sigterm(feed_server: FeedServer, tmp_path: Path) -> None:
     offline_watchlists(tmp_path / "watchlists")
     (tmp_path / "wirewatch.yaml").write_text(
@@ -128,6 +132,7 @@ async def test_run_stops_cleanly_on_sigterm(feed_server: FeedServer, tmp_path: P
     assert proc.returncode == 0 and b"stopped" in err and b"Traceback" not in err
 
 
+@pytest.mark.slow
 async def test_match_jsonl_keeps_order_and_reports_bad_lines(tmp_path: Path) -> None:
     offline_watchlists(tmp_path / "watchlists")
     lines: list[dict[str, object] | str] = [

@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from recording import ManualClock, RecordingAdapter
 from test_delivery import CANOLA, CHANNEL, START, publish, settings, watchlists_without_sources
 
-from bot.core.config import SubscriptionConfig, WebSettings
+from bot.core.config import SubscriptionConfig
+from bot.core.web_settings import WebSettings
 from bot.service.app import App, open_app
 
 
@@ -116,6 +117,7 @@ async def health(*args: str, cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_wirewatch_health_exits_0_when_ready_and_1_otherwise(
     feed_server: FeedServer, sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -25,8 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import dockerfile
+import pytest
 import yaml
 from feedserver import Feed, FeedServer, rss
+
+pytestmark = pytest.mark.slow  # starts whole processes
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|WEBHOOK", re.IGNORECASE)

@@ -286,6 +286,7 @@ asyncio.run(main())
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+@pytest.mark.slow
 async def test_the_child_exits_when_the_bot_is_killed() -> None:
     """SIGKILL gives the bot no chance to stop its child: the child sees its stdin end."""
     bot = await asyncio.create_subprocess_exec(

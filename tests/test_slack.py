@@ -34,9 +34,10 @@ from adapters import slack
 from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, render
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
-from bot.core.config import Settings, SubscriptionConfig, WebSettings
+from bot.core.config import Settings, SubscriptionConfig
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
+from bot.core.web_settings import WebSettings
 from bot.matching.watchlists import load_configured_watchlists
 from bot.service.app import App, open_app
 

@@ -277,7 +277,7 @@ def test_title_tokens_keep_a_long_or_numbered_tail_and_negations() -> None:
 
 
 def test_same_story_recall_and_no_wrong_merges() -> None:
-    # Measured with the rule in bot/stories.py: recall 49/55 = 0.89 on same-story pairs (the
+    # Measured with the rule in matching/stories.py: recall 49/55 = 0.89 on same-story pairs (the
     # misses swap words: frigate/warship, transits/sails, meets/holds talks with), 0 wrong
     # merges of 30 hard pairs and of 1,485 cross-group pairs. The suggested looser rule
     # (fuzz.ratio >= 85, swapped words allowed, any order) measured 0.84 and 7 wrong merges.

@@ -11,24 +11,24 @@ import sys
 import urllib.error
 import urllib.request
 
-from bot.core.config import Settings
+from bot.core.web_settings import WebSettings
 
 PROBE_TIMEOUT = 10.0  # seconds `wirewatch health` waits for the bot's answer
 
 
-def health(args: argparse.Namespace, settings: Settings) -> int:
+def health(args: argparse.Namespace, web: WebSettings) -> int:
     """Ask the running bot's `/readyz`: exit 0 when ready, 1 otherwise (the image's
     HEALTHCHECK runs this every 30 s, so it loads nothing it does not need)."""
     url: str | None = args.url
     if url is None:
-        if settings.web.port is None:
+        if web.port is None:
             print(
                 "wirewatch: the web server is off, so there is nothing to ask; set web.port "
                 "(or WIREWATCH_WEB_PORT) for the running bot, or give --url",
                 file=sys.stderr,
             )
             return 1
-        url = probe_url(settings.web.host, settings.web.port)
+        url = probe_url(web.host, web.port)
     ready, details = probe(url)
     print(f"{'ready' if ready else 'not ready'}\n{details}".rstrip())
     return 0 if ready else 1

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.cli.arguments import build_parser
 from bot.core.errors import DatabaseError, WirewatchError
@@ -22,19 +23,20 @@ from bot.core.errors import DatabaseError, WirewatchError
 
 @dataclass(frozen=True, slots=True)
 class Handler:
-    """Where a command's handler is (`bot.cli.<module>.<function>`), and whether it takes
-    the watchlists (then they are loaded and the subscriptions checked against them and
-    the platforms' secrets first)."""
+    """Where a command's handler is (`bot.cli.<module>.<function>`), and what it takes
+    besides the arguments: `watchlists` (the settings and the watchlists, the
+    subscriptions checked against them and the platforms' secrets first), `settings`,
+    or `web` (only the web server's settings)."""
 
     module: str
     function: str
-    watchlists: bool = True
+    takes: Literal["watchlists", "settings", "web"] = "watchlists"
 
 
 COMMANDS = {
     "run": Handler("run", "run"),
     "check": Handler("check", "check"),
-    "health": Handler("health", "health", watchlists=False),
+    "health": Handler("health", "health", takes="web"),
     "feeds": Handler("status", "feeds"),
     "subscriptions": Handler("status", "subscriptions"),
     "match": Handler("matching", "match"),
@@ -42,8 +44,8 @@ COMMANDS = {
     "backtest": Handler("matching", "backtest"),
     "import-opml": Handler("opml", "import_opml"),
     "export-opml": Handler("opml", "export_opml"),
-    "backup": Handler("database", "backup", watchlists=False),
-    "migrate-db": Handler("database", "migrate_db", watchlists=False),
+    "backup": Handler("database", "backup", takes="settings"),
+    "migrate-db": Handler("database", "migrate_db", takes="settings"),
 }
 
 
@@ -52,14 +54,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", False))
     try:
-        from bot.core.config import find_config, load_settings  # after --version and --help
+        from bot.core.environment import find_config  # after --version and --help
 
-        settings = load_settings(find_config(getattr(args, "config", None)))
+        config = find_config(getattr(args, "config", None))
         handler = COMMANDS[args.command]
         run: Callable[..., int] = getattr(
             importlib.import_module(f"bot.cli.{handler.module}"), handler.function
         )
-        if not handler.watchlists:
+        if handler.takes == "web":
+            from bot.core.web_settings import read_web_settings
+
+            return run(args, read_web_settings(config))
+        from bot.core.config import load_settings
+
+        settings = load_settings(config)
+        if handler.takes == "settings":
             return run(args, settings)
         from bot.matching.watchlists import load_configured_watchlists
         from bot.service.preflight import check_subscriptions, configured_platforms

@@ -11,11 +11,10 @@ def settle_after_startup() -> None:
     """Collect once, then exempt everything alive from the collector and collect the young
     generation less often.
 
-    Startup objects (modules, settings, watchlists, matcher automata: some 100 MB) live
-    as long as the process, and each full collection walked them again, 70 ms each. The
-    items of a busy cycle live on too: a young generation collected every 700 allocations
-    walked each of them several times. Together these were 100 ms of a cold cycle of
-    1,000 feeds; now 10 ms. Frozen objects are still freed by reference counting.
+    Startup objects (modules, settings, watchlists, matcher automata) live as long as the
+    process, and each full collection would walk them again; the items of a busy cycle
+    live on too, and a young generation collected every 700 allocations would walk each
+    of them several times. Frozen objects are still freed by reference counting.
     """
     gc.collect()
     gc.freeze()

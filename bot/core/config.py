@@ -28,9 +28,9 @@ from bot.core.channels import parse_channel
 from bot.core.cron import check_cron, check_timezone, parse_quiet_hours
 from bot.core.environment import variable
 from bot.core.errors import ConfigError
+from bot.core.web_settings import WebSettings, read_web_section, with_web_env
 from bot.core.yaml_source import load_yaml
 
-DEFAULT_CONFIG_NAME = "wirewatch.yaml"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
 
@@ -202,13 +202,6 @@ class DeliverySettings(_Strict):
         return value
 
 
-class WebSettings(_Strict):
-    """The bot's web server (health, Slack HTTP mode); off while `port` is unset."""
-
-    host: str = "127.0.0.1"
-    port: int | None = Field(default=None, ge=0, le=65535)
-
-
 class Settings(_Strict):
     """The whole configuration; every field has a default, so no file at all is valid."""
 
@@ -228,15 +221,6 @@ class Settings(_Strict):
         return url or f"sqlite+aiosqlite:///{self.data_dir / 'wirewatch.db'}"
 
 
-def find_config(explicit: str | None) -> Path | None:
-    """The config file to read, or None for the embedded defaults."""
-    chosen = explicit or variable("WIREWATCH_CONFIG")
-    if chosen:
-        return Path(chosen)
-    default = Path(DEFAULT_CONFIG_NAME)
-    return default if default.exists() else None
-
-
 def load_settings(path: Path | None) -> Settings:
     """Read and validate `path` (None: defaults). Raises ConfigError listing every problem."""
     if path is None:
@@ -247,15 +231,24 @@ def load_settings(path: Path | None) -> Settings:
     data = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the config file must be a mapping of settings"])
+    web, problems = read_web_section(doc, data.get("web"))
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate({k: v for k, v in data.items() if k != "web"})
     except ValidationError as exc:
-        raise ConfigError(doc.describe(exc)) from exc
+        problems = sorted(problems + doc.describe(exc), key=_line)
+    if problems:
+        raise ConfigError(problems)
     base = path.parent
-    updates: dict[str, Any] = {"data_dir": base / settings.data_dir}
+    updates: dict[str, Any] = {"data_dir": base / settings.data_dir, "web": web}
     if settings.watchlists_dir is not None:
         updates["watchlists_dir"] = base / settings.watchlists_dir
     return _with_env(settings.model_copy(update=updates))
+
+
+def _line(problem: str) -> int:
+    """The line number a `file:line: ...` problem names (0 when it names none)."""
+    parts = problem.split(":", 2)
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
 
 
 def _with_env(settings: Settings) -> Settings:
@@ -265,12 +258,7 @@ def _with_env(settings: Settings) -> Settings:
         updates["data_dir"] = Path(data_dir)
     if watchlists := variable("WIREWATCH_WATCHLISTS"):
         updates["watchlists_dir"] = Path(watchlists)
-    web = variable("WIREWATCH_WEB_HOST"), variable("WIREWATCH_WEB_PORT")
-    if any(web):
-        try:
-            updates["web"] = WebSettings(
-                host=web[0] or settings.web.host, port=int(web[1]) if web[1] else settings.web.port
-            )
-        except ValueError as exc:
-            raise ConfigError([f"WIREWATCH_WEB_PORT / WIREWATCH_WEB_HOST: {exc}"]) from exc
+    web = with_web_env(settings.web)
+    if web is not settings.web:
+        updates["web"] = web
     return settings.model_copy(update=updates) if updates else settings

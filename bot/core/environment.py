@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.core.errors import ConfigError
 
+DEFAULT_CONFIG_NAME = "wirewatch.yaml"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _SNOWFLAKE = re.compile(r"\d{15,21}")
 _FALSE = ("0", "false", "no", "off")
@@ -25,6 +26,15 @@ def variable(name: str) -> str | None:
     """The value of environment variable `name`, stripped; None when unset or blank."""
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config file to read, or None for the embedded defaults."""
+    chosen = explicit or variable("WIREWATCH_CONFIG")
+    if chosen:
+        return Path(chosen)
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.exists() else None
 
 
 def read_secret(name: str) -> str | None:

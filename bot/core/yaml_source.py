@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
 from bot.core.errors import ConfigError
+
+if TYPE_CHECKING:  # a type only: `wirewatch health` reads YAML without pydantic
+    from pydantic import ValidationError
 
 Loc = tuple[str | int, ...]
 
@@ -36,8 +38,9 @@ class YamlDocument:
             parts = parts[:-1]
         return self.lines.get((), None)
 
-    def describe(self, error: ValidationError) -> list[str]:
-        """Each pydantic error as `file:line: field: message`, in line order.
+    def describe(self, error: ValidationError, within: Loc = ()) -> list[str]:
+        """Each pydantic error as `file:line: field: message`, in line order (`within`: where
+        in the file the validated value sits, when it is not the whole file).
 
         Pydantic names the union member in an error's location (`AliasModel`,
         `constrained-str`); those parts are dropped, and where one value failed several
@@ -45,7 +48,7 @@ class YamlDocument:
         """
         by_loc: dict[Loc, list[tuple[str, str]]] = {}
         for err in error.errors():
-            loc = self._data_loc(err["loc"])
+            loc = self._data_loc((*within, *err["loc"]))
             by_loc.setdefault(loc, []).append((err["type"], err["msg"]))
         problems: list[tuple[int, str]] = []
         for loc, errors in by_loc.items():

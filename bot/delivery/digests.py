@@ -1,8 +1,7 @@
 """Digests are queued when their schedule fires (or at once, on demand) and built when
 sent, from the stories matched since the subscription's last sent digest.
 
-Also here: the latest stories of some watchlists, and one item's story with its matches,
-read the same way.
+Also here: the latest stories of some watchlists, read the same way.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ platform gave, so a burst never trips a rate limit and one slow channel holds up
 other. A delivery is marked sent only after the adapter returned the platform's
 message id. Retryable errors come back with exponential backoff and jitter until
 `retry_for` has passed since the first attempt; a permanent error stops every
-subscription of that channel, with the reason in the log and in `wirewatch outbox`.
+subscription of that channel, with the reason in the log and in `wirewatch subscriptions`.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class DeliveryQueue:
             return [to_delivery(r) for r in (await conn.execute(query)).all()]
 
     async def deliveries_of(self, kind: str | None = None) -> list[Delivery]:
-        """Every delivery (of one kind, if given), by id: for tests and `wirewatch outbox`."""
+        """Every delivery (of one kind, if given), by id."""
         query = sa.select(deliveries).order_by(deliveries.c.id)
         if kind is not None:
             query = query.where(deliveries.c.kind == kind)

@@ -1,8 +1,8 @@
 """Read and total timeouts for every request in flight, kept by one sweeping task.
 
 aiohttp's own `sock_read` and `total` timeouts arm a timer for each request and re-arm
-the read timer on every chunk received; with 64 requests in flight those timers cost 8%
-of an unchanged poll cycle. Here a request in flight is a record that one task looks at
+the read timer on every chunk received, which is costly with many requests in flight
+(ARCHITECTURE.md, "Performance"). Here a request in flight is a record that one task looks at
 every quarter of the shorter timeout. A request is cancelled once it has gone `read`
 seconds without receiving a byte (counted from its start, so that resolving, connecting
 and sending count too, then between bytes) or has run `total` seconds in all (redirects

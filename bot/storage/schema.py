@@ -16,7 +16,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
     SQLite stores them as text in SQLAlchemy's own DATETIME format
     (`2026-11-23 08:30:00.000000`), written and read with the C-level isoformat and
-    fromisoformat: SQLAlchemy's Python formatter was a fifth of a cold poll cycle.
+    fromisoformat, which are much faster than SQLAlchemy's Python formatter.
     """
 
     impl = sa.DateTime

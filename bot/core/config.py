@@ -29,7 +29,7 @@ from bot.core.cron import check_cron, check_timezone, parse_quiet_hours
 from bot.core.environment import variable
 from bot.core.errors import ConfigError
 from bot.core.web_settings import WebSettings, read_web_section, with_web_env
-from bot.core.yaml_source import load_yaml
+from bot.core.yaml_source import load_config_file
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
@@ -225,12 +225,7 @@ def load_settings(path: Path | None) -> Settings:
     """Read and validate `path` (None: defaults). Raises ConfigError listing every problem."""
     if path is None:
         return _with_env(Settings())
-    if not path.exists():
-        raise ConfigError([f"{path}: config file not found"])
-    doc = load_yaml(path)
-    data = doc.data if doc.data is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}:1: the config file must be a mapping of settings"])
+    doc, data = load_config_file(path)
     web, problems = read_web_section(doc, data.get("web"))
     try:
         settings = Settings.model_validate({k: v for k, v in data.items() if k != "web"})

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.core.environment import variable
 from bot.core.errors import ConfigError
-from bot.core.yaml_source import YamlDocument, load_yaml
+from bot.core.yaml_source import YamlDocument, load_config_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +73,7 @@ def read_web_settings(path: Path | None) -> WebSettings:
     applied. Only that section is checked here; `wirewatch check` checks the rest."""
     if path is None:
         return with_web_env(WebSettings())
-    if not path.exists():
-        raise ConfigError([f"{path}: config file not found"])
-    doc = load_yaml(path)
-    data = doc.data if doc.data is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}:1: the config file must be a mapping of settings"])
+    doc, data = load_config_file(path)
     web, problems = read_web_section(doc, data.get("web"))
     if problems:
         raise ConfigError(problems)

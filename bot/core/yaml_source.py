@@ -133,3 +133,15 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, lines: dict[L
     if isinstance(node, yaml.SequenceNode):
         return [_construct(loader, c, (*loc, i), lines) for i, c in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
+
+
+def load_config_file(path: Path) -> tuple[YamlDocument, dict[Any, Any]]:
+    """The config file at `path` and its top-level mapping (empty for an empty file);
+    ConfigError when it is missing, unreadable, not YAML or not a mapping."""
+    if not path.exists():
+        raise ConfigError([f"{path}: config file not found"])
+    doc = load_yaml(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: the config file must be a mapping of settings"])
+    return doc, data

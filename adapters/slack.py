@@ -23,14 +23,21 @@ from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.slack_gate import (
+    MAX_BODY_BYTES,
+    RecentDeliveries,
+    delivery_keys,
+    read_body,
+    signature_problem,
+)
 from bot.chat.adapter import PartSent, post_parts
 from bot.chat.commands import Caller, CommandCore
 from bot.chat.message import Entry, Message, Tone
@@ -87,6 +94,7 @@ class SlackAdapter:
         self._commands: CommandCore | None = None
         self._admin_cache: dict[str, tuple[bool, float]] = {}  # user → (admin, checked at)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delivered = RecentDeliveries()  # HTTP mode: signed requests already acted on
         if settings.bot_token:
             self.client = AsyncWebClient(
                 token=settings.bot_token,
@@ -194,9 +202,49 @@ class SlackAdapter:
     # --- /news -------------------------------------------------------------------------
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        assert self.app is not None
-        response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """Slack's request, checked before anything parses it: 413 for a body over
+        `MAX_BODY_BYTES` (not read past it), 401 unless signed within five minutes,
+        200 without acting on a delivery already seen; only then bolt's answer."""
+        assert self.app is not None and self.settings.signing_secret
+        body = await read_body(request)
+        if body is None:
+            log.warning(
+                "refused a Slack request from %s: body over %d bytes (Content-Length %s)",
+                request.remote, MAX_BODY_BYTES, request.content_length,
+            )  # fmt: skip
+            response = web.json_response({"error": "request too large"}, status=413)
+            response.force_close()  # the rest of the body is not read
+            return response
+        signature = request.headers.get("X-Slack-Signature")
+        problem = signature_problem(
+            self.settings.signing_secret,
+            request.headers.get("X-Slack-Request-Timestamp"),
+            signature,
+            body,
+            time.time(),
+        )
+        if problem is not None or signature is None:
+            log.warning(
+                "refused a Slack request from %s (%d bytes): %s", request.remote, len(body), problem
+            )
+            return web.json_response({"error": "invalid request"}, status=401)
+        if not self._delivered.first_time(delivery_keys(signature, body)):
+            retry = request.headers.get("X-Slack-Retry-Num", "")
+            log.info(
+                "ignored a repeat of a Slack request already acted on%s",
+                f" (Slack's retry {retry[:3]!r})" if retry else "",
+            )
+            return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+            log.warning("refused a signed Slack request bolt cannot read (%s)", type(exc).__name__)
+            return web.json_response({"error": "unreadable request"}, status=400)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def _on_news(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
         """Ack at once (Slack's 3-second deadline), then answer through `respond`."""

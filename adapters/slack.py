@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -46,6 +46,7 @@ from bot.core.channels import ChannelRef
 from bot.core.clock import format_utc
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
+from bot.core.safe_text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -246,16 +247,35 @@ class SlackAdapter:
             return web.json_response({"error": "unreadable request"}, status=400)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
-    async def _on_news(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
-        """Ack at once (Slack's 3-second deadline), then answer through `respond`."""
+    async def _on_news(
+        self, ack: AsyncAck, respond: AsyncRespond | None, command: dict[str, Any]
+    ) -> None:
+        """Ack at once (Slack's 3-second deadline), then answer through `respond` in a
+        task of our own (awaited or cancelled by `close`)."""
         await ack()
         task = asyncio.create_task(self._answer(respond, command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, respond: AsyncRespond, command: dict[str, Any]) -> None:
+    async def _answer(self, respond: AsyncRespond | None, command: dict[str, Any]) -> None:
+        """Run the command and post its answer to the command's `response_url`; every
+        failure is logged here, none is left in the task."""
+        try:
+            await self._run_and_respond(respond, command)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("internal error answering %s", COMMAND)
+
+    async def _run_and_respond(self, respond: AsyncRespond | None, command: dict[str, Any]) -> None:
         assert self._commands is not None
         user = str(command.get("user_id") or "")
+        if respond is None or not _usable_url(command.get("response_url")):
+            log.warning(
+                "cannot answer %s from %s: the command came without a usable response_url, "
+                "so it was not run", COMMAND, one_line(user)[:40],
+            )  # fmt: skip
+            return
 
         async def is_admin() -> bool:
             return await self._is_admin(user)
@@ -264,7 +284,22 @@ class SlackAdapter:
         reply = await self._commands.answer_text(caller, str(command.get("text") or ""))
         response_type = "in_channel" if reply.public else "ephemeral"
         for payload in render(reply.message):
-            await respond(response_type=response_type, replace_original=False, **payload)
+            try:
+                posted = await respond(
+                    response_type=response_type, replace_original=False, **payload
+                )
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                log.warning(
+                    "cannot post the %s answer for %s to its response_url (%s)",
+                    COMMAND, one_line(user)[:40], type(exc).__name__,
+                )  # fmt: skip
+                return
+            if posted.status_code != 200:
+                log.warning(
+                    "Slack refused the %s answer for %s: HTTP %d %s", COMMAND,
+                    one_line(user)[:40], posted.status_code, one_line(posted.body or "")[:100],
+                )  # fmt: skip
+                return
 
     async def _is_admin(self, user: str) -> bool:
         """A configured admin (user or member of a configured user group); with none
@@ -430,6 +465,17 @@ def _delivery_error(exc: SlackApiError) -> DeliveryError:
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"Slack: {error}", retryable=False)
     return DeliveryError(f"Slack: {error}", retryable=True)
+
+
+def _usable_url(url: object) -> bool:
+    """Whether `url` is an absolute http(s) URL with a host (Slack's response_url is)."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parsed = urlsplit(url)
+    except ValueError:
+        return False
+    return parsed.scheme in ("https", "http") and bool(parsed.hostname)
 
 
 def _retry_after(headers: Mapping[str, Any]) -> float | None:

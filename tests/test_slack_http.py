@@ -305,6 +305,59 @@ async def test_a_slack_retry_of_a_command_already_acked_is_not_run_again(
     )
 
 
+@pytest.mark.parametrize(
+    "response_url",
+    [None, "", "not a url", "ftp://127.0.0.1/x", "http://127.0.0.1:1/closed-port", "/response/404"],
+    ids=["missing", "empty", "not-a-url", "not-http", "unreachable", "refused-404"],
+)
+async def test_a_command_whose_answer_cannot_be_posted_logs_a_warning(
+    fake: FakeSlack,
+    sqlite_url: str,
+    caplog_info: pytest.LogCaptureFixture,
+    response_url: str | None,
+) -> None:
+    if response_url == "/response/404":
+        response_url = f"{fake.url}/missing/404"  # the fake serves no such path: 404
+    async with slack_bot(fake, sqlite_url) as (_, adapter, url, http):
+        body, headers = signed("subscribe canola", response_url, user="UADMIN")
+        async with http.post(url, data=body, headers=headers) as resp:
+            assert resp.status == 200  # acked: the failure is ours to log, not Slack's
+        await settled(adapter)
+    assert fake.responses == []
+    assert_logged_briefly(caplog_info, refusals=0)
+    warnings = [r.getMessage() for r in caplog_info.records if r.name == "adapters.slack"]
+    if response_url in (None, "", "not a url", "ftp://127.0.0.1/x"):
+        assert warnings == [
+            "cannot answer /news from UADMIN: the command came without a usable "
+            "response_url, so it was not run"
+        ]
+    elif "closed-port" in str(response_url):
+        assert warnings == [
+            "cannot post the /news answer for UADMIN to its response_url (ClientConnectorError)"
+        ]
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(
+            "Slack refused the /news answer for UADMIN: HTTP 404"
+        )
+    assert "/response" not in caplog_info.text and "/missing" not in caplog_info.text
+
+
+async def test_close_cancels_an_answer_still_running(fake: FakeSlack) -> None:
+    adapter = adapter_for(fake)
+    started = asyncio.Event()
+
+    async def slow(_command: object) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    task = asyncio.create_task(slow(None))
+    adapter._tasks.add(task)
+    task.add_done_callback(adapter._tasks.discard)
+    await started.wait()
+    await adapter.close()
+    assert task.cancelled() and not adapter._tasks
+
+
 # --- any unsigned request: 401 or 413, never 500 ---------------------------------------
 
 header_text = st.text(

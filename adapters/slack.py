@@ -19,18 +19,25 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.slack_gate import (
+    MAX_BODY_BYTES,
+    RecentDeliveries,
+    delivery_keys,
+    read_body,
+    signature_problem,
+)
 from bot.chat.adapter import PartSent, post_parts
 from bot.chat.commands import Caller, CommandCore
 from bot.chat.message import Entry, Message, Tone
@@ -39,6 +46,7 @@ from bot.core.channels import ChannelRef
 from bot.core.clock import format_utc
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
+from bot.core.safe_text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +95,7 @@ class SlackAdapter:
         self._commands: CommandCore | None = None
         self._admin_cache: dict[str, tuple[bool, float]] = {}  # user → (admin, checked at)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delivered = RecentDeliveries()  # HTTP mode: signed requests already acted on
         if settings.bot_token:
             self.client = AsyncWebClient(
                 token=settings.bot_token,
@@ -194,20 +203,79 @@ class SlackAdapter:
     # --- /news -------------------------------------------------------------------------
 
     async def _handle_http(self, request: web.Request) -> web.Response:
-        assert self.app is not None
-        response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+        """Slack's request, checked before anything parses it: 413 for a body over
+        `MAX_BODY_BYTES` (not read past it), 401 unless signed within five minutes,
+        200 without acting on a delivery already seen; only then bolt's answer."""
+        assert self.app is not None and self.settings.signing_secret
+        body = await read_body(request)
+        if body is None:
+            log.warning(
+                "refused a Slack request from %s: body over %d bytes (Content-Length %s)",
+                request.remote, MAX_BODY_BYTES, request.content_length,
+            )  # fmt: skip
+            response = web.json_response({"error": "request too large"}, status=413)
+            response.force_close()  # the rest of the body is not read
+            return response
+        signature = request.headers.get("X-Slack-Signature")
+        problem = signature_problem(
+            self.settings.signing_secret,
+            request.headers.get("X-Slack-Request-Timestamp"),
+            signature,
+            body,
+            time.time(),
+        )
+        if problem is not None or signature is None:
+            log.warning(
+                "refused a Slack request from %s (%d bytes): %s", request.remote, len(body), problem
+            )
+            return web.json_response({"error": "invalid request"}, status=401)
+        if not self._delivered.first_time(delivery_keys(signature, body)):
+            retry = request.headers.get("X-Slack-Retry-Num", "")
+            log.info(
+                "ignored a repeat of a Slack request already acted on%s",
+                f" (Slack's retry {retry[:3]!r})" if retry else "",
+            )
+            return web.Response(status=200, headers={"X-Slack-No-Retry": "1"})
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+            log.warning("refused a signed Slack request bolt cannot read (%s)", type(exc).__name__)
+            return web.json_response({"error": "unreadable request"}, status=400)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
-    async def _on_news(self, ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
-        """Ack at once (Slack's 3-second deadline), then answer through `respond`."""
+    async def _on_news(
+        self, ack: AsyncAck, respond: AsyncRespond | None, command: dict[str, Any]
+    ) -> None:
+        """Ack at once (Slack's 3-second deadline), then answer through `respond` in a
+        task of our own (awaited or cancelled by `close`)."""
         await ack()
         task = asyncio.create_task(self._answer(respond, command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, respond: AsyncRespond, command: dict[str, Any]) -> None:
+    async def _answer(self, respond: AsyncRespond | None, command: dict[str, Any]) -> None:
+        """Run the command and post its answer to the command's `response_url`; every
+        failure is logged here, none is left in the task."""
+        try:
+            await self._run_and_respond(respond, command)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("internal error answering %s", COMMAND)
+
+    async def _run_and_respond(self, respond: AsyncRespond | None, command: dict[str, Any]) -> None:
         assert self._commands is not None
         user = str(command.get("user_id") or "")
+        if respond is None or not _usable_url(command.get("response_url")):
+            log.warning(
+                "cannot answer %s from %s: the command came without a usable response_url, "
+                "so it was not run", COMMAND, one_line(user)[:40],
+            )  # fmt: skip
+            return
 
         async def is_admin() -> bool:
             return await self._is_admin(user)
@@ -216,7 +284,22 @@ class SlackAdapter:
         reply = await self._commands.answer_text(caller, str(command.get("text") or ""))
         response_type = "in_channel" if reply.public else "ephemeral"
         for payload in render(reply.message):
-            await respond(response_type=response_type, replace_original=False, **payload)
+            try:
+                posted = await respond(
+                    response_type=response_type, replace_original=False, **payload
+                )
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                log.warning(
+                    "cannot post the %s answer for %s to its response_url (%s)",
+                    COMMAND, one_line(user)[:40], type(exc).__name__,
+                )  # fmt: skip
+                return
+            if posted.status_code != 200:
+                log.warning(
+                    "Slack refused the %s answer for %s: HTTP %d %s", COMMAND,
+                    one_line(user)[:40], posted.status_code, one_line(posted.body or "")[:100],
+                )  # fmt: skip
+                return
 
     async def _is_admin(self, user: str) -> bool:
         """A configured admin (user or member of a configured user group); with none
@@ -382,6 +465,17 @@ def _delivery_error(exc: SlackApiError) -> DeliveryError:
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"Slack: {error}", retryable=False)
     return DeliveryError(f"Slack: {error}", retryable=True)
+
+
+def _usable_url(url: object) -> bool:
+    """Whether `url` is an absolute http(s) URL with a host (Slack's response_url is)."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parsed = urlsplit(url)
+    except ValueError:
+        return False
+    return parsed.scheme in ("https", "http") and bool(parsed.hostname)
 
 
 def _retry_after(headers: Mapping[str, Any]) -> float | None:

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import urllib.parse
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -231,13 +232,22 @@ async def test_not_in_channel_stops_the_subscription_in_the_outbox(
 # --- /news over HTTP (signed requests) and Socket Mode -------------------------------------
 
 
-def signed(text: str, response_url: str, *, user: str = "U1", ts: int | None = None,
-           secret: str = SECRET) -> tuple[str, dict[str, str]]:  # fmt: skip
+def signed(
+    text: str,
+    response_url: str | None,
+    *,
+    user: str = "U1",
+    ts: int | None = None,
+    secret: str = SECRET,
+    trigger: str | None = None,
+) -> tuple[str, dict[str, str]]:
+    """A slash command as Slack sends it, signed with `secret`; each has its own
+    trigger_id (as from Slack) unless `trigger` names one; no response_url when None."""
     form = {"token": "unused", "team_id": "T1", "team_domain": "t", "channel_id": "C0123456789",
             "channel_name": "news", "user_id": user, "user_name": "alice", "command": "/news",
             "text": text, "api_app_id": "A1", "response_url": response_url,
-            "trigger_id": "1.2.3"}  # fmt: skip
-    body = urllib.parse.urlencode(form)
+            "trigger_id": trigger or f"1.2.{uuid.uuid4().hex}"}  # fmt: skip
+    body = urllib.parse.urlencode({k: v for k, v in form.items() if v is not None})
     stamp = int(time.time()) if ts is None else ts
     digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
     return body, {

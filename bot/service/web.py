@@ -31,7 +31,9 @@ class WebServer:
 
     async def start(self) -> None:
         """Listen; `port` then holds the port actually bound."""
-        self._runner = web.AppRunner(self._app, access_log=None)
+        # lingering_time=0: a body a handler left unread (a refused oversized upload) is
+        # not read on and discarded for 10 s; the connection is closed after the answer
+        self._runner = web.AppRunner(self._app, access_log=None, lingering_time=0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -34,6 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="poll every feed once, print what is new, and exit 0"
     )
     sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
+    sub.add_parser(
+        "demo",
+        parents=[common],
+        help="see the bot work on sample feeds served on 127.0.0.1 (no network, no setup)",
+    )
+    init = sub.add_parser("init", parents=[common], help="write a commented starter wirewatch.yaml")
+    init.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        default=Path("wirewatch.yaml"),
+        help="where to write it (default: ./wirewatch.yaml; an existing file is never overwritten)",
+    )
     health = sub.add_parser(
         "health", parents=[common], help="ask the running bot if it is ready: exit 0, else 1"
     )

@@ -26,16 +26,18 @@ class Handler:
     """Where a command's handler is (`bot.cli.<module>.<function>`), and what it takes
     besides the arguments: `watchlists` (the settings and the watchlists, the
     subscriptions checked against them and the platforms' secrets first), `settings`,
-    or `web` (only the web server's settings)."""
+    `web` (only the web server's settings) or `nothing`."""
 
     module: str
     function: str
-    takes: Literal["watchlists", "settings", "web"] = "watchlists"
+    takes: Literal["watchlists", "settings", "web", "nothing"] = "watchlists"
 
 
 COMMANDS = {
     "run": Handler("run", "run"),
     "check": Handler("check", "check"),
+    "demo": Handler("demo", "demo", takes="settings"),
+    "init": Handler("init", "init", takes="nothing"),
     "health": Handler("health", "health", takes="web"),
     "feeds": Handler("status", "feeds"),
     "subscriptions": Handler("status", "subscriptions"),
@@ -61,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run: Callable[..., int] = getattr(
             importlib.import_module(f"bot.cli.{handler.module}"), handler.function
         )
+        if handler.takes == "nothing":
+            return run(args)
         if handler.takes == "web":
             from bot.core.web_settings import read_web_settings
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.core.config import Settings, load_settings, parse_byte_size, parse_duration
+from bot.core.environment import DiscordSettings, SlackSettings
 from bot.core.errors import ConfigError
 
 
@@ -98,3 +99,47 @@ def test_duration_and_size_parsing() -> None:
     for bad in ("ten minutes", "5x", True):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+# --- hostile environment variables (issue #16): an error naming the variable ------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("WIREWATCH_SLACK_SOCKET_MODE", "flase", "expected true or false, not 'flase'"),
+        ("WIREWATCH_SLACK_ADMINS", "U0123ABCD,bob", "'bob' is not a Slack user or user group id"),
+        ("WIREWATCH_SLACK_API_URL", "slack.com/api", "'slack.com/api' is not an http(s) URL"),
+        ("WIREWATCH_SLACK_BOT_TOKEN", "xoxb-1\nX-Evil: 1", "a space or a control character"),
+    ],
+)
+def test_a_bad_platform_variable_names_the_variable(
+    name: str, value: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        SlackSettings.from_env()
+    (message,) = caught.value.problems
+    assert message.startswith(f"{name}: {problem}")
+    assert "X-Evil" not in message  # a secret is never shown
+
+
+def test_a_secret_file_is_read_within_bounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "token"
+    for data, problem in [
+        (b"x" * 70_000, "is longer than a secret (65,536 bytes)"),
+        (b"\xff\xfe", "is not UTF-8 text"),
+        (b"tok en\n", "a space or a control character inside the value"),
+    ]:
+        secret.write_bytes(data)
+        monkeypatch.setenv("WIREWATCH_DISCORD_TOKEN_FILE", str(secret))
+        with pytest.raises(ConfigError) as caught:
+            DiscordSettings.from_env()
+        assert caught.value.problems[0].startswith("WIREWATCH_DISCORD_TOKEN_FILE: ")
+        assert caught.value.problems[0].endswith(problem)
+    monkeypatch.setenv("WIREWATCH_DISCORD_API_URL", "proxy:8080")
+    monkeypatch.delenv("WIREWATCH_DISCORD_TOKEN_FILE")
+    with pytest.raises(ConfigError, match="WIREWATCH_DISCORD_API_URL: 'proxy:8080' is not"):
+        DiscordSettings.from_env()

@@ -1,19 +1,31 @@
-"""Watchlist files: a broken one names file, line and field; eval and backtest from the CLI."""
+"""Watchlist files: a broken one names file, line and field; eval and backtest from the CLI;
+hostile files refused the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hostile_yaml import FUZZ, WATCHLIST_KEYS, alias_bomb, hostile_texts, values_bound
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.cli.main import main
 from bot.core.config import load_settings
 from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult, Schedule
-from bot.matching.watchlists import BUNDLED_DIR, load_watchlist, load_watchlists, watchlist_files
+from bot.core.yaml_source import load_yaml
+from bot.matching.watchlists import (
+    BUNDLED_DIR,
+    Watchlist,
+    load_watchlist,
+    load_watchlists,
+    watchlist_files,
+)
 from bot.service.app import open_app
 
 GOOD = """\
@@ -146,3 +158,117 @@ async def test_backtest_runs_a_watchlist_file_over_stored_items(
     assert "Canola harvest record" in out and "Canola tariff doubled" in out
     assert "2 of 2 items" in out and "1 new, 0 no longer matched" in out
     assert main(["backtest", "nope", "--config", str(config)]) == 2
+
+
+# --- hostile input (issue #16): every problem listed, exit 2, never a traceback ----------
+
+
+def check_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *files: tuple[str, str]
+) -> tuple[int, list[str]]:
+    """`wirewatch check` with a folder of these watchlist files: exit code and problems."""
+    folder = tmp_path / "lists"
+    folder.mkdir(exist_ok=True)
+    for name, text in files:
+        write(folder, text, name)
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(f"watchlists_dir: {folder}\ndefault_feeds: false\n")
+    code = main(["check", "--config", str(config)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, [line.strip() for line in err.splitlines()[1:]]
+
+
+def test_infinite_and_out_of_range_numbers_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        GOOD.replace("threshold: 2", "threshold: .inf\nalert_threshold: .nan\ntitle_weight: 50")
+        .replace("    aliases: [tariff]", "    weight: 1e9\n    aliases: [tariff]")
+        .replace("all: [crop, trade]", "near: [crop, trade]\n  within: 99999999999999999999")
+    ) + "sources:\n  - url: https://a.example.test/rss\n    interval: .inf\n"
+    code, problems = check_folder(tmp_path, capsys, ("w.yaml", text))
+    path = tmp_path / "lists" / "w.yaml"
+    assert code == 2
+    assert problems == [
+        f"{path}:4: threshold: expected a finite number (not .inf or .nan)",
+        f"{path}:5: alert_threshold: expected a finite number (not .inf or .nan)",
+        f"{path}:6: title_weight: Input should be less than or equal to 10",
+        f"{path}:11: groups.trade.weight: Input should be less than or equal to 100",
+        f"{path}:15: rule.within: Input should be less than or equal to 500",
+        f"{path}:18: sources.0.interval: must be at most 30d",
+    ]
+
+
+def test_a_rule_nested_2000_deep_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = "{all: [" * 2000 + "crop" + "]}" * 2000
+    text = GOOD.replace("all: [crop, trade]", f"all: [{deep}]")
+    code, problems = check_folder(tmp_path, capsys, ("w.yaml", text))
+    path = tmp_path / "lists" / "w.yaml"
+    assert (code, problems) == (
+        2,
+        [f"{path}:11: invalid YAML: values nested deeper than 50 levels"],
+    )
+
+
+def test_an_alias_bomb_in_a_watchlist_is_refused_with_bounded_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bomb = alias_bomb(7, "x-laughs-again") + GOOD.replace("aliases: [tariff]", "aliases: *l7")
+    path = write(tmp_path, bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError) as caught:
+            load_watchlist(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    (problem,) = caught.value.problems
+    assert "aliases repeat more than 10,000 values in all (the limit)" in problem
+    code, problems = check_folder(tmp_path, capsys, ("bomb.yaml", path.read_text()))
+    assert code == 2 and "aliases repeat more than 10,000 values" in problems[0]
+
+
+def test_aliases_within_the_budget_still_share_a_list(tmp_path: Path) -> None:
+    text = (
+        "id: shared\ntitle: T\ndescription: D.\ngroups:\n"
+        "  trade:\n    aliases: &trade [tariff, duty]\n"
+        "  again:\n    aliases: *trade\n"
+        "rule: {all: [trade, again]}\n"
+    )
+    trade, again = load_watchlist(write(tmp_path, text)).groups
+    assert trade.aliases == again.aliases and len(again.aliases) == 2
+
+
+def test_duplicate_keys_in_a_watchlist_name_both_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("threshold: 2", "threshold: 2\nid: other\nthreshold: 3"))
+    with pytest.raises(ConfigError) as caught:
+        load_watchlist(path)
+    assert caught.value.problems == [
+        f"{path}:5: id: duplicate key (first at line 1)",
+        f"{path}:6: threshold: duplicate key (first at line 4)",
+    ]
+
+
+@FUZZ
+@given(document=st.one_of(hostile_texts(WATCHLIST_KEYS), st.binary(max_size=200)))
+def test_fuzzed_watchlists_load_or_list_problems(
+    document: str | bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "w.yaml"
+    if isinstance(document, bytes):
+        path.write_bytes(document)
+    else:
+        path.write_text(document, encoding="utf-8", errors="surrogatepass")
+    try:
+        assert isinstance(load_watchlist(path), Watchlist)
+    except ConfigError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+    try:
+        doc = load_yaml(path)
+    except ConfigError:
+        return
+    assert doc.values <= values_bound(path.read_bytes().decode("utf-8", "replace"))

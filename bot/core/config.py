@@ -8,8 +8,10 @@ file.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,94 +21,170 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from bot.core.channels import parse_channel
-from bot.core.cron import check_cron, check_timezone, parse_quiet_hours
+from bot.core.cron import check_timezone, next_fire, parse_quiet_hours
 from bot.core.environment import variable
 from bot.core.errors import ConfigError
-from bot.core.web_settings import WebSettings, read_web_section, with_web_env
-from bot.core.yaml_source import load_config_file
+from bot.core.safe_text import CONTROLS
+from bot.core.web_settings import WebSettings, read_web_section, web_overrides
+from bot.core.yaml_source import load_yaml
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
+_SECOND, _MINUTE, _HOUR, _DAY = (timedelta(seconds=n) for n in (1, 60, 3600, 86400))
+_KIB, _MIB = 1024, 1024**2
+
+
+def duration_seconds(value: Any) -> float:
+    """`90`, `"90s"`, `"15m"`, `"2h"`, `"1d"`, `"1h30m"` → seconds (infinite when the
+    number is); anything else, NaN included, is a ValueError."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 90s, 15m, 2h or 1d")
+    if isinstance(value, int):  # compared exactly: float() of a huge int would overflow
+        return float(value) if abs(value) < 10**300 else math.copysign(math.inf, value)
+    if isinstance(value, float):
+        seconds = value
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)([smhdw])", text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"{_shown(value)} is not a duration such as 90s, 15m, 2h or 1d")
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if math.isnan(seconds):
+        raise ValueError("expected a duration such as 90s, 15m, 2h or 1d, not .nan")
+    return seconds
 
 
 def parse_duration(value: Any) -> timedelta:
-    """`90`, `"90s"`, `"15m"`, `"2h"`, `"1d"`, `"1h30m"` → timedelta; anything else is an error."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 90s, 15m, 2h or 1d")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    text = str(value).strip().lower().replace(" ", "")
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 2h or 1d")
-    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    """A duration as `duration_seconds` reads it, as a timedelta; ValueError past the
+    longest timedelta (`.inf`, `99999999999999d`) instead of an OverflowError."""
+    seconds = duration_seconds(value)
+    if abs(seconds) >= timedelta.max.total_seconds():
+        raise ValueError(f"{_shown(value)} is longer than any duration wirewatch takes")
+    return timedelta(seconds=seconds)
+
+
+def _duration_between(shortest: timedelta, longest: timedelta) -> BeforeValidator:
+    """Parse a duration setting and hold it to [shortest, longest] (whole seconds); zero
+    or less is refused unless `shortest` is zero (it would poll in a busy loop or time
+    out at once)."""
+
+    def check(value: Any) -> timedelta:
+        seconds = duration_seconds(value)
+        if seconds <= 0 < shortest.total_seconds():
+            raise ValueError("must be longer than 0s")
+        if seconds < shortest.total_seconds():
+            raise ValueError(f"must be at least {_show_duration(shortest)}")
+        if seconds > longest.total_seconds():
+            raise ValueError(f"must be at most {_show_duration(longest)}")
+        return timedelta(seconds=seconds)
+
+    return BeforeValidator(check)
+
+
+def _show_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    unit = next((u for u in "dhm" if seconds and seconds % _UNITS[u] == 0), "s")
+    return f"{seconds // _UNITS[unit]}{unit}"
+
+
+def byte_count(value: Any) -> float:
+    """`1048576`, `"10MiB"`, `"500 kB"` → a number of bytes (infinite when the number
+    is); anything else is a ValueError."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if abs(value) < 10**300 else math.copysign(math.inf, value)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", str(value).lower())
+    if not match or match.group(2) not in _BYTE_UNITS:
+        raise ValueError(f"{_shown(value)} is not a size such as 10MiB or 500kB")
+    return float(match.group(1)) * _BYTE_UNITS[match.group(2)]
 
 
 def parse_byte_size(value: Any) -> int:
-    """`1048576`, `"10MiB"`, `"500 kB"` → a number of bytes."""
+    """A size as `byte_count` reads it, in whole bytes; ValueError when infinite."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(value).lower())
-    if not match or match.group(2) not in _BYTE_UNITS:
-        raise ValueError(f"{value!r} is not a size such as 10MiB or 500kB")
-    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
+    count = byte_count(value)
+    if not math.isfinite(count):
+        raise ValueError(f"{_shown(value)} is larger than any size wirewatch takes")
+    return int(count)
 
 
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be longer than 0s")
+def _size_between(smallest: int, largest: int) -> BeforeValidator:
+    """Parse a size setting and hold it to [smallest, largest] bytes."""
+
+    def check(value: Any) -> int:
+        count = byte_count(value)
+        if count < smallest:
+            raise ValueError(f"must be at least {smallest // _KIB}KiB")
+        if count > largest:
+            raise ValueError(f"must be at most {largest // _MIB}MiB")
+        return int(count)
+
+    return BeforeValidator(check)
+
+
+def _shown(value: Any) -> str:
+    """`value` as a message quotes it: repr, cut to 40 characters."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "a huge number"
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _no_controls(value: Any) -> Any:
+    if CONTROLS.search(str(value)):
+        raise ValueError("must not contain control characters (a NUL, a newline, an escape)")
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-# intervals, timeouts and ages: zero or less would poll in a busy loop or time out at once
-PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
-ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
+# Each duration setting is held to its own range, documented in README (Configuration).
+Interval = Annotated[timedelta, _duration_between(_MINUTE, 30 * _DAY)]  # polling a feed
+Timeout = Annotated[timedelta, _duration_between(_SECOND, _HOUR)]
+# text that reaches the file system, a socket or an HTTP header
+OneLine = Annotated[str, AfterValidator(_no_controls)]
+SafePath = Annotated[Path, AfterValidator(_no_controls)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FeedConfig(_Strict):
     """A feed listed in the config file."""
 
-    url: str
+    url: OneLine
     name: str | None = None
-    interval: PositiveDuration | None = None
+    interval: Interval | None = None
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^\s/]+", url.strip()):
-            raise ValueError(f"{url!r} is not an http(s) URL")
+            raise ValueError(f"{_shown(url)} is not an http(s) URL")
         return url.strip()
 
 
 class PollSettings(_Strict):
     """How feeds are fetched and when."""
 
-    interval: PositiveDuration = timedelta(minutes=15)
-    tick: PositiveDuration = timedelta(seconds=15)
+    interval: Interval = timedelta(minutes=15)
+    tick: Annotated[timedelta, _duration_between(_SECOND, _HOUR)] = timedelta(seconds=15)
     concurrency: int = Field(default=32, ge=1, le=1000)
     per_host: int = Field(default=2, ge=1, le=100)
-    connect_timeout: PositiveDuration = timedelta(seconds=10)
-    read_timeout: PositiveDuration = timedelta(seconds=30)
-    total_timeout: PositiveDuration = timedelta(seconds=90)
-    max_bytes: ByteSize = 10 * 1024 * 1024
+    connect_timeout: Timeout = timedelta(seconds=10)
+    read_timeout: Timeout = timedelta(seconds=30)
+    total_timeout: Timeout = timedelta(seconds=90)
+    max_bytes: Annotated[int, _size_between(_KIB, 100 * _MIB)] = 10 * _MIB
     max_redirects: int = Field(default=5, ge=0, le=20)
-    max_item_age: PositiveDuration = timedelta(hours=48)
-    max_backoff: PositiveDuration = timedelta(hours=6)
-    dead_after: int = Field(default=8, ge=1)
-    user_agent: str | None = None
+    max_item_age: Annotated[timedelta, _duration_between(_HOUR, 365 * _DAY)] = 48 * _HOUR
+    max_backoff: Annotated[timedelta, _duration_between(_MINUTE, 30 * _DAY)] = 6 * _HOUR
+    dead_after: int = Field(default=8, ge=1, le=1000)
+    user_agent: OneLine | None = None
     parse_worker: bool = True
 
 
@@ -125,7 +203,7 @@ class SubscriptionConfig(_Strict):
     alerts: bool = True
     digest: str | None = None
     timezone: str = "UTC"
-    min_score: float = Field(default=0.0, ge=0.0)
+    min_score: float = Field(default=0.0, ge=0.0, le=10_000)
     quiet_hours: str | None = None
     nothing_new: bool = False
     name: str | None = None
@@ -169,8 +247,8 @@ class SubscriptionConfig(_Strict):
 
     @model_validator(mode="after")
     def _schedule(self) -> SubscriptionConfig:
-        if self.digest is not None:
-            check_cron(self.digest, self.timezone)
+        if self.digest is not None:  # a fixed start: a schedule repeats at least yearly
+            next_fire(self.digest, self.timezone, datetime(2000, 1, 1, tzinfo=UTC))
         if not self.alerts and self.digest is None:
             raise ValueError("a subscription needs alerts, a digest schedule, or both")
         if self.mention_role and parse_channel(self.channel).adapter != "discord":
@@ -181,9 +259,10 @@ class SubscriptionConfig(_Strict):
 class DeliverySettings(_Strict):
     """How the outbox delivers: retries and pacing."""
 
-    retry_for: PositiveDuration = timedelta(hours=48)
-    max_backoff: PositiveDuration = timedelta(minutes=30)
-    pacing: dict[str, Duration] = {}  # platform -> seconds between messages to one channel
+    retry_for: Annotated[timedelta, _duration_between(24 * _HOUR, 30 * _DAY)] = 48 * _HOUR
+    max_backoff: Annotated[timedelta, _duration_between(_SECOND, 24 * _HOUR)] = 30 * _MINUTE
+    # platform -> the least time between two messages to one channel
+    pacing: dict[str, Annotated[timedelta, _duration_between(timedelta(0), _HOUR)]] = {}
     digest_size: int = Field(default=10, ge=1, le=50)  # stories per watchlist in a digest
 
     @field_validator("pacing")
@@ -194,26 +273,28 @@ class DeliverySettings(_Strict):
             raise ValueError(f"unknown platform {unknown[0]!r} (expected console, discord, slack)")
         return value
 
-    @field_validator("retry_for")
-    @classmethod
-    def _at_least_a_day(cls, value: timedelta) -> timedelta:
-        if value < timedelta(hours=24):
-            raise ValueError("retries must continue for at least 24h")
-        return value
-
 
 class Settings(_Strict):
     """The whole configuration; every field has a default, so no file at all is valid."""
 
-    data_dir: Path = Path("data")
-    database_url: str | None = None
-    watchlists_dir: Path | None = None
+    data_dir: SafePath = Path("data")
+    database_url: OneLine | None = None
+    watchlists_dir: SafePath | None = None
     default_feeds: bool = True
     feeds: list[FeedConfig] = []
     poll: PollSettings = PollSettings()
     subscriptions: list[SubscriptionConfig] = []
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
+
+    @field_validator("watchlists_dir")
+    @classmethod
+    def _watchlist_folder(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """Read from a file (`context`: its folder), the folder must hold watchlists."""
+        base = (info.context or {}).get("base")
+        if value is not None and base is not None and (problem := _folder_problem(base / value)):
+            raise ValueError(problem)
+        return value
 
     def resolved_database_url(self) -> str:
         """`$WIREWATCH_DATABASE_URL`, else `database_url`, else SQLite in `data_dir`."""
@@ -222,38 +303,83 @@ class Settings(_Strict):
 
 
 def load_settings(path: Path | None) -> Settings:
-    """Read and validate `path` (None: defaults). Raises ConfigError listing every problem."""
-    if path is None:
-        return _with_env(Settings())
-    doc, data = load_config_file(path)
-    web, problems = read_web_section(doc, data.get("web"))
-    try:
-        settings = Settings.model_validate({k: v for k, v in data.items() if k != "web"})
-    except ValidationError as exc:
-        problems = sorted(problems + doc.describe(exc), key=_line)
+    """Read and validate `path` (None: defaults) and the environment variables that
+    override it. Raises ConfigError listing every problem of both."""
+    overrides, problems = _environment_overrides()
+    settings = Settings()
+    if path is not None:
+        try:
+            settings = _read_file(path, check_watchlists="watchlists_dir" not in overrides)
+        except ConfigError as exc:
+            problems = [*exc.problems, *problems]
     if problems:
         raise ConfigError(problems)
+    web = overrides.pop("web", {})
+    if web:
+        overrides["web"] = replace(settings.web, **web)
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _read_file(path: Path, *, check_watchlists: bool) -> Settings:
+    if not path.exists():
+        raise ConfigError([f"{path}: config file not found"])
+    doc = load_yaml(path)
+    if doc.data is None:
+        doc = replace(doc, data={})
+    if not isinstance(doc.data, dict):
+        mapping = f"{path}:1: the config file must be a mapping of settings"
+        raise ConfigError([*(text for _, text in doc.problems), mapping])
     base = path.parent
+    web, web_problems = read_web_section(doc, doc.data.get("web"))
+    rest = replace(
+        doc,
+        data={key: value for key, value in doc.data.items() if key != "web"},
+        problems=(*doc.problems, *web_problems),
+    )
+    settings = rest.validate(Settings, context={"base": base} if check_watchlists else None)
     updates: dict[str, Any] = {"data_dir": base / settings.data_dir, "web": web}
     if settings.watchlists_dir is not None:
         updates["watchlists_dir"] = base / settings.watchlists_dir
-    return _with_env(settings.model_copy(update=updates))
+    return settings.model_copy(update=updates)
 
 
-def _line(problem: str) -> int:
-    """The line number a `file:line: ...` problem names (0 when it names none)."""
-    parts = problem.split(":", 2)
-    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+def _folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be a watchlists folder, or None if it can."""
+    try:
+        if not folder.exists():
+            return f"{folder} does not exist"
+        if not folder.is_dir():
+            return f"{folder} is not a folder"
+        if not any(p.suffix in (".yaml", ".yml") for p in folder.glob("*.y*ml")):
+            return f"{folder} holds no watchlist files (*.yaml)"
+    except OSError as exc:  # a name too long, a loop of links
+        return f"cannot read {_shown(str(folder))}: {exc.strerror}"
+    return None
 
 
-def _with_env(settings: Settings) -> Settings:
-    """Apply the environment variables that override file settings."""
+def _environment_overrides() -> tuple[dict[str, Any], list[str]]:
+    """The settings that environment variables override (`web` as a dict of its fields)
+    and a problem naming the variable for each bad value."""
     updates: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def bad(name: str, message: str) -> None:
+        problems.append(f"{name}: {message}")
+
     if data_dir := variable("WIREWATCH_DATA_DIR"):
+        if CONTROLS.search(data_dir):
+            bad("WIREWATCH_DATA_DIR", "must not contain control characters")
         updates["data_dir"] = Path(data_dir)
     if watchlists := variable("WIREWATCH_WATCHLISTS"):
+        if CONTROLS.search(watchlists):
+            bad("WIREWATCH_WATCHLISTS", "must not contain control characters")
+        elif problem := _folder_problem(Path(watchlists)):
+            bad("WIREWATCH_WATCHLISTS", problem)
         updates["watchlists_dir"] = Path(watchlists)
-    web = with_web_env(settings.web)
-    if web is not settings.web:
+    if (url := variable("WIREWATCH_DATABASE_URL")) and CONTROLS.search(url):
+        bad("WIREWATCH_DATABASE_URL", "must not contain control characters")  # nor be shown
+    web, web_problems = web_overrides()
+    problems.extend(web_problems)
+    if web:
         updates["web"] = web
-    return settings.model_copy(update=updates) if updates else settings
+    return updates, problems

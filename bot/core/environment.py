@@ -4,6 +4,10 @@ Secrets (tokens, webhook URLs) come from `NAME`, or from the file named by `NAME
 (Docker secrets); they never come from the config file and are never logged. The chat
 platforms' settings live here too, so that knowing which platforms are configured loads
 no platform library.
+
+Values are untrusted input like the config file: one that is malformed (a secret with a
+space or a control character in it, a URL that is not http(s), a yes/no that is neither)
+is a ConfigError naming the variable, never a failure later on.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.errors import ConfigError
+from bot.core.safe_text import CONTROLS
 
 DEFAULT_CONFIG_NAME = "wirewatch.yaml"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-_SNOWFLAKE = re.compile(r"\d{15,21}")
+_SNOWFLAKE = re.compile(r"[0-9]{15,21}")
+_SLACK_ADMIN = re.compile(r"[USW][A-Z0-9]{2,20}")  # user, user group, enterprise user ids
+_URL = re.compile(r"https?://[^\s/]+\S*")
 _FALSE = ("0", "false", "no", "off")
+_SECRET_LIMIT = 64 * 1024
+_TRUE = ("1", "true", "yes", "on")
 
 
 def variable(name: str) -> str | None:
@@ -38,19 +47,36 @@ def find_config(explicit: str | None) -> Path | None:
 
 
 def read_secret(name: str) -> str | None:
-    """The value of `name` or of the file `name_FILE` names (stripped), else None."""
+    """The value of `name` or of the file `name_FILE` names (stripped), else None; a file
+    is read up to `_SECRET_LIMIT` bytes, and a value must be one word of printable text."""
     value = os.environ.get(name)
     path = os.environ.get(f"{name}_FILE")
     if value and path:
         raise ConfigError([f"set {name} or {name}_FILE, not both"])
     if path:
-        try:
-            value = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError([f"{name}_FILE: cannot read {path}: {exc.strerror}"]) from exc
-        if not value:
-            raise ConfigError([f"{name}_FILE: {path} is empty"])
-    return value.strip() if value else None
+        name = f"{name}_FILE"
+        value = _secret_file(name, Path(path))
+    value = value.strip() if value else None
+    if value and (re.search(r"\s", value) or CONTROLS.search(value)):
+        raise ConfigError([f"{name}: a space or a control character inside the value"])
+    return value
+
+
+def _secret_file(name: str, path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(_SECRET_LIMIT + 1)
+    except OSError as exc:
+        raise ConfigError([f"{name}: cannot read {path}: {exc.strerror}"]) from exc
+    if len(data) > _SECRET_LIMIT:
+        raise ConfigError([f"{name}: {path} is longer than a secret ({_SECRET_LIMIT:,} bytes)"])
+    try:
+        value = data.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{name}: {path} is not UTF-8 text"]) from exc
+    if not value:
+        raise ConfigError([f"{name}: {path} is empty"])
+    return value
 
 
 def names_starting(prefix: str) -> list[str]:
@@ -82,7 +108,7 @@ class DiscordSettings:
         return cls(
             token=read_secret("WIREWATCH_DISCORD_TOKEN"),
             guild_id=_snowflake("WIREWATCH_DISCORD_GUILD_ID", "a server id"),
-            api_url=variable("WIREWATCH_DISCORD_API_URL"),
+            api_url=_url("WIREWATCH_DISCORD_API_URL"),
             admin_role=_snowflake("WIREWATCH_DISCORD_ADMIN_ROLE", "a role id"),
         )
 
@@ -108,15 +134,24 @@ class SlackSettings:
         """`WIREWATCH_SLACK_BOT_TOKEN`, `_APP_TOKEN`, `_SIGNING_SECRET` (each also `_FILE`),
         `WIREWATCH_SLACK_API_URL`, `WIREWATCH_SLACK_SOCKET_MODE` (`false` for HTTP mode),
         `WIREWATCH_SLACK_ADMINS` (comma-separated user and user-group ids)."""
-        socket = (variable("WIREWATCH_SLACK_SOCKET_MODE") or "true").lower()
-        admins = variable("WIREWATCH_SLACK_ADMINS") or ""
+        admins = frozenset(
+            a.strip() for a in (variable("WIREWATCH_SLACK_ADMINS") or "").split(",") if a.strip()
+        )
+        for admin in sorted(admins):
+            if not _SLACK_ADMIN.fullmatch(admin):
+                raise ConfigError(
+                    [
+                        f"WIREWATCH_SLACK_ADMINS: {_shown(admin)} is not a Slack user or user "
+                        "group id (U…, W… or S…)"
+                    ]
+                )
         return cls(
             bot_token=read_secret("WIREWATCH_SLACK_BOT_TOKEN"),
             app_token=read_secret("WIREWATCH_SLACK_APP_TOKEN"),
             signing_secret=read_secret("WIREWATCH_SLACK_SIGNING_SECRET"),
-            api_url=variable("WIREWATCH_SLACK_API_URL") or DEFAULT_SLACK_API_URL,
-            socket_mode=socket not in _FALSE,
-            admins=frozenset(a.strip() for a in admins.split(",") if a.strip()),
+            api_url=_url("WIREWATCH_SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+            socket_mode=_yes_no("WIREWATCH_SLACK_SOCKET_MODE", default=True),
+            admins=admins,
         )
 
     def configured(self) -> bool:
@@ -129,5 +164,27 @@ def _snowflake(name: str, what: str) -> int | None:
     if value is None:
         return None
     if not _SNOWFLAKE.fullmatch(value):
-        raise ConfigError([f"{name}: expected {what} (15 to 21 digits), not {value!r}"])
+        raise ConfigError([f"{name}: expected {what} (15 to 21 digits), not {_shown(value)}"])
     return int(value)
+
+
+def _url(name: str) -> str | None:
+    value = variable(name)
+    if value is not None and (not _URL.fullmatch(value) or CONTROLS.search(value)):
+        raise ConfigError([f"{name}: {_shown(value)} is not an http(s) URL"])
+    return value
+
+
+def _yes_no(name: str, *, default: bool) -> bool:
+    value = (variable(name) or "").lower()
+    if not value:
+        return default
+    if value not in _TRUE + _FALSE:
+        raise ConfigError([f"{name}: expected true or false, not {_shown(value)}"])
+    return value in _TRUE
+
+
+def _shown(value: str) -> str:
+    """A value as a message quotes it: repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

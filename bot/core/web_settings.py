@@ -4,13 +4,18 @@ every 30 s, needs nothing else, and `load_settings` reads the section the same w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bot.core.environment import variable
 from bot.core.errors import ConfigError
-from bot.core.yaml_source import YamlDocument, load_config_file
+from bot.core.safe_text import CONTROLS
+from bot.core.yaml_source import YamlDocument, load_yaml
+
+DEFAULT_HOST = "127.0.0.1"
+_PORT = "expected a port number from 0 to 65535"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,22 +23,22 @@ class WebSettings:
     """The bot's web server (health, metrics, Slack HTTP mode); off while `port` is unset
     (0: any free port)."""
 
-    host: str = "127.0.0.1"
+    host: str = DEFAULT_HOST
     port: int | None = None
 
 
-def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list[str]]:
+def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list[tuple[int, str]]]:
     """The `web:` mapping of `doc` as WebSettings, and every problem in it as
-    `file:line: web.key: message` (the defaults stand in for a bad value)."""
+    `(line, "file:line: web.key: message")` (the defaults stand in for a bad value)."""
     if section is None:
         return WebSettings(), []
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
 
     def problem(key: str | None, message: str) -> None:
         loc = ("web", key) if key else ("web",)
-        line = doc.line_of(loc)
+        line = doc.line_of(loc) or 0
         where = f"{doc.path}:{line}" if line else str(doc.path)
-        problems.append(f"{where}: {'.'.join(loc)}: {message}")
+        problems.append((line, f"{where}: {'.'.join(loc)}: {message}"))
 
     if not isinstance(section, dict):
         problem(None, "expected a mapping (key: value lines)")
@@ -41,40 +46,63 @@ def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list
     for key in section:
         if key not in ("host", "port"):
             problem(str(key), "unknown key")
-    host, port = section.get("host", "127.0.0.1"), section.get("port")
-    if not isinstance(host, str) or not host.strip():
-        problem("host", "expected a host name or address, such as 127.0.0.1 or 0.0.0.0")
-        host = "127.0.0.1"
+    host, port = section.get("host", DEFAULT_HOST), section.get("port")
+    if not isinstance(host, str) or not _is_host(host):
+        problem("host", _not_a_host(host))
+        host = DEFAULT_HOST
     if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
-        problem("port", "expected a port number from 0 to 65535")
+        problem("port", _PORT)
         port = None
     elif port is not None and not 0 <= port <= 65535:
         problem("port", f"{port} is not a port number (0 to 65535)")
         port = None
-    return WebSettings(host.strip(), port), problems
+    return WebSettings(host, port), problems
 
 
-def with_web_env(web: WebSettings) -> WebSettings:
-    """`web` with `WIREWATCH_WEB_HOST` and `WIREWATCH_WEB_PORT` applied (they win over the
-    file); `web` itself when neither is set. A bad value is a ConfigError naming it."""
-    host, port = variable("WIREWATCH_WEB_HOST"), variable("WIREWATCH_WEB_PORT")
-    if host is None and port is None:
-        return web
-    number = web.port
-    if port is not None:
-        if not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ConfigError([f"WIREWATCH_WEB_PORT: {port!r} is not a port number (0 to 65535)"])
-        number = int(port)
-    return WebSettings(host or web.host, number)
+def web_overrides() -> tuple[dict[str, Any], list[str]]:
+    """The web settings `WIREWATCH_WEB_HOST` and `WIREWATCH_WEB_PORT` override (they win
+    over the file), and a problem naming the variable for each bad value."""
+    web: dict[str, Any] = {}
+    problems: list[str] = []
+    if host := variable("WIREWATCH_WEB_HOST"):
+        if _is_host(host):
+            web["host"] = host
+        else:
+            problems.append(f"WIREWATCH_WEB_HOST: {_not_a_host(host)}")
+    if port := variable("WIREWATCH_WEB_PORT"):
+        if re.fullmatch(r"[0-9]{1,5}", port) and int(port) <= 65535:
+            web["port"] = int(port)
+        else:
+            problems.append(f"WIREWATCH_WEB_PORT: {_PORT}, not {_shown(port)}")
+    return web, problems
 
 
 def read_web_settings(path: Path | None) -> WebSettings:
     """The `web` settings of config file `path` (None: the defaults), the environment
     applied. Only that section is checked here; `wirewatch check` checks the rest."""
-    if path is None:
-        return with_web_env(WebSettings())
-    doc, data = load_config_file(path)
-    web, problems = read_web_section(doc, data.get("web"))
-    if problems:
-        raise ConfigError(problems)
-    return with_web_env(web)
+    web, problems = WebSettings(), []
+    if path is not None:
+        if not path.exists():
+            raise ConfigError([f"{path}: config file not found"])
+        doc = load_yaml(path)
+        data = doc.data if isinstance(doc.data, dict) else {}
+        web, found = read_web_section(doc, data.get("web"))
+        problems = [text for _, text in sorted(found)]
+    overrides, env_problems = web_overrides()
+    if problems or env_problems:
+        raise ConfigError([*problems, *env_problems])
+    return replace(web, **overrides)
+
+
+def _is_host(value: str) -> bool:
+    return bool(value) and not re.search(r"\s", value) and not CONTROLS.search(value)
+
+
+def _not_a_host(value: object) -> str:
+    return f"{_shown(value)} is not a host name or address"
+
+
+def _shown(value: object) -> str:
+    """`value` as a message quotes it: repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

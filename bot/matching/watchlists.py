@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from bot.core.config import Duration, Settings
+from bot.core.config import Interval, OneLine, Settings
 from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec
 from bot.core.yaml_source import Loc, YamlDocument, load_yaml
@@ -111,7 +111,7 @@ class Watchlist:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AliasModel(_Strict):
@@ -124,7 +124,7 @@ class AliasModel(_Strict):
 
 
 class GroupModel(_Strict):
-    weight: float = Field(default=1.0, ge=0)
+    weight: float = Field(default=1.0, ge=0, le=100)
     fuzzy: bool = False
     fuzzy_threshold: float = Field(default=88.0, ge=60, le=100)
     aliases: list[Annotated[str, Field(min_length=1)] | AliasModel] = Field(min_length=1)
@@ -139,18 +139,18 @@ class RuleModel(_Strict):
 
 
 class SourceModel(_Strict):
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: OneLine = Field(pattern=r"^https?://\S+$")
     name: str | None = None
-    interval: Duration | None = None
+    interval: Interval | None = None
 
 
 class WatchlistModel(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     title: str = Field(min_length=1)
     description: str = Field(min_length=1)
-    threshold: float = Field(default=1.0, gt=0)
-    alert_threshold: float | None = Field(default=None, gt=0)
-    title_weight: float = Field(default=2.0, ge=1)
+    threshold: float = Field(default=1.0, gt=0, le=10_000)
+    alert_threshold: float | None = Field(default=None, gt=0, le=10_000)
+    title_weight: float = Field(default=2.0, ge=1, le=10)
     groups: dict[str, GroupModel] = Field(min_length=1)
     rule: RuleModel
     sources: list[SourceModel] = []
@@ -204,11 +204,9 @@ def load_watchlist(path: Path) -> Watchlist:
     """Load one watchlist file."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise ConfigError([f"{path}:1: a watchlist file must be a mapping with id, groups, rule"])
-    try:
-        model = WatchlistModel.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ConfigError(doc.describe(exc)) from exc
+        mapping = f"{path}:1: a watchlist file must be a mapping with id, groups, rule"
+        raise ConfigError([*(text for _, text in doc.problems), mapping])
+    model = doc.validate(WatchlistModel)
     problems: list[str] = []
     rule = _compile_rule(model.rule, set(model.groups), ("rule",), doc, problems)
     if model.alert_threshold is not None and model.alert_threshold < model.threshold:

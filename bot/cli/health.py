@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 from bot.core.config import Settings
+from bot.core.safe_text import without_controls
 
 PROBE_TIMEOUT = 10.0  # seconds `wirewatch health` waits for the bot's answer
 
@@ -30,6 +31,7 @@ def health(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         url = probe_url(settings.web.host, settings.web.port)
     ready, details = probe(url)
+    details = without_controls(details, keep_newlines=True)  # whatever answered at `url`
     print(f"{'ready' if ready else 'not ready'}\n{details}".rstrip())
     return 0 if ready else 1
 

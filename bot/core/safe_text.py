@@ -33,9 +33,15 @@ CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROLS_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+# The listed characters that `str.isprintable` calls printable (letters showing nothing).
+_PRINTABLE_BUT_INVISIBLE = re.compile("[\u115f\u1160\u3164\uffa0]")
+
+
 def without_controls(text: str, *, keep_newlines: bool = False) -> str:
     """`text` with every control character replaced by a space and every invisible
     character removed (newlines kept when asked)."""
+    if text.isprintable() and not _PRINTABLE_BUT_INVISIBLE.search(text):
+        return text  # the common case, found at C speed: no control, no Cf, no surrogate
     controls = _CONTROLS_BUT_NEWLINE if keep_newlines else CONTROLS
     return controls.sub(" ", INVISIBLE.sub("", text))
 
@@ -43,23 +49,27 @@ def without_controls(text: str, *, keep_newlines: bool = False) -> str:
 def one_line(text: str) -> str:
     """`text` safe to print on one line: controls and invisible characters gone, white
     space folded to single spaces."""
-    return " ".join(without_controls(text).split())
+    folded = " ".join(text.split())  # white space folded first: then most text is done
+    if folded.isprintable() and not _PRINTABLE_BUT_INVISIBLE.search(folded):
+        return folded
+    return " ".join(without_controls(folded).split())
 
 
 _URL_ENDS = "".join(map(chr, range(0x21)))  # C0 controls and the space
 _URL_UNSAFE = re.compile(f"{CONTROLS.pattern}|{INVISIBLE.pattern}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def url_without_controls(url: str) -> str:
     """`url` with no control or invisible character left, its meaning kept as a browser
     would read it (the WHATWG URL parser): C0 controls and spaces at either end are
     trimmed, tabs and line breaks removed, and every other control or invisible
-    character percent-encoded as UTF-8 (a lone surrogate, which has none, is dropped)."""
+    character percent-encoded as UTF-8 (a lone surrogate, which has none, as U+FFFD)."""
     if url.isascii() and url.isprintable():
-        return url  # the common case: nothing to do
+        return url.strip(" ")  # the common case: no control, nothing invisible
     url = url.strip(_URL_ENDS).replace("\t", "").replace("\n", "").replace("\r", "")
     return _URL_UNSAFE.sub(_percent_encoded, url)
 
 
 def _percent_encoded(match: re.Match[str]) -> str:
-    return quote(match.group().encode("utf-8", "ignore"), safe="")
+    return quote(_SURROGATE.sub("\ufffd", match.group()), safe="")

@@ -2,15 +2,15 @@
 
 Feed text is untrusted and nothing here interprets markup: rich markup such as
 `[bold red]` comes out as typed. Control characters (ANSI escapes included) become
-spaces and invisible format characters (zero-width, bidi overrides) are dropped, so a
-headline can neither drive the terminal nor fake a line of its own. Lines are cut to
+spaces and invisible characters (zero-width, bidi overrides, tag characters: the list
+of `bot.core.safe_text`) are dropped, so a headline can neither drive the terminal nor
+fake a line of its own. Lines are cut to
 LINE_LIMIT characters with "…"; a URL is always printed whole, on a line of its own.
 """
 
 from __future__ import annotations
 
 import sys
-import unicodedata
 from typing import TextIO
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from bot.chat.message import Entry, Message, Section
 from bot.core.channels import ChannelRef
 from bot.core.clock import format_utc
 from bot.core.errors import DeliveryError
+from bot.core.safe_text import one_line
 
 LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
 _INDENT = "    "
@@ -76,9 +77,9 @@ def render(message: Message) -> str:
     """The message as inert plain text ending in a newline: the tone and title, the text,
     each section's heading, entries and "+N more", then the footer; each field folded
     onto one line."""
-    marker, title = message.tone.value.upper(), _clean(message.title)
+    marker, title = message.tone.value.upper(), one_line(message.title)
     lines = [_line("", f"{marker} · {title}" if title else marker)]
-    if _clean(message.text):
+    if one_line(message.text):
         lines.append(_line("", message.text))
     for section in message.sections:
         lines += ["", *_section_lines(section)]
@@ -101,10 +102,10 @@ def _entry_lines(entry: Entry) -> list[str]:
     when = format_utc(entry.published) if entry.published else "undated"
     lines = [
         _line("  • ", entry.title or "(no title)"),
-        _line(_INDENT, f"{_clean(entry.source)} · {when} · score {entry.score:g}"),
+        _line(_INDENT, f"{one_line(entry.source)} · {when} · score {entry.score:g}"),
     ]
     if entry.url:
-        lines.append(_INDENT + _clean(entry.url))
+        lines.append(_INDENT + one_line(entry.url))
     if entry.evidence:
         lines.append(_line(_INDENT, "matched " + "; ".join(entry.evidence)))
     if entry.also:
@@ -113,21 +114,6 @@ def _entry_lines(entry: Entry) -> list[str]:
 
 
 def _line(indent: str, text: str) -> str:
-    """`indent` and the cleaned `text`, cut to LINE_LIMIT characters with "…"."""
-    line = indent + _clean(text)
+    """`indent` and `text` on one inert line, cut to LINE_LIMIT characters with "…"."""
+    line = indent + one_line(text)
     return line if len(line) <= LINE_LIMIT else line[: LINE_LIMIT - 1].rstrip() + "…"
-
-
-def _clean(text: str) -> str:
-    """One line of inert text: control characters become spaces, format characters and
-    lone surrogates vanish, and runs of white space fold to one space."""
-    if not text.isprintable():
-        text = "".join(_visible(ch) for ch in text)
-    return " ".join(text.split())
-
-
-def _visible(ch: str) -> str:
-    category = unicodedata.category(ch)
-    if category == "Cc":
-        return " "
-    return "" if category in ("Cf", "Cs") else ch

@@ -1,6 +1,7 @@
 """Messages as Discord embeds: feed text made inert, every limit kept, long digests split.
 
-Feed text is untrusted. Invisible and control characters are dropped. Every character
+Feed text is untrusted. Invisible characters are dropped and control characters become
+spaces (newlines kept), by the one list of `bot.core.safe_text`. Every character
 Discord's markdown gives a meaning (backslash, `* _ ~ |`, backtick, `[ ] ( ) < >`, and
 `# - +` or `1.` at the start of a line) is escaped with a backslash, so a headline can
 neither format itself, open a masked link, nor write a `<@…>`, `<@&…>`, `<#…>` or `<t:…>`;
@@ -17,13 +18,13 @@ no mentions) and are only cleaned. Whatever the text, nothing pings: every send 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from bot.chat.message import Entry, Message, Tone
 from bot.core.clock import format_utc
+from bot.core.safe_text import without_controls
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
@@ -63,12 +64,10 @@ class DiscordMessage:
 
 
 def clean(text: str) -> str:
-    """Feed text without control, invisible or format characters (newlines kept, tabs as
-    spaces): no zero-width or bidi character survives to hide or reorder text."""
-    text = text.replace("\t", " ").replace("\r\n", "\n")
-    return "".join(
-        ch for ch in text if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
-    )
+    """Feed text with no control or invisible character (`bot.core.safe_text`; newlines
+    kept, other controls as spaces): no zero-width or bidi character survives to hide or
+    reorder text."""
+    return without_controls(text.replace("\r\n", "\n"), keep_newlines=True)
 
 
 def plain(text: str) -> str:

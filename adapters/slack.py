@@ -6,9 +6,33 @@ HTTP mode when a signing secret is set and Socket Mode is off, serving Slack's
 requests at `/slack/events` on the bot's web port with signature verification on.
 `slack-webhook:<name>` channels post through an incoming webhook, with no app at all.
 
-Feed text is untrusted: `&`, `<` and `>` are escaped everywhere it appears, so no
-`<!channel>`, `<@U…>`, `<!subteam^…>` or disguised link can come out of a headline;
-no `link_names`, no `parse=full`.
+Feed text is untrusted and is shown as written. Control and invisible characters go
+first (`bot.core.safe_text`). Where we add no formatting (the header, the summary, an
+entry's source, time, score, evidence and other outlets, the footer, a URL too long to
+link) the text goes in `plain_text` objects, which Slack shows literally: no mrkdwn, no
+mention, no link, no `:emoji:` code (`emoji: false`). Where our own formatting needs
+mrkdwn (an entry's bold linked title, a section's bold heading, and the notification
+text) feed text is made inert by `escape`, since mrkdwn has no escape character:
+
+- `&`, `<`, `>` become entities, so no `<!channel>`, `<@U…>`, `<!subteam^…>`, `<!date…>`
+  or disguised link comes out of a headline;
+- the markers `*`, `_`, `~` and backtick, and their fullwidth forms (U+FF0A, U+FF3F,
+  U+FF5E, U+FF40) that Slack reads as markers too, become look-alikes that mean nothing
+  to it (`LOOK_ALIKES`), so no bold, italic, strike, code span or code block;
+- the colon that opens an `:emoji:` code becomes U+2236 RATIO, a leading `>` (a quote)
+  becomes U+02C3 MODIFIER LETTER RIGHT ARROWHEAD, and `@everyone`, `@here`, `@channel`
+  get U+FF20 FULLWIDTH COMMERCIAL AT.
+
+Every mrkdwn object is also `verbatim` (Slack links and mentions nothing by itself);
+there is no `link_names` and no `parse=full`.
+
+Look-alikes, because the other known ways are worse: a zero-width character between the
+markers is invisible text, which no message may carry; fullwidth forms are markers
+themselves; the date token whose fallback Slack shows as plain text
+(`<!date^0^{_}|*>`) leans on undocumented behaviour and does not work inside a link's
+label, which is where a headline goes. The look-alikes are punctuation, not letters,
+and only ever stand in a title's or heading's text, never in a link's target, so they
+cannot disguise where a link leads.
 """
 
 from __future__ import annotations
@@ -46,7 +70,7 @@ from bot.core.channels import ChannelRef
 from bot.core.clock import format_utc
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
-from bot.core.safe_text import one_line
+from bot.core.safe_text import one_line, without_controls
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +94,28 @@ PERMANENT_ERRORS = frozenset(
         "posting_to_general_channel_denied",
     }
 )  # fmt: skip
-_TONE_EMOJI = {
-    Tone.ALERT: ":rotating_light:",
-    Tone.DIGEST: ":newspaper:",
-    Tone.INFO: ":information_source:",
-    Tone.WARNING: ":warning:",
-    Tone.ERROR: ":x:",
+_TONE_EMOJI = {  # characters, not `:codes:`: they open a plain_text summary
+    Tone.ALERT: "\U0001f6a8",
+    Tone.DIGEST: "\U0001f4f0",
+    Tone.INFO: "\u2139\ufe0f",
+    Tone.WARNING: "\u26a0\ufe0f",
+    Tone.ERROR: "\u274c",
 }
-_INVISIBLE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\u00ad]")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# mrkdwn's formatting markers → characters that look alike and mean nothing to Slack
+LOOK_ALIKES = {
+    "*": "\u2217",  # asterisk operator
+    "_": "\u02cd",  # modifier letter low macron
+    "~": "\u223c",  # tilde operator
+    "`": "\u02cb",  # modifier letter grave accent
+    "\uff0a": "\ufe61",  # fullwidth asterisk: small asterisk
+    "\uff3f": "\u02cd",  # fullwidth low line: modifier letter low macron
+    "\uff5e": "\u223c",  # fullwidth tilde: tilde operator
+    "\uff40": "\u02cb",  # fullwidth grave accent: modifier letter grave accent
+}
+_MARKERS = str.maketrans(LOOK_ALIKES)
+_EMOJI_CODE = re.compile(r":(?=[^\s:]+:)")  # the colon that opens `:name:`
+_BROADCAST = re.compile("@(?=everyone|here|channel)", re.IGNORECASE)
+_QUOTE = re.compile("^[>\uff1e]")  # `>` or its fullwidth form starting a line
 
 
 class SlackAdapter:
@@ -366,9 +403,11 @@ class SlackAdapter:
 
 
 def escape(text: str) -> str:
-    """Feed text made inert for Slack mrkdwn: `&`, `<`, `>` escaped, invisible and control
-    characters dropped. Nothing Slack parses as a mention or a link survives."""
-    text = _CONTROL.sub(" ", _INVISIBLE.sub("", text))
+    """Feed text as one line of inert Slack mrkdwn (see the module docstring): shown as
+    written, or as look-alikes, but never as formatting, an emoji, a quote, a mention
+    or a link."""
+    text = _QUOTE.sub("\u02c3", one_line(text).translate(_MARKERS))
+    text = _BROADCAST.sub("\uff20", _EMOJI_CODE.sub("\u2236", text))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -376,25 +415,26 @@ def render(message: Message) -> list[dict[str, Any]]:
     """`chat.postMessage` arguments (`text` and `blocks`), one dict per Slack message:
     ≤50 blocks each, sections ≤3000 characters, header ≤150. A long digest is split
     between entries, never inside one, and each part's fallback text says which it is."""
-    emoji = _TONE_EMOJI[message.tone]
-    header = {"type": "header", "text": {"type": "plain_text", "emoji": False,
-              "text": _cut(_plain(message.title) or "wirewatch", HEADER_LIMIT)}}  # fmt: skip
+    header = {"type": "header", "text": _plain_text(one_line(message.title) or "wirewatch",
+                                                    HEADER_LIMIT)}  # fmt: skip
     units: list[list[dict[str, Any]]] = [[header]]
-    if message.text.strip():
-        units.append([_section(f"{emoji} {escape(message.text)}")])
+    text = without_controls(message.text, keep_newlines=True).strip()
+    if text:
+        summary = _plain_text(f"{_TONE_EMOJI[message.tone]} {text}", SECTION_LIMIT)
+        units.append([{"type": "section", "text": summary}])
     for section in message.sections:
         units.append([_section(f"*{escape(section.heading)}*")])
         units += [_entry_blocks(entry) for entry in section.entries]
         if section.more:
             units.append([_context(f"+{section.more} more")])
     if message.footer:
-        units.append([_context(escape(message.footer))])
+        units.append([_context(one_line(message.footer))])
     pages: list[list[dict[str, Any]]] = [[]]
     for unit in units:
         if len(pages[-1]) + len(unit) > MAX_BLOCKS:
             pages.append([])
         pages[-1].extend(unit)
-    fallback = _cut(escape(_plain(message.title)) or "wirewatch", TEXT_LIMIT - 10)
+    fallback = _cut(escape(message.title) or "wirewatch", TEXT_LIMIT - 10)
     return [
         {"text": fallback if len(pages) == 1 else f"{fallback} ({n}/{len(pages)})", "blocks": page}
         for n, page in enumerate(pages, start=1)
@@ -402,42 +442,46 @@ def render(message: Message) -> list[dict[str, Any]]:
 
 
 def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
-    """An entry: its linked title (the URL whole, escaped for Slack's link syntax), then
-    a context line with source, time, score, evidence and the other outlets."""
-    title = _cut(escape(_plain(entry.title)) or "(no title)", 1000)
+    """An entry: its bold linked title (the URL whole, escaped for Slack's link syntax),
+    then plain context lines with source, time, score, evidence and the other outlets."""
+    title = _cut(escape(entry.title) or "(no title)", 1000)
     target = _link_target(entry.url) if entry.url else ""
     link = f"<{target}|{title}>" if target and len(target) <= LINK_LIMIT else title
-    meta = [escape(_plain(entry.source))]
+    meta = [one_line(entry.source)]
     if entry.published:
         meta.append(format_utc(entry.published))
     meta.append(f"score {entry.score:g}")
     lines = [" · ".join(meta)]
     if entry.evidence:
-        lines.append("matched " + escape(_plain("; ".join(entry.evidence))))
+        lines.append("matched " + one_line("; ".join(entry.evidence)))
     if entry.also:
-        lines.append("also: " + escape(_plain(", ".join(entry.also))))
-    blocks = [_section(f"• *{link}*"), _context(_cut("\n".join(lines), CONTEXT_LIMIT))]
+        lines.append("also: " + one_line(", ".join(entry.also)))
+    blocks = [_section(f"• *{link}*"), _context("\n".join(lines))]
     if target and len(target) > LINK_LIMIT:  # in a block of its own (the store keeps URLs
-        blocks.append(_context(_cut(escape(entry.url or ""), SECTION_LIMIT)))  # ≤ 2,000 bytes)
+        blocks.append(_context(one_line(entry.url or ""), SECTION_LIMIT))  # ≤ 2,000 bytes)
     return blocks
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_LIMIT)}}
+def _section(mrkdwn: str) -> dict[str, Any]:
+    """A section of our mrkdwn (its feed text passed through `escape`), taken verbatim."""
+    text = {"type": "mrkdwn", "text": _cut(mrkdwn, SECTION_LIMIT), "verbatim": True}
+    return {"type": "section", "text": text}
 
 
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+def _context(text: str, limit: int = CONTEXT_LIMIT) -> dict[str, Any]:
+    """A context line of plain text."""
+    return {"type": "context", "elements": [_plain_text(text, limit)]}
+
+
+def _plain_text(text: str, limit: int) -> dict[str, Any]:
+    """A plain_text object (shown as written: no markup, mention, link or `:emoji:`)."""
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": False}
 
 
 def _link_target(url: str) -> str:
     """A URL safe inside `<url|text>`: the characters Slack's syntax uses are
     percent-encoded, nothing is cut."""
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
-
-
-def _plain(text: str) -> str:
-    return " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", text)).split())
 
 
 def _cut(text: str, limit: int) -> str:

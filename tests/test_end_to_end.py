@@ -87,6 +87,37 @@ async def test_run_once_three_times_reports_a_new_item_exactly_once(
 
 
 @pytest.mark.slow
+async def test_a_title_with_a_screen_clear_escape_prints_inert_in_run_once(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    (tmp_path / "wirewatch.yaml").write_text(  # YAML's \e is ESC, \a is BEL
+        "default_feeds: false\n"
+        "feeds:\n"
+        f"  - url: {feed_server.url('/wire.xml')}\n"
+        '    name: "Test \\e]0;pwned\\a Wire"\n'
+        f"  - url: {feed_server.url('/dead.xml')}\n"
+        '    name: "Dead \\e[2J\\e[H Feed"\n'
+    )
+    feed_server.feeds["/wire.xml"] = Feed(rss([("1", QUIET, "https://news.example.test/1")]))
+    code, _, _ = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0
+    evil = "\x1b[2J\x1b[H\x1b]0;pwned\x07" + CANOLA + "\u009b31m\u202e"
+    link = "https://news.example.test/2\x1b[2J"
+    feed_server.feeds["/wire.xml"] = Feed(
+        rss([("2", evil, link), ("1", QUIET, "https://news.example.test/1")])
+    )
+    code, out, err = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0 and CANOLA in out
+    assert "https://news.example.test/2%1B[2J\n" in out  # the link still leads there
+    assert "Test ]0;pwned Wire" in out and "failed: Dead [2J [H Feed" in out
+    code, feeds, _ = await wirewatch("feeds", cwd=tmp_path)
+    assert code == 0 and "Dead [2J [H Feed" in feeds
+    for text in (out, err, feeds):
+        assert not any(ch in text for ch in "\x1b\x07\x9b\u202e"), text
+
+
+@pytest.mark.slow
 async def test_feeds_and_opml_round_trip(feed_server: FeedServer, tmp_path: Path) -> None:
     offline_watchlists(tmp_path / "watchlists")
     (tmp_path / "wirewatch.yaml").write_text("default_feeds: false\n")

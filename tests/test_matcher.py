@@ -7,9 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.cli.main import main
-from bot.core.models import FeedSpec
+from bot.core.models import Evidence, FeedSpec
+from bot.core.safe_text import CONTROLS, INVISIBLE
 from bot.matching.evaluation import load_examples
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import fold, nfkc, words
@@ -142,6 +145,20 @@ def test_evidence_names_alias_field_text_and_score() -> None:
         ("trade", "tariff", "title", "tariffs"),
         ("crop", "canola", "summary", "CANOLA"),
     ]
+
+
+def test_an_evidence_quote_of_a_headline_with_terminal_escapes_is_one_inert_line() -> None:
+    w = watchlist({"crop": ["canola oil"]}, GroupRef("crop"))
+    (match,) = Matcher([w]).match("China hits canola\x1b\x07 oil\u202e exports")
+    (evidence,) = match.evidence
+    assert evidence.text == "canola\x1b\x07 oil"  # what the text said, for the record
+    assert evidence.quote() == 'crop: "canola oil" (title)'  # what anyone is shown
+
+
+@given(st.text())
+def test_an_evidence_quote_never_holds_a_control_or_invisible_character(text: str) -> None:
+    quote = Evidence("crop", "canola", "title", text, 90).quote()
+    assert not CONTROLS.search(quote) and not INVISIBLE.search(quote)
 
 
 def test_prefilter_never_loses_a_match() -> None:

@@ -6,7 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from bot.core.models import FeedSpec
+from bot.core.safe_text import CONTROLS, INVISIBLE
 from bot.feeds.canonical import canonical_url
 from bot.feeds.parse import FeedParseError, parse_feed, parse_feed_reference
 from bot.feeds.plaintext import to_plain_text
@@ -107,7 +111,7 @@ def test_big_summaries_are_cut() -> None:
 
 def test_plain_text_drops_controls_zero_width_and_scripts() -> None:
     hostile = "<script>alert(1)</script>Ca\u200bnola\x1b[31m red\u202e <b>tariff</b>&nbsp;news"
-    assert to_plain_text(hostile) == "Canola[31m red tariff news"
+    assert to_plain_text(hostile) == "Canola [31m red tariff news"  # the escape: a space
     assert to_plain_text("<p>one</p><p>two</p>") == "one two"
     assert to_plain_text("x" * 50, limit=10) == "x" * 9 + "…"
 
@@ -127,3 +131,72 @@ def test_a_numeric_guid_is_not_a_date() -> None:
     items = parse_feed((FEEDS / "guid-dates.xml").read_bytes(), URL).items
     assert items[0].published is None
     assert items[1].published == datetime(2026, 11, 10, 8, 0, tzinfo=UTC)
+
+
+# --- hostile feed text: nothing that could drive a terminal or hide text is stored ---------
+
+SCREEN_CLEAR = "\x1b[2J\x1b[H"
+WINDOW_TITLE = "\x1b]0;pwned\x07"
+UNSAFE = (
+    "\x1b\x07\x00\x7f\x85\x9b\x9d\u2028\u200b\u200d\u202e\u2066\u061c\u180e\ufff9\u206a"
+    "\U000e0041\u3164\ud800"
+)
+
+
+def inert(text: str | None) -> bool:
+    """Whether `text` holds no control or invisible character (`bot.core.safe_text`)."""
+    return not text or not (CONTROLS.search(text) or INVISIBLE.search(text))
+
+
+def rss_with(title: str, link: str, source_title: str = "Wire") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{source_title}</title><link>https://site.example.test/</link>"
+        f"<item><guid>1</guid><title>{title}</title><link>{link}</link>"
+        f"<description>{title}</description></item></channel></rss>"
+    ).encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feed_reference])
+def test_a_feed_with_screen_clear_and_window_title_escapes_is_stored_inert(parser: object) -> None:
+    body = rss_with(
+        f"Canola {SCREEN_CLEAR}tariff{WINDOW_TITLE} &amp;#27;[2J news",
+        f"https://news.example.test/a{SCREEN_CLEAR}b?q={WINDOW_TITLE}x",
+        source_title=f"Evil{WINDOW_TITLE} Wire",
+    )
+    assert callable(parser)
+    (item,) = parser(body, URL).items
+    assert item.title == "Canola [2J [Htariff ]0;pwned [2J news"  # each ESC and BEL: a space
+    assert item.summary == item.title and item.source == "Evil ]0;pwned Wire"
+    assert item.url == "https://news.example.test/a%1B[2J%1B[Hb?q=%1B%5D0%3Bpwned%07x"
+
+
+def test_a_link_with_a_control_character_is_percent_encoded_as_a_browser_would() -> None:
+    assert canonical_url("https://news.example.test/a\x1b[2Jb") == (
+        "https://news.example.test/a%1B[2Jb"
+    )
+    assert canonical_url("https://news.example.test/a\u202eb\u200bc") == (
+        "https://news.example.test/a%E2%80%AEb%E2%80%8Bc"
+    )
+    # tabs and line breaks vanish, as do controls and spaces at either end (WHATWG URL)
+    assert canonical_url("\x00 https://news.example.test/a\tb\nc\r \x1b") == (
+        "https://news.example.test/abc"
+    )
+    assert canonical_url("https://news\x1b.example.test/a") is None  # no such host
+
+
+@given(st.text())
+def test_plain_text_never_keeps_a_control_or_invisible_character(text: str) -> None:
+    assert inert(to_plain_text(text))
+
+
+@given(st.lists(st.one_of(st.text(max_size=5), st.sampled_from(UNSAFE))).map("".join))
+def test_a_canonical_link_never_holds_a_control_or_invisible_character(path: str) -> None:
+    assert inert(canonical_url("https://news.example.test/" + path))
+    assert inert(canonical_url(path, "https://news.example.test/feed"))
+
+
+@given(st.lists(st.one_of(st.text(max_size=5), st.sampled_from(UNSAFE))).map("".join))
+def test_a_configured_feed_name_and_url_are_kept_without_controls(text: str) -> None:
+    spec = FeedSpec(f"https://feeds.example.test/{text}", f"Wire {text}", "config")
+    assert inert(spec.name) and inert(spec.url) and spec.name.startswith("Wire")

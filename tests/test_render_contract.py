@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters import discord_render, slack
 from adapters.console import LINE_LIMIT, ConsoleAdapter, render
@@ -34,6 +36,7 @@ from bot.chat.message import (
 from bot.core.channels import ChannelRef
 from bot.core.errors import DeliveryError
 from bot.core.models import Evidence, Item, Match, StoryMatch, evidence_strings
+from bot.core.safe_text import CONTROLS, INVISIBLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,30 +77,40 @@ def check_console_limits(payloads: Sequence[object]) -> None:
 
 
 def assert_console_inert(text: str) -> None:
-    """No control character but the newline, no invisible format character: nothing that
-    could drive the terminal or hide text. (Rich markup and mentions mean nothing here.)"""
+    """No control character but the newline, no invisible character (format characters,
+    Hangul fillers, lone surrogates): nothing that could drive the terminal or hide text.
+    (Rich markup and mentions mean nothing here.)"""
     for ch in text:
-        assert ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs"), repr(ch)
+        if ch != "\n":
+            assert unicodedata.category(ch) not in ("Cc", "Cf", "Cs"), repr(ch)
+            assert not CONTROLS.match(ch) and not INVISIBLE.match(ch), repr(ch)
 
 
 # --- slack --------------------------------------------------------------------------------
 
 _SLACK_LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")
-_SLACK_OUR_LINK = re.compile(r"<https?://[^\s<>|]+\|[^<>]*>")
+_SLACK_OUR_LINK = re.compile(r"<https?://[^\s<>|]+\|([^<>]*)>")
+_SLACK_OUR_BOLD = re.compile(r"^(?:• )?\*(.*)\*$", re.MULTILINE)  # a heading, an entry's link
+_SLACK_UNDO_LOOK_ALIKES = str.maketrans(
+    {alike: marker for marker, alike in slack.LOOK_ALIKES.items() if marker.isascii()}
+)
 
 
 def slack_texts(payloads: Sequence[object], *, parsed_only: bool = False) -> list[str]:
     """Every text in `chat.postMessage` arguments, in order; with `parsed_only`, just the
-    ones Slack parses for mentions and links (mrkdwn and the fallback, not plain_text)."""
+    ones Slack parses for markup, mentions and links (mrkdwn and the fallback, not
+    plain_text)."""
     texts: list[str] = []
     for payload in payloads:
         assert isinstance(payload, dict)
         texts.append(payload["text"])
         for block in payload["blocks"]:
-            if block["type"] == "context":
-                texts += [element["text"] for element in block["elements"]]
-            elif not (parsed_only and block["text"]["type"] == "plain_text"):
-                texts.append(block["text"]["text"])
+            objects = block["elements"] if block["type"] == "context" else [block["text"]]
+            for obj in objects:
+                assert obj["type"] in ("plain_text", "mrkdwn")
+                assert obj["type"] == "plain_text" or obj.get("verbatim") is True
+                if not (parsed_only and obj["type"] == "plain_text"):
+                    texts.append(obj["text"])
     return texts
 
 
@@ -120,18 +133,27 @@ def check_slack_limits(payloads: Sequence[object]) -> None:
 
 
 def slack_visible(payloads: Sequence[object]) -> str:
-    """What a reader sees: links shown as their label and target, escapes undone."""
+    """What a reader sees: links shown as their label and target, escapes undone,
+    look-alikes read as the characters they look like."""
     text = "\n".join(slack_texts(payloads))
     text = _SLACK_LINK.sub(lambda m: f"{m[2]} {m[1]}", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return text.translate(_SLACK_UNDO_LOOK_ALIKES)
 
 
 def assert_slack_inert(text: str) -> None:
-    """Every `<…>` Slack would parse is one of our own links to an http(s) target: no
-    `<!channel>`, `<!here>`, `<@U…>`, `<#C…>`, `<!subteam^…>` and no link feed text
-    made; no control or invisible format character."""
-    rest = _SLACK_OUR_LINK.sub("", text)
+    """Once our own bold (a heading, an entry's linked title) and our own links (to an
+    http(s) target; their labels kept) are taken out, Slack would parse nothing left: no
+    `<…>` (so no `<!channel>`, `<!here>`, `<@U…>`, `<#C…>`, `<!subteam^…>`, `<!date…>`
+    or link feed text made), no formatting marker (`* _ ~` and backtick, or their
+    fullwidth forms), no quote starting a line, no `:emoji:` code, no `@everyone`,
+    `@here` or `@channel`; and no control or invisible character anywhere."""
+    rest = _SLACK_OUR_LINK.sub(r"\1", _SLACK_OUR_BOLD.sub(r"\1", text))
     assert "<" not in rest and ">" not in rest, rest[:200]
+    assert not re.search("[*_~`\uff0a\uff3f\uff5e\uff40]", rest), rest[:200]
+    assert not re.search("^[ \t]*(?:&gt;|\uff1e)", rest, re.MULTILINE), rest[:200]
+    assert not re.search(":[^\\s:\u2236]+:", rest), rest[:200]
+    assert not re.search("@(?:everyone|here|channel)", rest, re.IGNORECASE), rest[:200]
     assert_console_inert(text)
 
 
@@ -141,6 +163,7 @@ _DISCORD_ESCAPE = r"\\[^0-9A-Za-z\s]"
 _DISCORD_LINK = r"\[((?:\\.|[^\[\]\\])*)\]\(((?:\([^()\s]*\)|[^\s()\\])+)\)"
 _DISCORD_OUR_LINK = r"\*\*\[(?:\\.|[^\[\]\\])*\]\(https?://(?:\([^()\s]*\)|[^\s()\\])+\)\*\*"
 _DISCORD_AUTOLINK = r"<(https?://[^\s<>]+)>"
+_DISCORD_TARGET = r"\]\(https?://(?:\([^()\s]*\)|[^\s()\\])+\)"  # a masked link's target
 _DISCORD_BLOCK = re.compile(r"^[ \t]*(?:#{1,3}\s|-#\s|[-*+]\s|>|\d+\.\s)", re.MULTILINE)
 
 
@@ -210,11 +233,14 @@ def assert_discord_inert(text: str) -> None:
     http(s) target, a `<http…>` autolink) are taken out, no character is left that
     Discord reads as markup, a mention or a link (`[ ] < > * _ ~ |`, backtick, backslash), no
     block syntax starts a line, `@everyone`/`@here` appear only broken by a zero-width
-    joiner, and no other control or invisible character is there."""
-    rest = re.sub(f"{_DISCORD_ESCAPE}|{_DISCORD_OUR_LINK}|{_DISCORD_AUTOLINK}", " ", text)
+    joiner (or inside a link's target, where Discord reads no mention), and no other
+    control or invisible character is there."""
+    # each taken out as a letter would be: what follows it no longer starts its line
+    rest = re.sub(f"{_DISCORD_ESCAPE}|{_DISCORD_OUR_LINK}|{_DISCORD_AUTOLINK}", "x", text)
     assert not re.search(r"[\[\]<>*_~|`\\]", rest), rest[:200]
     assert not _DISCORD_BLOCK.search(rest), rest[:200]
-    assert not re.search("@(everyone|here)", text), text[:200]
+    prose = re.sub(f"{_DISCORD_AUTOLINK}|{_DISCORD_TARGET}", " ", text)
+    assert not re.search("@(everyone|here)", prose), prose[:200]
     assert_console_inert(text.replace("@" + discord_render.ZWJ, "@"))
 
 
@@ -256,6 +282,14 @@ HOSTILE = {
     "zero width": "ev\u200beryone @\u200bhere \u202egnp.exe \ufeffbom \u2060joined \u00adsoft",
     "rich markup": "[bold red]x[/] [link=http://evil.example]click[/link] [/]",
     "ansi": "\x1b[2J\x1b[31mred\x1b[0m \x9b31mcsi \x07bell \x00nul \r\nfake line",
+    "terminal title": "\x1b]0;pwned\x07 \x1b]2;t\x1b\\ \x9d0;osc\x9c \x1bP+q\x1b\\ \x7fdel",
+    "line separators": "one\u2028two\u2029three\x0bfour\x0cfive\x85six",
+    "invisible": "\u061cA \u180eB \ufff9C\ufffaD\ufffbE \u206aF\u206fG \U000e0001\U000e0041H"
+    " \U000e007fI \u3164J \u115fK \u00adL \u2066M\u2069 \ud800lone",
+    "slack formatting": "*bold* _it_ ~gone~ `code` ```block``` \uff0awide\uff0a \uff3fw\uff3f"
+    " \uff5ew\uff5e \uff40w\uff40 :fire: :rotating_light: 10:30:45 <!date^0^{_}|*>",
+    "plain mentions": "@everyone @here @channel @Channel @HERE hello@everyone",
+    "quotes at line starts": "> quoted\n>>> all quoted\n\uff1e wide\n&gt; entity\n# head",
 }
 
 
@@ -311,18 +345,28 @@ def digest(sections: int, per_section: int, url_length: int = 60) -> Message:
     )
 
 
-MESSAGES: dict[str, Message] = {name: hostile(text) for name, text in HOSTILE.items()} | {
-    "everything at once": hostile(" ".join(HOSTILE.values())),
-    "5000-character title": Message(
-        title=("China imposes tariffs on Canadian canola " * 125)[:5000],
-        tone=Tone.ALERT,
-        sections=(Section("Canola", (entry(1, "word " * 1000),)),),
-    ),
-    "200 entries": digest(1, 200),
-    "25 sections": digest(25, 4),
-    "1500-character URLs": digest(3, 5, url_length=1500),
-    "empty": Message(title="", tone=Tone.INFO),
-}
+def bare(text: str) -> Message:
+    """`text` alone in every free-text field of a message (so it starts each line)."""
+    entry_ = Entry(text, url(1), text, PUBLISHED, "canola", 80, (text,), (text,))
+    return Message(text, Tone.ALERT, text, (Section(text, (entry_,)),), text)
+
+
+MESSAGES: dict[str, Message] = (
+    {name: hostile(text) for name, text in HOSTILE.items()}
+    | {f"{name}, bare": bare(text) for name, text in HOSTILE.items()}
+    | {
+        "everything at once": hostile(" ".join(HOSTILE.values())),
+        "5000-character title": Message(
+            title=("China imposes tariffs on Canadian canola " * 125)[:5000],
+            tone=Tone.ALERT,
+            sections=(Section("Canola", (entry(1, "word " * 1000),)),),
+        ),
+        "200 entries": digest(1, 200),
+        "25 sections": digest(25, 4),
+        "1500-character URLs": digest(3, 5, url_length=1500),
+        "empty": Message(title="", tone=Tone.INFO),
+    }
+)
 
 
 # --- the contract -------------------------------------------------------------------------
@@ -350,6 +394,32 @@ def test_every_link_survives_intact(contract: Contract, name: str) -> None:
 @messages
 def test_hostile_text_is_inert(contract: Contract, name: str) -> None:
     contract.assert_inert(contract.source_text(contract.render(MESSAGES[name])))
+
+
+# Feed text as an attacker would write it: any characters, and the pieces that mean
+# something to a terminal or a platform, in any order and any field.
+HOSTILE_PIECES = [
+    *HOSTILE.values(),
+    *"\x1b\x07\x9b\x9d\x00\r\n\t\u2028\u202e\u200d\u061c\u180e\ufffb\u206f\U000e0041\u3164\ud800",
+    *"*_~`|\\[]()<>&:#-@\uff0a\uff3f\uff5e\uff40\uff1e\uff20",
+    "```", "> ", "\n> ", "&gt;", "&amp;", "<!channel>", "<@U1>", "<#C1>", "<!subteam^S1>",
+    "@everyone", "@here", "@channel", ":fire:", "||", "**", "__", "~~", "# ", "1. ",
+    "[x](http://evil.example)", "<http://evil.example|x>", "https://evil.example/a_b*c",
+]  # fmt: skip
+feed_text = st.lists(
+    st.one_of(st.text(max_size=8), st.sampled_from(HOSTILE_PIECES)), max_size=12
+).map("".join)
+
+
+@contracts
+@settings(max_examples=200, deadline=None)
+@given(text=feed_text)
+def test_any_feed_text_renders_inert_and_within_limits(contract: Contract, text: str) -> None:
+    for message in (hostile(text), bare(text)):
+        payloads = contract.render(message)
+        contract.check_limits(payloads)
+        contract.assert_inert(contract.source_text(payloads))
+        assert_kept(message.title, contract.visible_text(payloads))
 
 
 @contracts
@@ -385,8 +455,9 @@ def common_prefix(a: str, b: str) -> int:
 
 
 def letters(text: str) -> str:
-    """The letters, digits and ellipses of `text`."""
-    return "".join(ch for ch in text if ch.isalnum() or ch == "…")
+    """The visible letters, digits and ellipses of `text` (a Hangul filler is a letter
+    that shows as nothing)."""
+    return "".join(ch for ch in text if (ch.isalnum() or ch == "…") and not INVISIBLE.match(ch))
 
 
 # --- console rendering ----------------------------------------------------------------------

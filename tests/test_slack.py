@@ -88,12 +88,13 @@ async def test_an_alert_posts_exactly_these_blocks(fake: FakeSlack) -> None:
     assert body["unfurl_links"] is False and "link_names" not in body and "parse" not in body
     assert body["blocks"] == [
         {"type": "header", "text": {"type": "plain_text", "emoji": False, "text": CANOLA}},
-        {"type": "section", "text": {"type": "mrkdwn",
-         "text": ":rotating_light: Beijing said the duty starts Friday."}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Canola trade and tariffs*"}},
-        {"type": "section", "text": {"type": "mrkdwn",
+        {"type": "section", "text": {"type": "plain_text", "emoji": False,
+         "text": "\U0001f6a8 Beijing said the duty starts Friday."}},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True,
+                                     "text": "*Canola trade and tariffs*"}},
+        {"type": "section", "text": {"type": "mrkdwn", "verbatim": True,
          "text": f"• *<https://news.example.test/canola?id=1|{CANOLA}>*"}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text":
+        {"type": "context", "elements": [{"type": "plain_text", "emoji": False, "text":
          "Western Producer · 2026-11-23 08:10 UTC · score 10\n"
          'matched canola: "canola oil" (title); trade: "tariff" (title)\nalso: CBC News'}]},
     ]  # fmt: skip
@@ -112,6 +113,51 @@ async def test_hostile_headlines_cannot_ping_or_link(fake: FakeSlack) -> None:
     link = body["blocks"][3]["text"]["text"]
     assert link.startswith("• *<https://news.example.test/a%7Cb%3Ec|&lt;!channel&gt;")
     assert "<!" not in body["text"] and "<@" not in body["text"]
+
+
+async def test_a_headline_in_mrkdwn_syntax_is_shown_as_written_not_formatted(
+    fake: FakeSlack,
+) -> None:
+    headline = "*Breaking* _now_ ~old~ `x` ```rm -rf``` \uff0awide\uff0a :rotating_light: 9:30:00"
+    message = alert(headline)
+    message = Message(message.title, message.tone, "*bold* summary", message.sections)
+    adapter = adapter_for(fake)
+    await adapter.send(CHANNEL, message, "ww1")
+    (body,) = fake.posted()
+    header, summary, _heading, link, context = body["blocks"]
+    assert header["text"] == {"type": "plain_text", "emoji": False, "text": headline}
+    assert summary["text"] == {
+        "type": "plain_text", "emoji": False, "text": "\U0001f6a8 *bold* summary"
+    }  # fmt: skip
+    shown = (
+        "\u2217Breaking\u2217 \u02cdnow\u02cd \u223cold\u223c \u02cbx\u02cb "
+        "\u02cb\u02cb\u02cbrm -rf\u02cb\u02cb\u02cb \ufe61wide\ufe61 "
+        "\u2236rotating\u02cdlight: 9\u223630:00"
+    )
+    assert link["text"]["text"] == f"• *<https://news.example.test/canola?id=1|{shown}>*"
+    assert body["text"] == shown  # the notification text is mrkdwn too
+    assert context["elements"][0]["type"] == "plain_text"
+
+
+def test_plain_mentions_in_a_headline_are_neutralised_in_mrkdwn() -> None:
+    (payload,) = render(alert("@channel @here @everyone @Channel vote"))
+    link = payload["blocks"][3]["text"]["text"]
+    assert "|\uff20channel \uff20here \uff20everyone \uff20Channel vote>" in link
+    assert payload["text"] == "\uff20channel \uff20here \uff20everyone \uff20Channel vote"
+
+
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u061c", "\u180e", "\ufff9", "\ufffa", "\ufffb", *map(chr, range(0x206A, 0x2070)),
+     "\U000e0001", "\U000e0041", "\U000e007f", "\u3164", "\u00ad", "\u202e", "\u2066"],
+)  # fmt: skip
+def test_an_invisible_character_in_any_field_never_reaches_slack(invisible: str) -> None:
+    text = f"can{invisible}ola"
+    entry = Entry(text, "https://news.example.test/1", text, None, "canola", 80, (text,), (text,))
+    message = Message(text, Tone.ALERT, text, (Section(text, (entry,)),), text)
+    (payload,) = render(message)
+    sent = json.dumps(payload, ensure_ascii=False)
+    assert invisible not in sent and "canola" in sent
 
 
 async def test_a_long_digest_is_split_within_every_limit_and_keeps_every_link(
@@ -394,4 +440,4 @@ def test_a_url_too_long_for_a_link_is_shown_whole_on_its_own() -> None:
     (payload,) = render(alert(url=long_url))  # the store keeps URLs up to 2,000 bytes
     texts = [b["elements"][0]["text"] for b in payload["blocks"] if b["type"] == "context"]
     assert "<https://" not in json.dumps(payload["blocks"])
-    assert long_url.replace("&", "&amp;") in texts
+    assert long_url in texts  # plain text: shown exactly as it is

@@ -160,6 +160,32 @@ async def test_backtest_runs_a_watchlist_file_over_stored_items(
     assert main(["backtest", "nope", "--config", str(config)]) == 2
 
 
+async def test_a_stored_title_with_a_screen_clear_escape_prints_inert_in_backtest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows stored before the parser removed controls still print inert."""
+    now = datetime.now(UTC)
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    write(folder, GOOD)
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(f"watchlists_dir: {folder}\ndefault_feeds: false\n")
+    settings = load_settings(config)
+    evil = "\x1b[2J\x1b]0;pwned\x07Canola tariff\x9b31m doubled\u202e\r\nfake line"
+    async with open_app(settings, load_watchlists(watchlist_files(folder))) as app:
+        await app.store.add_feeds([FeedSpec("https://a.example.test/rss", "A", "opml")], now)
+        (feed,) = await app.store.list_feeds()
+        stored = (Item("1", evil, evil, f"https://n.example.test/{evil}", now, evil),)
+        poll = PollResult(feed, Outcome.OK, FetchResult(status=200), now, stored, "h",
+                          matches=((),))  # fmt: skip
+        await app.store.record_polls([(poll, Schedule(now, None, 0))], settings.poll.max_item_age)
+    code = await asyncio.to_thread(main, ["backtest", "test-list", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 0 and "Canola tariff" in out and "1 of 1 items" in out
+    assert not any(ch in out for ch in "\x1b\x07\x9b\u202e\r")
+    assert not any(line.startswith("fake line") for line in out.splitlines())
+
+
 # --- hostile input (issue #16): every problem listed, exit 2, never a traceback ----------
 
 

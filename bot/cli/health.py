@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from bot.core.safe_text import without_controls
 from bot.core.web_settings import WebSettings
 
 PROBE_TIMEOUT = 10.0  # seconds `wirewatch health` waits for the bot's answer
@@ -30,6 +31,7 @@ def health(args: argparse.Namespace, web: WebSettings) -> int:
             return 1
         url = probe_url(web.host, web.port)
     ready, details = probe(url)
+    details = without_controls(details, keep_newlines=True)  # whatever answered at `url`
     print(f"{'ready' if ready else 'not ready'}\n{details}".rstrip())
     return 0 if ready else 1
 

@@ -19,6 +19,8 @@ from typing import Literal
 
 from bot.cli.arguments import build_parser
 from bot.core.errors import DatabaseError, WirewatchError
+from bot.core.inert_logging import InertFormatter
+from bot.core.safe_text import without_controls
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +102,14 @@ def _report(exc: Exception) -> int:
         exc = WirewatchError(str(exc))
     elif not isinstance(exc, WirewatchError):
         raise exc
-    for line in exc.lines():
-        print(line, file=sys.stderr)
+    for line in exc.lines():  # an error may quote feed text: each line printed inert
+        print(without_controls(line), file=sys.stderr)
     return exc.exit_code
 
 
 def _setup_logging(verbose: bool) -> None:
+    """Log to stderr (rich on a terminal, plain lines otherwise), every line inert: log
+    messages quote feed text, which may hold terminal escapes (`InertFormatter`)."""
     level = logging.DEBUG if verbose else logging.INFO
     if sys.stderr.isatty():
         from rich.console import Console  # a terminal only: services log plain lines
@@ -114,10 +118,10 @@ def _setup_logging(verbose: bool) -> None:
         handler: logging.Handler = RichHandler(
             console=Console(stderr=True), show_path=False, markup=False, rich_tracebacks=False
         )
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(InertFormatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(InertFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("apscheduler", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

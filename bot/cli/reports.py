@@ -1,8 +1,12 @@
 """Terminal output: new matches grouped by watchlist, a progress bar and a cycle summary.
 
 With a TTY, rich renders a progress bar and a summary table; without one, plain lines.
-Feed text is untrusted: it is printed as text, never as rich markup, and control
-characters were removed when the item was parsed.
+Feed text is untrusted: it is printed as text, never as rich markup, and every string
+that came from outside (titles, sources, links, feed names and URLs, error texts,
+evidence quotes, example titles) passes through `bot.core.safe_text.one_line` on its way
+to the terminal, so no control character (an ANSI escape that clears the screen or sets
+the window title) or invisible character reaches it, even from rows stored before the
+parser removed them.
 """
 
 from __future__ import annotations
@@ -35,13 +39,14 @@ from bot.core.models import (
     Subscription,
     evidence_strings,
 )
+from bot.core.safe_text import one_line
 from bot.matching.evaluation import Evaluation
 from bot.matching.watchlists import Watchlist
 
 
 def evidence_line(evidence: Iterable[Evidence]) -> str:
-    """`canola: "canola" (title); trade: "tariffs" (title, fuzzy 91)` ."""
-    return "; ".join(evidence_strings(evidence))
+    """`canola: "canola" (title); trade: "tariffs" (title, fuzzy 91)`, on one inert line."""
+    return one_line("; ".join(evidence_strings(evidence)))
 
 
 def print_reports(
@@ -55,7 +60,8 @@ def print_reports(
     for watchlist_id in sorted(grouped):
         found = sorted(grouped[watchlist_id], key=lambda r: -r.match.score)
         header = Text(
-            f"{titles.get(watchlist_id, watchlist_id)} [{watchlist_id}]", style="bold cyan"
+            one_line(f"{titles.get(watchlist_id, watchlist_id)} [{watchlist_id}]"),
+            style="bold cyan",
         )
         header.append(f"  {len(found)} new", style="dim")
         console.print(header)
@@ -63,12 +69,13 @@ def print_reports(
             item, match = report.item, report.match
             line = Text("  • ")
             line.append("ALERT " if match.alert else "", style="bold red")
-            line.append(item.title or "(no title)", style="bold")
+            line.append(one_line(item.title) or "(no title)", style="bold")
             console.print(line)
             when = format_utc(item.published) if item.published else "undated"
-            console.print(Text(f"    {item.source} · {when} · score {match.score:g}", style="dim"))
+            source = one_line(item.source)
+            console.print(Text(f"    {source} · {when} · score {match.score:g}", style="dim"))
             if item.url:
-                console.print(Text(f"    {item.url}", style="blue"))
+                console.print(Text(f"    {one_line(item.url)}", style="blue"))
             console.print(Text(f"    matched {evidence_line(match.evidence)}", style="green"))
 
 
@@ -106,11 +113,9 @@ def print_summary(
             highlight=False,
         )
     for poll in failed if name_failures else ():
-        console.print(
-            Text(
-                f"  failed: {poll.feed.name} ({poll.feed.url}): {poll.fetch.error}", style="yellow"
-            )
-        )
+        feed = poll.feed
+        text = one_line(f"failed: {feed.name} ({feed.url}): {poll.fetch.error}")
+        console.print(Text(f"  {text}", style="yellow"))
 
 
 class CycleProgress:
@@ -152,11 +157,12 @@ def print_feed_health(
     """`wirewatch feeds`: one line per feed, failing feeds first."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
-        for feed in feeds:  # tab-separated, for scripts
+        for feed in feeds:  # tab-separated, for scripts: no field holds a tab or a newline
             console.file.write(
-                f"{_status(feed)}\t{feed.name}\t{feed.url}\tlast success "
-                f"{_ago(feed.last_success_at, now)}\tfails {feed.consecutive_failures}\t"
-                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}\n"
+                f"{one_line(_status(feed))}\t{one_line(feed.name)}\t{one_line(feed.url)}\t"
+                f"last success {_ago(feed.last_success_at, now)}\t"
+                f"fails {feed.consecutive_failures}\tnext {_next_poll(feed, now)}\t"
+                f"items {feed.items_seen}\t{one_line(feed.last_error or '')}\n"
             )
         return
     table = Table(show_header=True, expand=False)
@@ -164,10 +170,10 @@ def print_feed_health(
         table.add_column(label, overflow="fold")
     for feed in feeds:
         table.add_row(
-            Text(f"{feed.name}\n{feed.url}"),
-            Text(_status(feed)),
+            Text(f"{one_line(feed.name)}\n{one_line(feed.url)}"),
+            Text(one_line(_status(feed))),
             _ago(feed.last_success_at, now),
-            Text(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}".strip()),
+            Text(one_line(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}")),
             str(feed.consecutive_failures),
             _next_poll(feed, now),
             str(feed.items_seen),
@@ -227,8 +233,9 @@ def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool 
         return
     for miss in result.misses:
         verdict = miss.verdict
-        console.print(Text(f"{miss.kind} [{miss.watchlist}] {miss.example.where}", style="bold"))
-        console.print(Text(f"  {miss.example.title}"))
+        where = one_line(f"{miss.kind} [{miss.watchlist}] {miss.example.where}")
+        console.print(Text(where, style="bold"))
+        console.print(Text(f"  {one_line(miss.example.title)}"))
         if verdict is None:
             console.print(Text("  no alias of this watchlist appears", style="dim"))
             continue
@@ -249,25 +256,28 @@ def print_subscriptions(
     failures: Sequence[Delivery],
 ) -> None:
     """`wirewatch subscriptions`: each subscription and whether it delivers, the outbox
-    by state, and the latest failures with their reasons. Plain lines, also for scripts."""
+    by state, and the latest failures with their reasons. Tab-separated lines, also for
+    scripts: no field holds a tab, a newline or another control character."""
     out = console.file
     if not subs:
         out.write("no subscriptions: add some under `subscriptions:` in wirewatch.yaml\n")
     for sub in subs:
-        state = f"STOPPED: {sub.disabled_reason}" if sub.disabled_reason else "ok"
+        state = f"STOPPED: {one_line(sub.disabled_reason)}" if sub.disabled_reason else "ok"
         modes = ["alerts"] if sub.alerts else []
         if sub.digest:
             upcoming = format_utc(sub.next_digest_at) if sub.next_digest_at else "not set"
             modes.append(f'digest "{sub.digest}" {sub.timezone} (next {upcoming})')
-        extra = f"\tquiet {sub.quiet_hours}" if sub.quiet_hours else ""
-        out.write(
-            f"{state}\t{sub.channel}\t{', '.join(sub.watchlists)}\t{' + '.join(modes)}"
-            f"\t{sub.origin}{extra}\n"
-        )
+        fields = [state, str(sub.channel), ", ".join(sub.watchlists), " + ".join(modes)]
+        fields.append(sub.origin)
+        if sub.quiet_hours:
+            fields.append(f"quiet {sub.quiet_hours}")
+        out.write("\t".join(one_line(field) for field in fields) + "\n")
     summary = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "empty"
     out.write(f"outbox: {summary}\n")
     for delivery in failures:
+        fields = [str(delivery.channel), delivery.kind, delivery.last_error or ""]
         out.write(
-            f"failed\t{format_utc(delivery.created_at)}\t{delivery.channel}\t{delivery.kind}"
-            f"\t{delivery.last_error or ''}\n"
+            f"failed\t{format_utc(delivery.created_at)}\t"
+            + "\t".join(one_line(field) for field in fields)
+            + "\n"
         )

@@ -7,16 +7,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.core.safe_text import one_line, url_without_controls
+
 
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
-    """A feed the bot is asked to poll, from one origin (default list, config, OPML, watchlist)."""
+    """A feed the bot is asked to poll, from one origin (default list, config, OPML, watchlist);
+    its name and URL hold no control or invisible character, whatever they were given."""
 
     url: str
     name: str
     origin: str
     interval: timedelta | None = None
     verified: bool = True
+
+    def __post_init__(self) -> None:
+        # both are shown to people: the URL percent-encoded, the name on one line
+        object.__setattr__(self, "url", url_without_controls(self.url))
+        object.__setattr__(self, "name", one_line(self.name) or self.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +115,10 @@ class Evidence:
     similarity: float  # 100 for an exact hit, the rapidfuzz score for a fuzzy one
 
     def quote(self) -> str:
-        """The hit as one line: `canola: "canola" (title)`, `trade: "tariffs" (title, fuzzy 91)`."""
+        """The hit as one inert line (`bot.core.safe_text.one_line`: the quoted text may
+        be anyone's): `canola: "canola" (title)`, `trade: "tariffs" (title, fuzzy 91)`."""
         fuzzy = "" if self.similarity >= 100 else f", fuzzy {self.similarity:g}"
-        return f'{self.group}: "{self.text}" ({self.field}{fuzzy})'
+        return one_line(f'{self.group}: "{self.text}" ({self.field}{fuzzy})')
 
 
 def evidence_strings(evidence: Iterable[Evidence]) -> tuple[str, ...]:

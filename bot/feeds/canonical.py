@@ -1,9 +1,17 @@
-"""Canonical URLs: one spelling per article, so that the same story from two feeds is one."""
+"""Canonical URLs: one spelling per article, so that the same story from two feeds is one.
+
+A canonical URL holds no control or invisible character: they are percent-encoded (tabs
+and line breaks removed), as a browser reads such a link, so the link still leads where
+it led and can neither drive a terminal nor hide part of itself when shown
+(`bot.core.safe_text.url_without_controls`). A host with one is no host: no URL.
+"""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from bot.core.safe_text import url_without_controls
 
 # Query parameters that track the reader, not identify the article.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "piwik_", "matomo_", "hsa_", "_hs")
@@ -49,11 +57,12 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """Resolve `url` against `base`, then drop tracking parameters and the fragment.
 
     Scheme and host are lower-cased, default ports removed, and the remaining query
-    parameters keep their order. Returns None for anything that is not http(s).
+    parameters keep their order; control and invisible characters are percent-encoded.
+    Returns None for anything that is not http(s).
     """
     if not url:
         return None
-    url = url.strip()
+    url = url_without_controls(url.strip())
     if _CLEAN.match(url) and "?" not in url and "#" not in url:
         return url  # the common case: already absolute, lower-case, nothing to drop
     if base:
@@ -64,7 +73,7 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "%" in parts.hostname:
         return None
     host = parts.hostname.lower()
     if ":" in host:

@@ -22,6 +22,7 @@ import feedparser
 
 from bot.core.errors import FeedError
 from bot.core.models import Item
+from bot.core.safe_text import one_line
 from bot.feeds.canonical import canonical_url
 from bot.feeds.plaintext import to_plain_text
 
@@ -67,7 +68,8 @@ class _Entry(NamedTuple):
 def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
     """Parse `body` fetched from `url`. Raises FeedParseError when no parser can read it.
 
-    `source` names the items' outlet; by default the feed's own title.
+    `source` names the items' outlet; by default the feed's own title. No text of an
+    item (title, summary, source, link) holds a control or invisible character.
     """
     if not _needs_reference(body):
         try:
@@ -80,7 +82,7 @@ def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
                 feed = fast.get("feed") or {}
                 title = to_plain_text(feed.get("title"), TITLE_LIMIT)
                 base = _base(feed, url)
-                return ParsedFeed(title, _items(entries, base, source or title or url))
+                return ParsedFeed(title, _items(entries, base, one_line(source or title or url)))
     return parse_feed_reference(body, url, source)
 
 
@@ -98,7 +100,7 @@ def parse_feed_reference(body: bytes, url: str, source: str | None = None) -> Pa
     feed = parsed.get("feed") or {}
     title = to_plain_text(feed.get("title"), TITLE_LIMIT)
     entries = _reference_entries(raw_entries)
-    items = _items(entries, _base(feed, url), source or title or url)
+    items = _items(entries, _base(feed, url), one_line(source or title or url))
     return ParsedFeed(title, items, warning, "feedparser")
 
 

@@ -20,6 +20,7 @@ import traceback
 from typing import BinaryIO
 
 from bot.core.collector import settle_after_startup
+from bot.core.inert_logging import InertFormatter
 from bot.feeds.parse import FeedParseError
 from bot.feeds.parser_wire import frame, matched_to_wire, parse_and_match, read_frame_or_end
 from bot.matching.matcher import Matcher
@@ -69,8 +70,8 @@ def log_to_stderr(level: int) -> None:
     """Log as the bot does (at its level, to the stderr both share), each line marked as
     the parser process's: without this, the child's log records were lost."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s (parser process): %(message)s")
+    handler.setFormatter(  # inert, as the bot's own: records quote feed text
+        InertFormatter("%(asctime)s %(levelname)s %(name)s (parser process): %(message)s")
     )
     logging.basicConfig(level=level, handlers=[handler], force=True)
 

@@ -1,9 +1,13 @@
-"""Feed text to plain text: tags stripped, entities decoded, white space folded."""
+"""Feed text to plain text: tags stripped, entities decoded, white space folded, and no
+control or invisible character kept (`bot.core.safe_text`), so the store holds no
+terminal escape, zero-width or bidi character to pass on."""
 
 from __future__ import annotations
 
 import html
 import re
+
+from bot.core.safe_text import one_line
 
 _DROP_BLOCKS = re.compile(r"<(script|style|noscript)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 # what sends text through the slower steps below: comments, CDATA and dropped blocks
@@ -42,11 +46,6 @@ _INLINE = frozenset(
         "wbr",
     ]
 )
-# Zero-width and bidi-control characters, and C0/C1 controls (terminal escapes): dropped.
-_INVISIBLE = re.compile(
-    "[\u200b\u200c\u200d\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069"
-    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
-)
 
 
 def to_plain_text(text: str | None, limit: int | None = None) -> str:
@@ -72,11 +71,12 @@ def to_plain_text(text: str | None, limit: int | None = None) -> str:
 
 
 def _fold_space(text: str) -> str:
-    """Invisible characters dropped, runs of white space folded to one space, ends trimmed."""
+    """Controls made spaces, invisible characters dropped, runs of white space folded to
+    one space, ends trimmed."""
     if text.isascii() and text.isprintable():
         # printable ASCII: a space is the only white space and nothing is invisible
         return " ".join(text.split()) if "  " in text else text.strip(" ")
-    return " ".join(_INVISIBLE.sub("", text).split())
+    return one_line(text)
 
 
 def _strip_markup(text: str) -> str:

@@ -32,6 +32,9 @@ from bot.core.yaml_source import load_yaml
 
 DEFAULT_CONFIG_NAME = "wirewatch.yaml"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# items taken from one feed body at most: ten times an ordinary feed and more than the
+# busiest carry, while the parser's answer stays well under a megabyte
+DEFAULT_MAX_ITEMS = 500
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
 
 
@@ -102,6 +105,7 @@ class PollSettings(_Strict):
     read_timeout: PositiveDuration = timedelta(seconds=30)
     total_timeout: PositiveDuration = timedelta(seconds=90)
     max_bytes: ByteSize = 10 * 1024 * 1024
+    max_items: int = Field(default=DEFAULT_MAX_ITEMS, ge=10, le=10_000)
     max_redirects: int = Field(default=5, ge=0, le=20)
     max_item_age: PositiveDuration = timedelta(hours=48)
     max_backoff: PositiveDuration = timedelta(hours=6)

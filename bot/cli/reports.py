@@ -149,23 +149,28 @@ class CycleProgress:
 def print_feed_health(
     console: Console, feeds: Sequence[FeedState], now: datetime | None = None
 ) -> None:
-    """`wirewatch feeds`: one line per feed, failing feeds first."""
+    """`wirewatch feeds`: one line per feed, failing feeds first; a feed whose last parse
+    had something to say (items cut, a wrong charset) says it under its status."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
-        for feed in feeds:  # tab-separated, for scripts
+        for feed in feeds:  # tab-separated, for scripts; the parse warning last
             console.file.write(
                 f"{_status(feed)}\t{feed.name}\t{feed.url}\tlast success "
                 f"{_ago(feed.last_success_at, now)}\tfails {feed.consecutive_failures}\t"
-                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}\n"
+                f"next {_next_poll(feed, now)}\titems {feed.items_seen}\t{feed.last_error or ''}"
+                f"\t{feed.parse_warning or ''}\n"
             )
         return
     table = Table(show_header=True, expand=False)
     for label in ("feed", "status", "last success", "last error", "fails", "next poll", "items"):
         table.add_column(label, overflow="fold")
     for feed in feeds:
+        status = Text(_status(feed))
+        if feed.parse_warning:
+            status.append(f"\n{feed.parse_warning}", style="yellow")
         table.add_row(
             Text(f"{feed.name}\n{feed.url}"),
-            Text(_status(feed)),
+            status,
             _ago(feed.last_success_at, now),
             Text(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}".strip()),
             str(feed.consecutive_failures),

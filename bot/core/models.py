@@ -44,6 +44,9 @@ class FeedState:
     hold_until: datetime | None
     first_polled_at: datetime | None
     items_seen: int
+    # what the last parse of a changed body had to say: entries cut by poll.max_items, a
+    # wrong declared charset, malformed XML
+    parse_warning: str | None = None
 
     @property
     def request_url(self) -> str:

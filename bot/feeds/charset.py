@@ -16,6 +16,7 @@ import codecs
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 _CHARSET_PARAMETER = re.compile(r""";\s*charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.I)
@@ -58,7 +59,6 @@ def readable_body(body: bytes, http_charset: str | None = None) -> ReadableBody:
     in_xml = DECLARED_ENCODING.match(body)
     declared = in_xml.group(1).decode("ascii") if in_xml else http_charset
     codec = _codec(declared)
-    said = f"declared {declared}" + ("" if in_xml else " in its Content-Type")
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
@@ -66,6 +66,7 @@ def readable_body(body: bytes, http_charset: str | None = None) -> ReadableBody:
     else:
         if declared is None or codec in _AS_UTF8:
             return ReadableBody(body, True)
+        said = _said(declared, bool(in_xml))
         return ReadableBody(_declared_utf8(body), True, f"{said} but is UTF-8; read as UTF-8")
     if codec in _WIDE or (in_xml and codec not in _AS_UTF8):
         return ReadableBody(body, False)  # feedparser reads it as declared, or says why not
@@ -82,6 +83,7 @@ def readable_body(body: bytes, http_charset: str | None = None) -> ReadableBody:
             return ReadableBody(text.encode(), True)
     _fallbacks.count = 0
     text = body.decode("utf-8", errors=_FALLBACK)
+    said = _said(declared, bool(in_xml))
     stray = f"{_fallbacks.count:,} bytes are" if _fallbacks.count > 1 else "1 byte is"
     if declared is None:
         warning = f"no charset declared, and {stray} not UTF-8; read those as Windows-1252"
@@ -94,6 +96,11 @@ def readable_body(body: bytes, http_charset: str | None = None) -> ReadableBody:
     return ReadableBody(_declared_utf8(text.encode()), True, warning)
 
 
+def _said(declared: str | None, in_xml: bool) -> str:
+    return f"declared {declared}" + ("" if in_xml else " in its Content-Type")
+
+
+@lru_cache(maxsize=256)
 def _codec(name: str | None) -> str | None:
     """Python's name for a declared charset; None when none is declared or it is unknown."""
     if name is None:

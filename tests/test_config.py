@@ -27,6 +27,18 @@ def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert settings.resolved_database_url() == "sqlite+aiosqlite:///data/wirewatch.db"
     assert settings.poll.max_bytes == 10 * 1024 * 1024
     assert settings.poll.max_item_age == timedelta(hours=48)
+    assert settings.poll.max_items == 500
+
+
+def test_max_items_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "wirewatch.yaml"
+    for value, line in ((5, 2), (50_000, 2)):
+        path.write_text(f"poll:\n  max_items: {value}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path)
+        assert caught.value.problems[0].startswith(f"{path}:{line}: poll.max_items:")
+    path.write_text("poll:\n  max_items: 2000\n")
+    assert load_settings(path).poll.max_items == 2000
 
 
 def test_every_error_is_listed_with_its_line(tmp_path: Path) -> None:

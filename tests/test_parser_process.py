@@ -31,14 +31,14 @@ from bot.feeds import parser_child
 
 real_parse = parser_child.parse_and_match
 
-def parse_and_match(body, url, source, matcher):
+def parse_and_match(body, url, source, matcher, **options):
     if b"CRASH" in body:
         os.kill(os.getpid(), signal.SIGKILL)
     if b"HANG" in body:
         time.sleep(3600)
     if b"BUG" in body:
         raise ValueError("a bug in the parser")
-    return real_parse(body, url, source, matcher)
+    return real_parse(body, url, source, matcher, **options)
 
 parser_child.parse_and_match = parse_and_match
 parser_child.main()
@@ -122,6 +122,21 @@ async def test_published_times_cross_to_the_bot_unchanged() -> None:
         await child.close()
     assert got == expected
     assert all(i.published is not None and i.published.tzinfo is UTC for i in got.parsed.items)
+
+
+async def test_the_child_keeps_its_max_items_and_reads_the_content_type_charset() -> None:
+    """Both cross the pipe: max_items once, in the child's setup; the charset with each
+    body (Shift_JIS bytes with no XML declaration read right only through it)."""
+    body = EDGE_FEED.replace(b' encoding="utf-8"', b"")
+    body = body.replace(b"Edge 0", "日本の新聞".encode("shift_jis"))
+    child = ParseWorker(WATCHLISTS, MATCHER, max_items=3)
+    try:
+        got = await child.parse(body, URL, None, "Shift_JIS")
+    finally:
+        await child.close()
+    assert [i.key for i in got.parsed.items] == ["urn:edge:0", "urn:edge:2", "urn:edge:3"]
+    assert got.parsed.items[0].title == "日本の新聞"
+    assert got.parsed.warning == "kept 3 of 4 items (poll.max_items)"  # 1969 is the oldest
 
 
 async def test_the_child_logs_to_the_shared_stderr_at_the_bots_level(

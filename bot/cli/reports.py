@@ -154,7 +154,8 @@ class CycleProgress:
 def print_feed_health(
     console: Console, feeds: Sequence[FeedState], now: datetime | None = None
 ) -> None:
-    """`wirewatch feeds`: one line per feed, failing feeds first."""
+    """`wirewatch feeds`: one line per feed, failing feeds first; a feed whose last parse
+    had something to say (items cut, a wrong charset) says it under its status."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
         for feed in feeds:  # tab-separated, for scripts: no field holds a tab or a newline
@@ -162,16 +163,20 @@ def print_feed_health(
                 f"{one_line(_status(feed))}\t{one_line(feed.name)}\t{one_line(feed.url)}\t"
                 f"last success {_ago(feed.last_success_at, now)}\t"
                 f"fails {feed.consecutive_failures}\tnext {_next_poll(feed, now)}\t"
-                f"items {feed.items_seen}\t{one_line(feed.last_error or '')}\n"
+                f"items {feed.items_seen}\t{one_line(feed.last_error or '')}\t"
+                f"{one_line(feed.parse_warning or '')}\n"
             )
         return
     table = Table(show_header=True, expand=False)
     for label in ("feed", "status", "last success", "last error", "fails", "next poll", "items"):
         table.add_column(label, overflow="fold")
     for feed in feeds:
+        status = Text(one_line(_status(feed)))
+        if feed.parse_warning:
+            status.append(f"\n{one_line(feed.parse_warning)}", style="yellow")
         table.add_row(
             Text(f"{one_line(feed.name)}\n{one_line(feed.url)}"),
-            Text(one_line(_status(feed))),
+            status,
             _ago(feed.last_success_at, now),
             Text(one_line(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}")),
             str(feed.consecutive_failures),

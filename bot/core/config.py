@@ -35,6 +35,9 @@ from bot.core.web_settings import WebSettings, read_web_section, web_overrides
 from bot.core.yaml_source import load_yaml
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# items taken from one feed body at most: ten times an ordinary feed and more than the
+# busiest carry, while the parser's answer stays well under a megabyte
+DEFAULT_MAX_ITEMS = 500
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
 _SECOND, _MINUTE, _HOUR, _DAY = (timedelta(seconds=n) for n in (1, 60, 3600, 86400))
 _KIB, _MIB = 1024, 1024**2
@@ -180,6 +183,7 @@ class PollSettings(_Strict):
     read_timeout: Timeout = timedelta(seconds=30)
     total_timeout: Timeout = timedelta(seconds=90)
     max_bytes: Annotated[int, _size_between(_KIB, 100 * _MIB)] = 10 * _MIB
+    max_items: int = Field(default=DEFAULT_MAX_ITEMS, ge=10, le=10_000)
     max_redirects: int = Field(default=5, ge=0, le=20)
     max_item_age: Annotated[timedelta, _duration_between(_HOUR, 365 * _DAY)] = 48 * _HOUR
     max_backoff: Annotated[timedelta, _duration_between(_MINUTE, 30 * _DAY)] = 6 * _HOUR

@@ -52,6 +52,9 @@ class FeedState:
     hold_until: datetime | None
     first_polled_at: datetime | None
     items_seen: int
+    # what the last parse of a changed body had to say: entries cut by poll.max_items, a
+    # wrong declared charset, malformed XML
+    parse_warning: str | None = None
 
     @property
     def request_url(self) -> str:
@@ -71,7 +74,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """One conditional GET of a feed, after redirects. `body` is set only for a 200."""
+    """One conditional GET of a feed, after redirects. `body` is set only for a 200, and
+    `charset` is the one its Content-Type declared."""
 
     status: int | None
     body: bytes | None = None
@@ -82,13 +86,14 @@ class FetchResult:
     max_age: float | None = None
     error: str | None = None
     error_kind: str | None = None
+    charset: str | None = None
 
     def without_body(self) -> FetchResult:
         """This result without its body (once hashed and parsed, a poll need not keep it),
         built field by field because dataclasses.replace is slow on this path."""
         return FetchResult(
             self.status, None, self.etag, self.last_modified, self.permanent_url,
-            self.retry_after, self.max_age, self.error, self.error_kind,
+            self.retry_after, self.max_age, self.error, self.error_kind, self.charset,
         )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ import aiohttp
 
 from bot import USER_AGENT
 from bot.core.models import FetchResult
+from bot.feeds.charset import content_type_charset
 from bot.feeds.stall_watch import StallWatch, Watched
 
 _PERMANENT = {301, 308}
@@ -193,6 +194,7 @@ class Fetcher:
             max_age=max_age,
             error=error,
             error_kind=kind,
+            charset=content_type_charset(headers.get("Content-Type")) if body is not None else None,
         )
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes | None:

@@ -4,6 +4,10 @@ fastfeedparser (lxml-based) reads ordinary feeds about 50x faster than feedparse
 feedparser stays the reference: it is used whenever the fast parser fails, finds no
 entries, or meets a construct it is known to read differently (see `_needs_reference`).
 feedparser is only ever given bytes; it never fetches a URL itself.
+
+Before either parser sees a body, it is cut to `max_items` entries (`entry_cap`) and,
+when its declared charset is wrong, made readable (`charset`); both say so in the
+feed's warning.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ from typing import Any, NamedTuple
 import fastfeedparser
 import feedparser
 
+from bot.core.config import DEFAULT_MAX_ITEMS
 from bot.core.errors import FeedError
 from bot.core.models import Item
 from bot.core.safe_text import one_line
 from bot.feeds.canonical import canonical_url
+from bot.feeds.charset import DECLARED_ENCODING, readable_body
+from bot.feeds.entry_cap import ENTRY_TAG, UNDATED, cap_entries, newest
 from bot.feeds.plaintext import to_plain_text
 
 log = logging.getLogger(__name__)
@@ -32,14 +39,13 @@ SUMMARY_LIMIT = 1000  # characters of plain-text summary kept per item
 # tags, media and enclosures are never read: asking for none is 7% faster
 FAST_PARSER_OPTIONS = {"include_tags": False, "include_media": False, "include_enclosures": False}
 TITLE_LIMIT = 500
+WARNING_LIMIT = 500  # characters of a feed's parse warning
 
 # Constructs that fastfeedparser reads differently from feedparser: xml:base (it does not
 # resolve against it), raw child markup inside <title> and bare `&` (its recovering parser
 # drops the text), which the differential test over tests/fixtures/feeds pins down.
 _MARKUP_IN_TITLE = re.compile(rb"<title[^>]*>[^<]*<(?!/title|!\[CDATA)", re.I)
 _BARE_AMPERSAND = re.compile(rb"&(?!#?[A-Za-z0-9]+;)")
-_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
-_ENTRY_TAG = re.compile(rb"<(?:item|entry)[\s>]")
 _DATE_LIKE = re.compile(r"[\d\s:/.,+TZ-]+$")
 
 
@@ -65,43 +71,94 @@ class _Entry(NamedTuple):
     published: datetime | None
 
 
-def parse_feed(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
-    """Parse `body` fetched from `url`. Raises FeedParseError when no parser can read it.
+def parse_feed(
+    body: bytes,
+    url: str,
+    source: str | None = None,
+    *,
+    charset: str | None = None,
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> ParsedFeed:
+    """Parse `body` fetched from `url` into at most `max_items` items. Raises
+    FeedParseError when no parser can read it.
 
-    `source` names the items' outlet; by default the feed's own title. No text of an
-    item (title, summary, source, link) holds a control or invisible character.
+    `source` names the items' outlet; by default the feed's own title. `charset` is the
+    one the response's Content-Type declared, if any. No text of an item (title,
+    summary, source, link) holds a control or invisible character.
     """
-    if not _needs_reference(body):
+    tags = len(ENTRY_TAG.findall(body))
+    capped = cap_entries(body, max_items, tags)
+    if capped.found is not None:
+        tags = len(ENTRY_TAG.findall(capped.body))
+    readable = readable_body(capped.body, charset)  # tags stay as they were: ASCII
+    body = readable.body
+    if not _needs_reference(body, readable.utf8):
         try:
             fast = fastfeedparser.parse(body, **FAST_PARSER_OPTIONS)
         except Exception as exc:  # the fast parser raises many types; all mean "fall back"
             log.debug("fast parser failed on %s (%s); using feedparser", url, exc)
         else:
             entries = _fast_entries(fast.get("entries") or [])
-            if entries and len(entries) >= len(_ENTRY_TAG.findall(body)):
+            if entries and len(entries) >= tags:
                 feed = fast.get("feed") or {}
                 title = to_plain_text(feed.get("title"), TITLE_LIMIT)
                 base = _base(feed, url)
-                return ParsedFeed(title, _items(entries, base, one_line(source or title or url)))
-    return parse_feed_reference(body, url, source)
+                items = _items(_newest(entries, max_items), base, one_line(source or title or url))
+                found = capped.found or (len(entries) if len(entries) > max_items else None)
+                return ParsedFeed(title, items, _warning([readable.warning], found, len(items)))
+    return _reference(body, url, source, max_items, readable.warning, capped.found)
 
 
-def parse_feed_reference(body: bytes, url: str, source: str | None = None) -> ParsedFeed:
+def parse_feed_reference(
+    body: bytes, url: str, source: str | None = None, *, max_items: int = DEFAULT_MAX_ITEMS
+) -> ParsedFeed:
     """Parse with feedparser only: the reference reading, also used by the differential test."""
+    return _reference(body, url, source, max_items, None, None)
+
+
+def _reference(
+    body: bytes,
+    url: str,
+    source: str | None,
+    max_items: int,
+    charset_warning: str | None,
+    found: int | None,
+) -> ParsedFeed:
+    """feedparser's reading of `body`, its warning after `charset_warning`; `found` is
+    how many entries the body had before `cap_entries` cut it, if it did."""
     parsed = feedparser.parse(body)
     raw_entries = parsed.get("entries") or []
     if parsed.get("bozo") and not raw_entries:
         raise FeedParseError(f"not a readable feed: {_bozo_reason(parsed)}")
     if not raw_entries and not parsed.get("feed"):
         raise FeedParseError("no feed found in the response")
-    warning = (
+    malformed = (
         f"malformed feed, entries kept: {_bozo_reason(parsed)}" if parsed.get("bozo") else None
     )
     feed = parsed.get("feed") or {}
     title = to_plain_text(feed.get("title"), TITLE_LIMIT)
-    entries = _reference_entries(raw_entries)
+    entries = _newest(_reference_entries(raw_entries), max_items)
     items = _items(entries, _base(feed, url), one_line(source or title or url))
+    found = found or (len(raw_entries) if len(raw_entries) > max_items else None)
+    warning = _warning([charset_warning, malformed], found, len(items))
     return ParsedFeed(title, items, warning, "feedparser")
+
+
+def _newest(entries: list[_Entry], max_items: int) -> list[_Entry]:
+    """The `max_items` newest entries (`entry_cap.newest`), in document order."""
+    if len(entries) <= max_items:
+        return entries
+    stamps = [e.published.timestamp() if e.published else UNDATED for e in entries]
+    return [entries[i] for i in newest(stamps, max_items)]
+
+
+def _warning(problems: Iterable[str | None], found: int | None, kept: int) -> str | None:
+    """What the feed's status says about its last parse: its `problems`, then, when the
+    cap cut entries, how many of the `found` were kept."""
+    notes = [p for p in problems if p]
+    if found:
+        notes.append(f"kept {kept:,} of {found:,} items (poll.max_items)")
+    return one_line("; ".join(notes))[:WARNING_LIMIT] or None
 
 
 def _base(feed: Mapping[str, Any], url: str) -> str:
@@ -109,20 +166,15 @@ def _base(feed: Mapping[str, Any], url: str) -> str:
     return canonical_url(feed.get("link"), url) or url
 
 
-def _needs_reference(body: bytes) -> bool:
-    """Whether only feedparser reads this body right: odd constructs, or not plain UTF-8."""
+def _needs_reference(body: bytes, utf8: bool) -> bool:
+    """Whether only feedparser reads this body right: odd constructs, or not plain UTF-8
+    (`utf8`: the body is ASCII or valid UTF-8)."""
     if b"xml:base" in body or _BARE_AMPERSAND.search(body) or _MARKUP_IN_TITLE.search(body):
         return True
-    declared = _DECLARED_ENCODING.match(body)
+    declared = DECLARED_ENCODING.match(body)
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8", b"us-ascii"):
         return True
-    if body.isascii():
-        return False
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
+    return not utf8
 
 
 def _bozo_reason(parsed: Mapping[str, Any]) -> str:

@@ -28,11 +28,13 @@ from bot.matching.matcher import Matcher
 PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process
 
 
-def _answer(request: tuple[int, bytes, str, str | None], matcher: Matcher) -> bytes:
+def _answer(
+    request: tuple[int, bytes, str, str | None, str | None], matcher: Matcher, max_items: int
+) -> bytes:
     """The child's answer to one request, as a frame."""
-    request_id, body, url, source = request
+    request_id, body, url, source, charset = request
     try:
-        matched = parse_and_match(body, url, source, matcher)
+        matched = parse_and_match(body, url, source, matcher, charset=charset, max_items=max_items)
         return frame((request_id, "ok", matched_to_wire(matched)))
     except FeedParseError as exc:
         return frame((request_id, "unreadable", str(exc)))
@@ -45,14 +47,14 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     pickled = read_frame_or_end(requests)
     if pickled is None:
         return
-    watchlists, level = pickle.loads(pickled)
+    watchlists, level, max_items = pickle.loads(pickled)
     log_to_stderr(level)
     matcher = Matcher(watchlists)
     settle_after_startup()
     answers.write(frame(("ready",)))
     answers.flush()
     while (request := read_frame_or_end(requests)) is not None:
-        answers.write(_answer(request, matcher))
+        answers.write(_answer(request, matcher, max_items))
         answers.flush()
 
 

@@ -23,7 +23,9 @@ import pickle
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
+from bot.core.config import DEFAULT_MAX_ITEMS
 from bot.core.errors import FeedError
 from bot.feeds.parse import FeedParseError
 from bot.feeds.parser_wire import (
@@ -45,18 +47,32 @@ STOP_TIMEOUT = 5.0  # seconds for a child to exit once its stdin is closed
 PARSE_TIMEOUT = 120.0  # seconds for one body (feedparser reads a 10 MiB feed in about 5)
 
 
-Parse = Callable[[bytes, str, str | None], Awaitable[MatchedFeed]]
+# (body, url, source, Content-Type charset) → the feed's items (at most max_items) matched
+Parse = Callable[[bytes, str, str | None, str | None], Awaitable[MatchedFeed]]
 
 
 class ThreadParser:
-    """Parses and matches in threads of this process."""
+    """Parses and matches in threads of this process, at most `max_items` items a feed."""
 
-    def __init__(self, matcher: Matcher) -> None:
+    def __init__(self, matcher: Matcher, max_items: int = DEFAULT_MAX_ITEMS) -> None:
         self.matcher = matcher
+        self.max_items = max_items
 
-    async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
+    async def parse(
+        self, body: bytes, url: str, source: str | None, charset: str | None = None
+    ) -> MatchedFeed:
         """`parse_and_match` in a thread."""
-        return await asyncio.to_thread(parse_and_match, body, url, source, self.matcher)
+        return await asyncio.to_thread(
+            partial(
+                parse_and_match,
+                body,
+                url,
+                source,
+                self.matcher,
+                charset=charset,
+                max_items=self.max_items,
+            )
+        )
 
 
 class ParseWorkerError(FeedError):
@@ -73,8 +89,8 @@ class _StartError(Exception):
 
 class ParseWorker:
     """Parses and matches feed bodies in one child process, started by `start` or the
-    first `parse`. `matcher` (built from `watchlists`) serves once the child is given up
-    for threads. Call `close()` when done.
+    first `parse`, at most `max_items` items a feed. `matcher` (built from `watchlists`)
+    serves once the child is given up for threads. Call `close()` when done.
     """
 
     def __init__(
@@ -83,12 +99,14 @@ class ParseWorker:
         matcher: Matcher,
         command: Sequence[str] | None = None,
         parse_timeout: float = PARSE_TIMEOUT,
+        max_items: int = DEFAULT_MAX_ITEMS,
     ) -> None:
         # -P: a `bot` folder in the working directory must not shadow the package
         self._command = tuple(command or (sys.executable, "-P", "-m", "bot.feeds.parser_child"))
         self._parse_timeout = parse_timeout
         self._watchlists = tuple(watchlists)
-        self._threads = ThreadParser(matcher)
+        self._max_items = max_items
+        self._threads = ThreadParser(matcher, max_items)
         self._child: _Child | None = None
         self._lock = asyncio.Lock()
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
@@ -106,7 +124,9 @@ class ParseWorker:
         parsing falls back to threads."""
         await self._running_child()
 
-    async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
+    async def parse(
+        self, body: bytes, url: str, source: str | None, charset: str | None = None
+    ) -> MatchedFeed:
         """`parse_and_match` in the child (in a thread once the child was given up).
 
         Raises FeedParseError for a body that is not a feed, or that the child died
@@ -115,9 +135,9 @@ class ParseWorker:
         while True:
             child = await self._running_child()
             if child is None:
-                return await self._threads.parse(body, url, source)
+                return await self._threads.parse(body, url, source, charset)
             try:
-                return await child.parse(body, url, source)
+                return await child.parse(body, url, source, charset)
             except _Resend:
                 continue
 
@@ -137,7 +157,10 @@ class ParseWorker:
                 return self._child
             try:
                 self._child = await _Child.start(
-                    self._command, self._watchlists, self._parse_timeout, self._died
+                    self._command,
+                    (self._watchlists, self._max_items),
+                    self._parse_timeout,
+                    self._died,
                 )
             except (OSError, _StartError) as exc:
                 log.error("cannot start the parser process (%s); parsing in threads", exc)
@@ -191,19 +214,20 @@ class _Child:
     async def start(
         cls,
         command: Sequence[str],
-        watchlists: tuple[Watchlist, ...],
+        setup: tuple[tuple[Watchlist, ...], int],
         parse_timeout: float,
         on_death: Callable[[int | None], None],
     ) -> _Child:
-        """Spawn the child, give it the watchlists and wait for its ready frame. Raises
-        OSError or _StartError."""
+        """Spawn the child, give it the watchlists and max_items (`setup`) and wait for
+        its ready frame. Raises OSError or _StartError."""
         proc = await asyncio.create_subprocess_exec(
             *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
         assert proc.stdin is not None and proc.stdout is not None
         try:
+            watchlists, max_items = setup
             level = logging.getLogger("bot").getEffectiveLevel()
-            proc.stdin.write(frame(pickle.dumps((watchlists, level), protocol=5)))
+            proc.stdin.write(frame(pickle.dumps((watchlists, level, max_items), protocol=5)))
             await proc.stdin.drain()
         except ConnectionError:
             pass  # it exited already: reading its ready frame says so
@@ -222,7 +246,9 @@ class _Child:
             raise _StartError(f"unexpected first frame {ready!r}")
         return cls(proc, parse_timeout, on_death)
 
-    async def parse(self, body: bytes, url: str, source: str | None) -> MatchedFeed:
+    async def parse(
+        self, body: bytes, url: str, source: str | None, charset: str | None
+    ) -> MatchedFeed:
         """Send one request and wait for its answer. Raises _Resend when this child is
         gone and never read it."""
         if self.dead:
@@ -234,7 +260,7 @@ class _Child:
             self._busy_since = asyncio.get_running_loop().time()
         self._pending[request_id] = answer
         try:
-            self._stdin.write(frame((request_id, body, url, source)))
+            self._stdin.write(frame((request_id, body, url, source, charset)))
             await self._stdin.drain()
         except ConnectionError:  # the pipe is closed: the child is gone
             self._pending.pop(request_id, None)

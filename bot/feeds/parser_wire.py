@@ -4,10 +4,11 @@ of plain tuples, read and written the same way at both ends.
 The bot writes requests to the child's stdin, and the child answers on its stdout, in
 order:
 
-    first frame to the child:   the watchlists and the bot's log level, pickled (it
-                                builds its own Matcher and logs to the shared stderr)
+    first frame to the child:   the watchlists, the bot's log level and max_items,
+                                pickled (it builds its own Matcher and logs to the
+                                shared stderr)
     first frame from the child: ("ready",)
-    request:  (id, body, url, source)
+    request:  (id, body, url, source, Content-Type charset or None)
     answer:   (id, "ok", (title, item rows, warning, parser, {item index: match rows}))
               (id, "unreadable", message)      the body is not a feed (FeedParseError)
               (id, "error", traceback)         a bug in the parser or the matcher
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from bot.core.config import DEFAULT_MAX_ITEMS
 from bot.core.models import Evidence, Item, Match
 from bot.feeds.parse import ParsedFeed, parse_feed
 from bot.matching.matcher import Matcher
@@ -49,9 +51,17 @@ class MatchedFeed:
     matches: tuple[tuple[Match, ...], ...]  # one entry per item, in `parsed.items` order
 
 
-def parse_and_match(body: bytes, url: str, source: str | None, matcher: Matcher) -> MatchedFeed:
+def parse_and_match(
+    body: bytes,
+    url: str,
+    source: str | None,
+    matcher: Matcher,
+    *,
+    charset: str | None = None,
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> MatchedFeed:
     """`parse_feed`, then every item matched (raises FeedParseError like `parse_feed`)."""
-    parsed = parse_feed(body, url, source)
+    parsed = parse_feed(body, url, source, charset=charset, max_items=max_items)
     return MatchedFeed(parsed, tuple(tuple(matcher.match_item(i)) for i in parsed.items))
 
 

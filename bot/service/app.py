@@ -148,7 +148,12 @@ async def open_app(
     parser: ParseWorker | None = None
     try:
         matcher = Matcher(watchlists)
-        parser = ParseWorker(watchlists, matcher) if settings.poll.parse_worker else None
+        max_items = settings.poll.max_items
+        parser = (
+            ParseWorker(watchlists, matcher, max_items=max_items)
+            if settings.poll.parse_worker
+            else None
+        )
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
         await outbox.subscriptions.sync(settings.subscriptions, clock())
         policy = PollPolicy(
@@ -176,7 +181,7 @@ async def open_app(
             if parser is not None:
                 await parser.start()
         async with Fetcher(fetch_limits(settings)) as fetcher:
-            parse = parser.parse if parser is not None else ThreadParser(matcher).parse
+            parse = parser.parse if parser is not None else ThreadParser(matcher, max_items).parse
             pipeline = Pipeline(
                 store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
             )

@@ -177,7 +177,7 @@ class Commands:
         return Message("Test", Tone.INFO, "\n".join(lines) or "No watchlist term appears.")
 
     async def feeds(self, caller: Caller) -> Message:
-        """Feed health, failing feeds first."""
+        """Feed health, failing feeds first, then feeds read with a warning."""
         feeds = await self.store.list_feeds(active_only=True)
         failing = [f for f in feeds if f.consecutive_failures or f.disabled_reason]
         lines = [
@@ -185,8 +185,16 @@ class Commands:
             f" — {f.last_error or ''}".rstrip(" —")
             for f in failing[:20]
         ]
+        warned = [
+            f
+            for f in feeds
+            if f.parse_warning and not (f.consecutive_failures or f.disabled_reason)
+        ]
+        lines.extend(f"{f.name}: read with a warning — {f.parse_warning}" for f in warned[:10])
         ok = len(feeds) - len(failing)
         head = f"{ok} of {len(feeds)} feeds healthy, {len(failing)} failing"
+        if warned:
+            head += f", {len(warned)} read with a warning"
         return Message("Feeds", Tone.WARNING if failing else Tone.INFO, "\n".join([head, *lines]))
 
     async def help(self, caller: Caller) -> Message:

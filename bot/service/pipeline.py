@@ -143,7 +143,7 @@ class Pipeline:
         if body_hash == feed.body_hash:
             return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
         try:
-            matched = await self.parse(body, feed.request_url, feed.name)
+            matched = await self.parse(body, feed.request_url, feed.name, fetch.charset)
         except FeedParseError as exc:
             failed = FetchResult(
                 status=fetch.status,

@@ -84,6 +84,8 @@ feeds = sa.Table(
     sa.Column("first_polled_at", UTCDateTime),
     sa.Column("items_seen", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # v6: what the last parse of a changed body had to say (entries cut, charset wrong)
+    sa.Column("parse_warning", sa.Text),
 )
 
 items = sa.Table(
@@ -223,6 +225,12 @@ def _delivery_parts_v5(conn: Connection) -> None:
     _add_column(conn, "deliveries", "parts_sent", "INTEGER NOT NULL DEFAULT 0")
 
 
+def _feed_parse_warning_v6(conn: Connection) -> None:
+    """Feeds keep the last parse's warning (items cut by poll.max_items, a wrong declared
+    charset, malformed XML), for `wirewatch feeds` and `/news feeds`."""
+    _add_column(conn, "feeds", "parse_warning", "TEXT")
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -241,6 +249,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _subscription_mention_role_v3,
     _partial_story_index_v4,
     _delivery_parts_v5,
+    _feed_parse_warning_v6,
 ]
 
 

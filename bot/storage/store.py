@@ -300,7 +300,7 @@ _ITEM_COLUMNS = (
 _FEED_COLUMNS = (
     "feed_id", "last_status", "consecutive_failures", "next_poll_at", "hold_until",
     "items_seen", "fetch_url", "etag", "last_modified", "body_hash", "last_success_at",
-    "first_polled_at", "last_error", "last_error_at", "disabled_reason",
+    "first_polled_at", "last_error", "last_error_at", "disabled_reason", "parse_warning",
 )  # fmt: skip
 
 
@@ -487,6 +487,8 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
     elif poll.outcome is Outcome.GONE:
         last_error, last_error_at = "HTTP 410 Gone", now
         disabled = "410 Gone: the publisher removed this feed"
+    # a body parsed anew says what is wrong with it now; any other poll leaves it as it was
+    parse_warning = poll.parse_warning if poll.outcome is Outcome.OK else feed.parse_warning
     return (
         feed.id,
         fetch.status,
@@ -503,6 +505,7 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
         last_error,
         last_error_at,
         disabled,
+        parse_warning,
     )
 
 

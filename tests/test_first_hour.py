@@ -1,0 +1,51 @@
+"""A newcomer's first commands: `wirewatch demo` shows an alert and a digest with no
+network or setup, and `wirewatch init` writes a starter config that `check` accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli.main import main
+
+
+def test_demo_shows_a_baseline_then_alerts_and_a_digest_from_loopback_feeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "First poll: 3 items recorded as the baseline, none reported" in out
+    alerts = [line for line in out.splitlines() if line.startswith("ALERT · ")]
+    assert alerts == [
+        "ALERT · China imposes 100% tariff on Canadian canola oil and meal",
+        "ALERT · Canadian frigate sails through Taiwan Strait; PLA says it tracked the warship",
+        "ALERT · Canada and Japan sign agreement to share classified defence information",
+    ]  # the second outlet's canola headline is the same story: one alert, "also: ..."
+    assert "also: Pacific Desk (sample)" in out
+    assert out.count("DIGEST · ") == 1 and "3 stories since" in out
+    assert list(tmp_path.iterdir()) == []  # nothing of the user's touched: no data/ folder
+
+
+def test_init_writes_a_starter_config_that_check_accepts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert "wrote wirewatch.yaml" in capsys.readouterr().out
+    assert main(["check"]) == 0
+    assert "configuration OK" in capsys.readouterr().out
+
+
+def test_init_never_overwrites_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "wirewatch.yaml"
+    mine.write_text("feeds: []\n")
+    assert main(["init"]) == 2
+    assert "wirewatch.yaml exists already" in capsys.readouterr().err
+    assert mine.read_text() == "feeds: []\n"
+    assert main(["init", str(tmp_path / "missing" / "w.yaml")]) == 2
+    assert "no folder" in capsys.readouterr().err

@@ -96,7 +96,7 @@ def test_env_var_names_the_config(
     path.write_text("default_feeds: false\nfeeds:\n  - url: http://127.0.0.1:1/feed\n")
     monkeypatch.setenv("WIREWATCH_CONFIG", str(path))
     assert main(["check"]) == 0
-    assert "5 declared feeds (1 config, 4 watchlist)" in capsys.readouterr().out
+    assert "feeds: 1 declared feed (1 config)" in capsys.readouterr().out
 
 
 def test_intervals_and_timeouts_must_be_longer_than_zero(tmp_path: Path) -> None:
@@ -374,7 +374,9 @@ def test_a_digest_that_never_fires_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
-    assert caught.value.problems == [f"{path}:2: subscriptions.0: '0 8 30 2 *' never fires again"]
+    assert caught.value.problems == [
+        f"{path}:4: subscriptions.0.digest: '0 8 30 2 *' never fires again"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""`wirewatch check`: validate the config file and the watchlists, then say what they hold."""
+"""`wirewatch check`: validate the config file and the watchlists, then say what they hold
+and where each watchlist came from."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 from collections import Counter
 
 from bot.core.config import Settings
+from bot.core.safe_text import one_line
+from bot.core.wording import counted
 from bot.feeds.feedlist import declared_feeds
-from bot.matching.watchlists import Watchlist
+from bot.matching.watchlists import BUNDLED_DIR, Watchlist
 from bot.storage.database_url import display_url
 
 
@@ -16,10 +19,24 @@ def check(args: argparse.Namespace, settings: Settings, watchlists: list[Watchli
     feeds = declared_feeds(settings, watchlists)
     origins = Counter(f.origin for f in feeds)
     by_origin = ", ".join(f"{n} {origin}" for origin, n in sorted(origins.items()))
-    print(
-        f"configuration OK: {len(watchlists)} watchlists "
-        f"({', '.join(w.id for w in watchlists)}), {len(feeds)} declared feeds "
-        f"({by_origin or 'none'}), {len(settings.subscriptions)} subscriptions, "
-        f"database {display_url(settings.resolved_database_url())}"
-    )
+    print("configuration OK")
+    print(f"  watchlists: {_sources(watchlists) or 'none'}")
+    print(f"  feeds: {counted(len(feeds), 'declared feed')} ({by_origin or 'none'})")
+    if not feeds:
+        print("    nothing will be polled: add feeds, or set default_feeds: true")
+    print(f"  subscriptions: {len(settings.subscriptions)}")
+    print(f"  database: {display_url(settings.resolved_database_url())}")
     return 0
+
+
+def _sources(watchlists: list[Watchlist]) -> str:
+    """`4 bundled (…); 1 from ./watchlists (…)`: the watchlists by the folder they came
+    from (a local watchlist with a bundled one's id replaces it)."""
+    by_folder: dict[str, list[str]] = {}
+    for watchlist in watchlists:
+        folder = watchlist.path.parent if watchlist.path is not None else None
+        where = "bundled" if folder is None or folder.resolve() == BUNDLED_DIR else f"from {folder}"
+        by_folder.setdefault(where, []).append(watchlist.id)
+    return "; ".join(
+        f"{len(ids)} {where} ({one_line(', '.join(ids))})" for where, ids in by_folder.items()
+    )

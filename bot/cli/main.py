@@ -71,16 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.core.web_settings import read_web_settings
 
             return run(args, read_web_settings(config))
-        from bot.core.config import load_settings
-
-        settings = load_settings(config)
         if handler.takes == "settings":
-            return run(args, settings)
-        from bot.matching.watchlists import load_configured_watchlists
-        from bot.service.preflight import check_subscriptions, configured_platforms
+            from bot.core.config import load_settings
 
-        watchlists = load_configured_watchlists(settings)
-        check_subscriptions(settings, watchlists, configured_platforms())
+            return run(args, load_settings(config))
+        from bot.service.preflight import load_configuration
+
+        settings, watchlists = load_configuration(config)
         return run(args, settings, watchlists)
     except Exception as exc:  # every failure ends here, as a message and an exit code
         return _report(exc)

@@ -28,7 +28,7 @@ from bot.core.models import Report, StoredItem
 from bot.core.safe_text import CONTROLS, INVISIBLE
 from bot.matching.evaluation import evaluate, load_examples
 from bot.matching.matcher import Matcher
-from bot.matching.watchlists import Watchlist, load_watchlist, resolve_watchlists_dir
+from bot.matching.watchlists import Watchlist, load_watchlist, watchlist_folders
 from bot.service.app import open_app
 
 _UNSAFE = re.compile(f"{CONTROLS.pattern}|{INVISIBLE.pattern}")
@@ -113,10 +113,11 @@ def evaluate_watchlists(
     """Precision, recall and F1 per watchlist on labelled examples; exit 1 below `--min-f1`."""
     files = list(args.files)
     if not files:
-        folder = resolve_watchlists_dir(settings.watchlists_dir) / "examples"
-        files = sorted(folder.glob("*.jsonl"))
+        folders = watchlist_folders(settings.watchlists_dir, bundled=settings.bundled_watchlists)
+        files = [f for folder in folders for f in sorted((folder / "examples").glob("*.jsonl"))]
         if not files:
-            raise UsageError(f"eval: no example files given and none in {folder}")
+            where = " or ".join(str(folder / "examples") for folder in folders)
+            raise UsageError(f"eval: no example files given and none in {where}")
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise UsageError(f"eval: no such file: {', '.join(missing)}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +34,7 @@ from bot.core.environment import variable
 from bot.core.errors import ConfigError
 from bot.core.safe_text import CONTROLS
 from bot.core.web_settings import WebSettings, read_web_section, web_overrides
-from bot.core.yaml_source import load_yaml
+from bot.core.yaml_source import YamlDocument, load_yaml
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # items taken from one feed body at most: ten times an ordinary feed and more than the
@@ -192,6 +194,36 @@ class PollSettings(_Strict):
     parse_worker: bool = True
 
 
+def unknown_watchlists(ids: Iterable[str], known: Collection[str]) -> str | None:
+    """Why a subscription's watchlist ids are wrong, or None when all are `known`."""
+    unknown = [i for i in ids if i not in known]
+    if not unknown:
+        return None
+    return f"unknown watchlist {unknown[0]!r} (known: {', '.join(sorted(known))})"
+
+
+def unconfigured_platform(channel: str, platforms: Collection[str]) -> str | None:
+    """Why `channel` cannot be delivered to, or None when its platform is in `platforms`."""
+    adapter = parse_channel(channel).adapter
+    if adapter in platforms:
+        return None
+    variable = "WIREWATCH_DISCORD_TOKEN" if adapter == "discord" else "WIREWATCH_SLACK_BOT_TOKEN"
+    return (
+        f"{channel} needs the {adapter} adapter, which is not configured: set {variable} "
+        "(or a webhook variable) in the environment (README: Discord and Slack)"
+    )
+
+
+def repeated_subscriptions(subscriptions: Sequence[SubscriptionConfig]) -> str | None:
+    """Which subscriptions are declared twice (the same key), or None."""
+    keys = Counter(s.key for s in subscriptions)
+    twice = [n for n, s in enumerate(subscriptions) if keys[s.key] > 1]
+    if not twice:
+        return None
+    items = ", ".join(str(n) for n in twice)
+    return f"subscriptions {items} are the same subscription declared twice; give each a name"
+
+
 class SubscriptionConfig(_Strict):
     """A channel's subscription to watchlists, declared in the config file.
 
@@ -215,8 +247,30 @@ class SubscriptionConfig(_Strict):
 
     @field_validator("channel")
     @classmethod
-    def _channel(cls, value: str) -> str:
-        return str(parse_channel(value))
+    def _channel(cls, value: str, info: ValidationInfo) -> str:
+        """A channel reference; on a platform the context's `platforms` lack, an error."""
+        channel = parse_channel(value)
+        platforms = (info.context or {}).get("platforms")
+        if platforms is not None and (problem := unconfigured_platform(str(channel), platforms)):
+            raise ValueError(problem)
+        return str(channel)
+
+    @field_validator("watchlists")
+    @classmethod
+    def _known_watchlists(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """The ids; one the context's `watchlists` lack is an error."""
+        known = (info.context or {}).get("watchlists")
+        if known is not None and (problem := unknown_watchlists(value, known)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("digest")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        """A cron schedule that fires (from a fixed start: a schedule repeats yearly)."""
+        if value is not None:
+            next_fire(value, "UTC", datetime(2000, 1, 1, tzinfo=UTC))
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -251,8 +305,6 @@ class SubscriptionConfig(_Strict):
 
     @model_validator(mode="after")
     def _schedule(self) -> SubscriptionConfig:
-        if self.digest is not None:  # a fixed start: a schedule repeats at least yearly
-            next_fire(self.digest, self.timezone, datetime(2000, 1, 1, tzinfo=UTC))
         if not self.alerts and self.digest is None:
             raise ValueError("a subscription needs alerts, a digest schedule, or both")
         if self.mention_role and parse_channel(self.channel).adapter != "discord":
@@ -284,12 +336,23 @@ class Settings(_Strict):
     data_dir: SafePath = Path("data")
     database_url: OneLine | None = None
     watchlists_dir: SafePath | None = None
+    bundled_watchlists: bool = True  # load the bundled watchlists besides the local ones
     default_feeds: bool = True
+    watchlist_sources: bool | None = (
+        None  # poll the watchlists' own feeds (default: as default_feeds)
+    )
     feeds: list[FeedConfig] = []
     poll: PollSettings = PollSettings()
     subscriptions: list[SubscriptionConfig] = []
     delivery: DeliverySettings = DeliverySettings()
     web: WebSettings = WebSettings()
+
+    @field_validator("subscriptions")
+    @classmethod
+    def _distinct(cls, value: list[SubscriptionConfig]) -> list[SubscriptionConfig]:
+        if problem := repeated_subscriptions(value):
+            raise ValueError(problem)
+        return value
 
     @field_validator("watchlists_dir")
     @classmethod
@@ -306,14 +369,25 @@ class Settings(_Strict):
         return url or f"sqlite+aiosqlite:///{self.data_dir / 'wirewatch.db'}"
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Read and validate `path` (None: defaults) and the environment variables that
-    override it. Raises ConfigError listing every problem of both."""
+def load_settings(
+    path: Path | None,
+    *,
+    watchlists: Collection[str] | None = None,
+    platforms: Collection[str] | None = None,
+    document: YamlDocument | None = None,
+) -> Settings:
+    """Read and validate `path` (None: defaults; `document`: the file already read) and
+    the environment variables that override it; with `watchlists` (ids) and `platforms`,
+    each subscription must name known ones. Raises ConfigError listing every problem at
+    once, in line order."""
     overrides, problems = _environment_overrides()
     settings = Settings()
     if path is not None:
+        context: dict[str, Any] = {"watchlists": watchlists, "platforms": platforms}
+        if "watchlists_dir" not in overrides:
+            context["base"] = path.parent
         try:
-            settings = _read_file(path, check_watchlists="watchlists_dir" not in overrides)
+            settings = _read_file(path, context, document)
         except ConfigError as exc:
             problems = [*exc.problems, *problems]
     if problems:
@@ -324,10 +398,11 @@ def load_settings(path: Path | None) -> Settings:
     return settings.model_copy(update=overrides) if overrides else settings
 
 
-def _read_file(path: Path, *, check_watchlists: bool) -> Settings:
-    if not path.exists():
-        raise ConfigError([f"{path}: config file not found"])
-    doc = load_yaml(path)
+def _read_file(path: Path, context: dict[str, Any], doc: YamlDocument | None) -> Settings:
+    if doc is None:
+        if not path.exists():
+            raise ConfigError([f"{path}: config file not found"])
+        doc = load_yaml(path)
     if doc.data is None:
         doc = replace(doc, data={})
     if not isinstance(doc.data, dict):
@@ -340,7 +415,7 @@ def _read_file(path: Path, *, check_watchlists: bool) -> Settings:
         data={key: value for key, value in doc.data.items() if key != "web"},
         problems=(*doc.problems, *web_problems),
     )
-    settings = rest.validate(Settings, context={"base": base} if check_watchlists else None)
+    settings = rest.validate(Settings, context=context)
     updates: dict[str, Any] = {"data_dir": base / settings.data_dir, "web": web}
     if settings.watchlists_dir is not None:
         updates["watchlists_dir"] = base / settings.watchlists_dir

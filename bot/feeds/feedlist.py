@@ -23,14 +23,18 @@ def default_feeds() -> list[FeedSpec]:
 
 
 def declared_feeds(settings: Settings, watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
-    """Every feed the configuration declares, one per URL; the config file's entry wins."""
+    """Every feed the configuration declares, one per URL; the config file's entry wins.
+    The watchlists' own `sources` are polled with the default feeds unless
+    `watchlist_sources` says otherwise."""
     chosen: dict[str, FeedSpec] = {}
     for feed in settings.feeds:
         chosen[feed.url] = FeedSpec(
             url=feed.url, name=feed.name or feed.url, origin="config", interval=feed.interval
         )
-    for spec in all_sources(watchlists):
-        chosen.setdefault(spec.url, spec)
+    sources = settings.watchlist_sources
+    if settings.default_feeds if sources is None else sources:
+        for spec in all_sources(watchlists):
+            chosen.setdefault(spec.url, spec)
     if settings.default_feeds:
         for spec in default_feeds():
             chosen.setdefault(spec.url, spec)

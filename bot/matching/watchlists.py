@@ -7,7 +7,7 @@ startup with every problem listed as `file:line: field: message`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -305,12 +305,33 @@ def _dotted(loc: Loc, *more: Any) -> str:
     return ".".join(str(p) for p in (*loc, *more))
 
 
-def resolve_watchlists_dir(configured: Path | None) -> Path:
-    """The configured folder, else `./watchlists` when present, else the bundled one."""
-    if configured is not None:
-        return configured
-    local = Path("watchlists")
-    return local if local.is_dir() and watchlist_files(local) else BUNDLED_DIR
+def watchlist_folders(configured: Path | None, *, bundled: bool = True) -> list[Path]:
+    """The folders whose watchlists are loaded, in rising precedence: the bundled folder
+    (unless `bundled` is off), then the configured folder, else `./watchlists` when it
+    holds watchlist files."""
+    folders = [BUNDLED_DIR] if bundled else []
+    local = configured
+    if local is None and Path("watchlists").is_dir() and watchlist_files(Path("watchlists")):
+        local = Path("watchlists")
+    if local is not None and local.resolve() != BUNDLED_DIR:
+        folders.append(local)
+    return folders
+
+
+def load_watchlist_folders(folders: Sequence[Path]) -> list[Watchlist]:
+    """Every watchlist of `folders`; a later folder's watchlist replaces an earlier one with
+    the same id. Raises ConfigError naming every problem in every file."""
+    problems: list[str] = []
+    chosen: dict[str, Watchlist] = {}
+    for folder in folders:
+        try:
+            for watchlist in load_watchlists(watchlist_files(folder)):
+                chosen[watchlist.id] = watchlist
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return list(chosen.values())
 
 
 def all_sources(watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
@@ -323,5 +344,7 @@ def all_sources(watchlists: Iterable[Watchlist]) -> list[FeedSpec]:
 
 
 def load_configured_watchlists(settings: Settings) -> list[Watchlist]:
-    """The watchlists of the configured folder (raises ConfigError on any broken one)."""
-    return load_watchlists(watchlist_files(resolve_watchlists_dir(settings.watchlists_dir)))
+    """The watchlists the settings name: the bundled ones and the local folder's, a local
+    one replacing a bundled one with the same id (raises ConfigError on any broken one)."""
+    folders = watchlist_folders(settings.watchlists_dir, bundled=settings.bundled_watchlists)
+    return load_watchlist_folders(folders)

@@ -6,14 +6,20 @@ Light on purpose (no database, network or platform library): `wirewatch check` r
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
-from bot.core.channels import parse_channel
-from bot.core.config import Settings
-from bot.core.environment import DiscordSettings, SlackSettings
+from bot.core.config import (
+    Settings,
+    load_settings,
+    repeated_subscriptions,
+    unconfigured_platform,
+    unknown_watchlists,
+)
+from bot.core.environment import DiscordSettings, SlackSettings, variable
 from bot.core.errors import ConfigError
-from bot.matching.watchlists import Watchlist
+from bot.core.yaml_source import YamlDocument, load_yaml
+from bot.matching.watchlists import Watchlist, load_configured_watchlists
 
 
 def configured_platforms() -> set[str]:
@@ -31,26 +37,59 @@ def check_subscriptions(
     settings: Settings, watchlists: list[Watchlist], platforms: Iterable[str]
 ) -> None:
     """Raise ConfigError listing every subscription that names an unknown watchlist, a
-    platform with no adapter configured, or repeats another one."""
+    platform with no adapter configured, or repeats another one (for settings made in
+    code; a config file gets these checks from `load_configuration`, with lines)."""
     known = {w.id for w in watchlists}
     platforms = set(platforms)
     problems = []
-    keys = Counter(s.key for s in settings.subscriptions)
     for n, sub in enumerate(settings.subscriptions):
-        where = f"subscriptions.{n}"
-        for watchlist in sub.watchlists:
-            if watchlist not in known:
-                problems.append(
-                    f"{where}.watchlists: unknown watchlist {watchlist!r} "
-                    f"(known: {', '.join(sorted(known))})"
-                )
-        adapter = parse_channel(sub.channel).adapter
-        if adapter not in platforms:
-            problems.append(
-                f"{where}.channel: {sub.channel} needs the {adapter} adapter, which is not "
-                "configured (see README: Discord and Slack)"
-            )
-        if keys[sub.key] > 1:
-            problems.append(f"{where}: the same subscription is declared twice; give each a name")
+        if problem := unknown_watchlists(sub.watchlists, known):
+            problems.append(f"subscriptions.{n}.watchlists: {problem}")
+        if problem := unconfigured_platform(sub.channel, platforms):
+            problems.append(f"subscriptions.{n}.channel: {problem}")
+    if problem := repeated_subscriptions(settings.subscriptions):
+        problems.append(f"subscriptions: {problem}")
     if problems:
         raise ConfigError(problems)
+
+
+def load_configuration(path: Path | None) -> tuple[Settings, list[Watchlist]]:
+    """The settings of config file `path` (None: the defaults) and the watchlists they
+    name, each subscription checked against both and against the platforms' secrets.
+    Raises ConfigError with every problem of the config file and the watchlist files at
+    once, each with its file and line."""
+    document = None
+    if path is not None:
+        if not path.exists():
+            raise ConfigError([f"{path}: config file not found"])
+        document = load_yaml(path)
+    problems: list[str] = []
+    known: set[str] | None = None
+    try:
+        watchlists = load_configured_watchlists(_folder_settings(document))
+        known = {w.id for w in watchlists}
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        settings = load_settings(
+            path, watchlists=known, platforms=configured_platforms(), document=document
+        )
+    except ConfigError as exc:
+        raise ConfigError([*exc.problems, *problems]) from exc
+    if problems:
+        raise ConfigError(problems)
+    return settings, watchlists
+
+
+def _folder_settings(document: YamlDocument | None) -> Settings:
+    """The two settings that choose the watchlist folders (`watchlists_dir`,
+    `bundled_watchlists`), read from the file as they are: a bad value is
+    `load_settings`'s to report, and the default stands in for it here."""
+    data = document.data if document is not None and isinstance(document.data, dict) else {}
+    folder = variable("WIREWATCH_WATCHLISTS") or data.get("watchlists_dir")
+    bundled = data.get("bundled_watchlists", True)
+    base = document.path.parent if document is not None else Path()
+    return Settings(
+        watchlists_dir=base / folder if isinstance(folder, str) else None,
+        bundled_watchlists=bundled if isinstance(bundled, bool) else True,
+    )

@@ -3,11 +3,13 @@ marking the matches routed in the same transaction.
 
 Matches are *routed* after they are stored: grouped into stories, their alerts
 queued and `routed_at` set, in one transaction. A crash between storing and routing
-leaves them unrouted, and the next routing picks them up.
+leaves them unrouted, and the next routing picks them up. Routing goes in bounded
+batches, so a backlog can be routed a part at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,8 +32,18 @@ from bot.delivery.rows import (
 from bot.matching.stories import StoryIndex
 from bot.storage.schema import items, matches, stories, subscriptions
 
-ROUTE_BATCH = 2000  # matches routed per transaction at most
+ROUTE_BATCH = 500  # matches routed per transaction at most
 BuildAlert = Callable[[StoryMatch], Message]
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What one `Router.route` did: matches routed, alerts queued, and whether it stopped
+    at its limit with matches possibly left unrouted."""
+
+    matches: int
+    alerts: int
+    more: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +63,20 @@ class Router:
             for row in (await conn.execute(query)).all():
                 index.add(row.story_id, row.title, row.first_seen)
 
-    async def route(self, index: StoryIndex, build_alert: BuildAlert, now: datetime) -> int:
-        """Route every unrouted match: group its item into a story and queue the alerts
-        it earns, one transaction per ROUTE_BATCH matches. Returns the alerts queued."""
-        queued = 0
-        while True:
+    async def route(
+        self,
+        index: StoryIndex,
+        build_alert: BuildAlert,
+        now: datetime,
+        *,
+        limit: int | None = None,
+    ) -> Routed:
+        """Route unrouted matches, oldest first: group each item into a story and queue
+        the alerts it earns, one transaction per ROUTE_BATCH matches (the event loop
+        runs other tasks between two), `limit` matches at most (None: all)."""
+        routed = queued = 0
+        while limit is None or routed < limit:
+            size = ROUTE_BATCH if limit is None else min(ROUTE_BATCH, limit - routed)
             async with self.engine.begin() as conn:
                 rows = (
                     await conn.execute(
@@ -63,11 +84,11 @@ class Router:
                         .join(items, items.c.id == matches.c.item_id)
                         .where(matches.c.routed_at.is_(None))
                         .order_by(matches.c.id)
-                        .limit(ROUTE_BATCH)
+                        .limit(size)
                     )
                 ).all()
                 if not rows:
-                    return queued
+                    return Routed(routed, queued, more=False)
                 stories_of = await _assign_stories(conn, rows, index)
                 subs = await _alert_subscriptions(conn)
                 queued += await _queue_alerts(conn, rows, stories_of, subs, build_alert, now)
@@ -76,6 +97,11 @@ class Router:
                     .where(matches.c.id.in_([r.id for r in rows]))
                     .values(routed_at=now)
                 )
+            routed += len(rows)
+            if len(rows) < size:
+                return Routed(routed, queued, more=False)
+            await asyncio.sleep(0)
+        return Routed(routed, queued, more=True)
 
 
 # --- routing steps ---------------------------------------------------------------------

@@ -376,6 +376,21 @@ def test_prune_forgets_stories_whose_window_passed() -> None:
     assert len(index) == 0
 
 
+def test_a_renamed_story_is_found_under_its_new_id_and_a_forgotten_one_not_at_all() -> None:
+    # Routing files new stories under provisional ids until they are stored.
+    index = StoryIndex()
+    index.add(1 << 62, "China imposes 100% tariff on Canadian canola oil - CBC News", T0)
+    index.add(2, "Canadian frigate transits Taiwan Strait", T0)
+    index.rename(1 << 62, 7)
+    assert index.find("China imposes 100 per cent tariff on Canadian canola oil", T0) == 7
+    index.forget(2)
+    index.forget(3)  # not remembered: nothing to do
+    assert len(index) == 1
+    assert index.find("Canadian frigate transits Taiwan Strait - Reuters", T0) is None
+    index.prune(T0 + timedelta(days=3))
+    assert len(index) == 0
+
+
 def synthetic_titles() -> list[str]:
     """20,000 distinct, unrelated tariff headlines sharing most of their words."""
     subjects = (

@@ -14,21 +14,20 @@ import heapq
 import operator
 import re
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import lru_cache
-from typing import TypeVar
 
 from rapidfuzz import fuzz
 
 from bot.matching.near_words import NearWords
 from bot.matching.normalize import fold, has_cjk, nfkc, words
+from bot.matching.postings import Postings
 
 Tokens = tuple[str, ...]
-_K = TypeVar("_K")
 
 MIN_SHARED = 3  # paired words two headlines need at least; one more when a side adds words
 MIN_CJK_CHARS = 6  # a CJK headline this short is too vague to group
@@ -102,6 +101,7 @@ _SPELLINGS = (
     (re.compile(r"(?<=....)ll(ed|ing)$"), r"l\1"),
     (re.compile(r"ogue(s)?$"), r"og\1"),
 )
+_ANY_SPELLING = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SPELLINGS))  # one look
 _STOPWORDS = frozenset(
     "a an the and or but of in on at to for from by with as is are was were be been being "
     "it its this that these those into onto over under through via across amid after upon "
@@ -137,6 +137,9 @@ def title_tokens(title: str) -> Tokens:
     return tuple(_canonical(t) for t in tokens if t not in _STOPWORDS and not _is_letter(t))
 
 
+_cached_tokens = lru_cache(maxsize=1024)(title_tokens)  # routing finds, then adds a title
+
+
 def same_story(a: Tokens, b: Tokens) -> bool:
     """Whether two headlines' tokens (from `title_tokens`) tell the same story.
 
@@ -165,12 +168,12 @@ def same_story(a: Tokens, b: Tokens) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Headline:
-    story_id: int
+    story_id: int  # changed by `StoryIndex.rename`
     tokens: Tokens
-    words: frozenset[str]  # index words (`_word`) of a Latin headline; none for CJK
-    filed_under: str  # the word it is designated by: its rarest when added
+    words: tuple[str, ...]  # distinct index words (`_indexed`) of a Latin headline; none for CJK
+    filed_under: str  # the word it is designated by: its rarest when added (the first such)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +187,7 @@ class StoryIndex:
 
     Window: a story takes new items for `window` after its last item (default 48 h).
     `find` compares a headline only with the headlines that can tell the same story,
-    found in inverted indexes over index words (`_word`: a token's stem; two tokens pair
+    found in inverted indexes over index words (`_indexed`: a token's stem; two tokens pair
     only when their words are equal or near in spelling, `NearWords`). A match leaves
     no word unpaired on one side or the other (`same_story`): either every word of the
     new headline pairs, so the match uses one of the words its rarest word pairs with
@@ -201,9 +204,9 @@ class StoryIndex:
         self._stories: dict[int, _Story] = {}
         self._headlines: dict[int, _Headline] = {}
         self._next_headline = 0
-        self._postings: defaultdict[str, set[int]] = defaultdict(set)
-        self._designated: defaultdict[str, set[int]] = defaultdict(set)
-        self._identical: defaultdict[Tokens, set[int]] = defaultdict(set)  # CJK headlines
+        self._postings: Postings[str, int] = Postings()
+        self._designated: Postings[str, int] = Postings()
+        self._identical: Postings[Tokens, int] = Postings()  # CJK headlines
         self._spellings = NearWords(NAME_SIMILARITY, _KEY_LENGTH)
         self._expiry: list[tuple[datetime, int]] = []  # heap of (last seen, story id)
 
@@ -217,7 +220,7 @@ class StoryIndex:
         The story's window runs from its latest item; it keeps `MAX_HEADLINES` distinct
         headlines to compare with (later ones only extend its window).
         """
-        tokens = title_tokens(title)
+        tokens = _cached_tokens(title)
         story = self._stories.get(story_id)
         headlines = story.headlines if story is not None else ()
         if (
@@ -238,11 +241,11 @@ class StoryIndex:
         when one of its headlines tells the same story (`same_story`). Of several, the most
         recently seen (then the highest id).
         """
-        tokens = title_tokens(title)
+        tokens = _cached_tokens(title)
         if not tokens:
             return None
         if _is_cjk(tokens):
-            candidates: Iterable[int] = self._identical.get(tokens, ())
+            candidates: Iterable[int] = self._identical.get(tokens)
         else:
             candidates = self._candidates(tokens)
         best: tuple[datetime, int] | None = None
@@ -257,6 +260,22 @@ class StoryIndex:
                 best = rank
         return None if best is None else best[1]
 
+    def rename(self, old: int, new: int) -> None:
+        """Give story `old` the id `new` (not in use): a story filed under a provisional
+        id until it is stored."""
+        story = self._stories.pop(old)
+        for headline_id in story.headlines:
+            self._headlines[headline_id].story_id = new
+        self._stories[new] = story
+        heapq.heappush(self._expiry, (story.last_seen, new))
+
+    def forget(self, story_id: int) -> None:
+        """Forget a story, if remembered."""
+        story = self._stories.pop(story_id, None)
+        if story is not None:
+            for headline_id in story.headlines:
+                self._drop(headline_id)
+
     def prune(self, now: datetime) -> None:
         """Forget stories whose window has passed: last item more than `window` before `now`."""
         expiry = self._expiry
@@ -264,25 +283,25 @@ class StoryIndex:
             last_seen, story_id = heapq.heappop(expiry)
             story = self._stories.get(story_id)
             if story is not None and story.last_seen == last_seen:  # else seen again since
-                del self._stories[story_id]
-                for headline_id in story.headlines:
-                    self._drop(headline_id)
+                self.forget(story_id)
 
     def _file(self, story_id: int, tokens: Tokens) -> int:
         """Index a new headline of a story; returns its id."""
         headline_id = self._next_headline
         self._next_headline += 1
         if _is_cjk(tokens):
-            headline = _Headline(story_id, tokens, frozenset(), "")
-            self._identical[tokens].add(headline_id)
+            headline = _Headline(story_id, tokens, (), "")
+            self._identical.add(tokens, headline_id)
         else:
-            words = frozenset(map(_word, tokens))
-            headline = _Headline(story_id, tokens, words, min(words, key=self._rarity))
-            for word in words:
-                self._postings[word].add(headline_id)
-                if not _DIGIT.search(word):
+            indexed = dict(map(_indexed, tokens))  # distinct words, in order, and their kind
+            words = tuple(indexed)
+            count = self._postings.count
+            headline = _Headline(story_id, tokens, words, min(words, key=count))
+            for word, kind in indexed.items():
+                self._postings.add(word, headline_id)
+                if kind is not _Kind.NUMBER:
                     self._spellings.add(word)
-            self._designated[headline.filed_under].add(headline_id)
+            self._designated.add(headline.filed_under, headline_id)
         self._headlines[headline_id] = headline
         return headline_id
 
@@ -290,60 +309,49 @@ class StoryIndex:
         """Remove a headline from the indexes."""
         headline = self._headlines.pop(headline_id)
         if not headline.words:
-            _discard(self._identical, headline.tokens, headline_id)
+            self._identical.discard(headline.tokens, headline_id)
             return
         for word in headline.words:
-            _discard(self._postings, word, headline_id)
+            self._postings.discard(word, headline_id)
             if not _DIGIT.search(word):
                 self._spellings.remove(word)
-        _discard(self._designated, headline.filed_under, headline_id)
+        self._designated.discard(headline.filed_under, headline_id)
 
     def _candidates(self, tokens: Tokens) -> list[int]:
         """The Latin headlines that may tell the same story as `tokens`: those in which
         every word of `tokens` has a partner, or whose every word is a partner of one."""
-        partners = [self._partners(t) for t in tokens]
+        postings, near, count = self._postings, self._spellings.near, self._postings.count
+        partners: list[AbstractSet[str]] = []
+        required: list[str] = []
+        rarest: AbstractSet[str] = frozenset()
+        fewest = -1  # headlines using a word of `rarest`, at most
+        for token in tokens:
+            word, kind = _indexed(token)
+            close = near(word) if kind is not _Kind.NUMBER else None
+            options = {word, *close} if close else _alone(word)
+            partners.append(options)
+            reach = count(word) + sum(map(count, close)) if close else count(word)
+            if fewest < 0 or reach < fewest:
+                rarest, fewest = options, reach
+            if kind is not _Kind.WORD:
+                required.append(word)
         reachable = set[str]().union(*partners)
-        required = [_word(t) for t in tokens if _DIGIT.search(t) or t in _NEGATIONS]
-        candidates: AbstractSet[int]
+        candidates: Collection[int]
         if required:  # every match has them all
-            candidates = min((self._postings.get(w, set()) for w in required), key=len)
+            candidates = min((postings.get(w) for w in required), key=len)
         else:
-            rarest = min(partners, key=self._reach)
-            found = set[int]().union(*(self._postings.get(w, ()) for w in rarest))
+            found = set[int]().union(*(postings.get(w) for w in rarest))
+            designated = self._designated
             for word in reachable:
-                found.update(self._designated.get(word, ()))
+                found.update(designated.get(word))
             candidates = found
         headlines = self._headlines
         return [
             i
             for i in candidates
-            if (words := headlines[i].words) <= reachable
+            if reachable.issuperset(words := headlines[i].words)
             or all(not options.isdisjoint(words) for options in partners)
         ]
-
-    def _partners(self, token: str) -> AbstractSet[str]:
-        """The indexed words a token can pair with: its own and those near it in spelling."""
-        word = _word(token)
-        if _DIGIT.search(word):
-            return {word}
-        return {word, *self._spellings.near(word)}
-
-    def _reach(self, words: AbstractSet[str]) -> int:
-        """How many headlines use one of some words, at most."""
-        return sum(len(self._postings.get(w, ())) for w in words)
-
-    def _rarity(self, word: str) -> tuple[int, int, str]:
-        """The order in which a headline's words are designated: the fewest headlines
-        using it first, then the longest, then alphabetical."""
-        return (len(self._postings.get(word, ())), -len(word), word)
-
-
-def _discard(index: defaultdict[_K, set[int]], key: _K, headline_id: int) -> None:
-    """Remove a headline from one entry of an index, and the entry when it is empty."""
-    entry = index[key]
-    entry.discard(headline_id)
-    if not entry:
-        del index[key]
 
 
 def _strip_outlet(folded: str) -> str:
@@ -384,7 +392,7 @@ def _join_phrases(tokens: list[str]) -> list[str]:
 def _canonical(token: str) -> str:
     """One spelling of a word: demonym as country, number word as digits, American spelling."""
     token = _CANONICAL.get(token, token)
-    if token.isascii() and token.isalpha():
+    if token.isascii() and token.isalpha() and _ANY_SPELLING.search(token):
         for pattern, replacement in _SPELLINGS:
             token = pattern.sub(replacement, token)
     return token
@@ -433,12 +441,30 @@ def _key(token: str) -> str:
     return _stem(token)[:_KEY_LENGTH]
 
 
+class _Kind(Enum):
+    """What a Latin token is to the index: a number or a negation (every match has it
+    too), or any other word."""
+
+    NUMBER = "number"
+    NEGATION = "negation"
+    WORD = "word"
+
+
 @lru_cache(maxsize=_WORD_CACHE)
-def _word(token: str) -> str:
-    """The index word of a Latin token: numbers whole, else the stem. Two tokens pair
-    (`_near`) only when their words are equal, or near as `NearWords` has them (the same
-    first `_KEY_LENGTH` letters, a ratio of at least NAME_SIMILARITY)."""
-    return token if _DIGIT.search(token) else _stem(token)
+def _indexed(token: str) -> tuple[str, _Kind]:
+    """A Latin token's index word and kind. The word is the token itself for a number,
+    else its stem: two tokens pair (`_near`) only when their words are equal, or near as
+    `NearWords` has them (the same first `_KEY_LENGTH` letters, a ratio of at least
+    NAME_SIMILARITY)."""
+    if _DIGIT.search(token):
+        return token, _Kind.NUMBER
+    return _stem(token), _Kind.NEGATION if token in _NEGATIONS else _Kind.WORD
+
+
+@lru_cache(maxsize=_WORD_CACHE)
+def _alone(word: str) -> frozenset[str]:
+    """The set of one word (kept: most words have no other spelling in the index)."""
+    return frozenset((word,))
 
 
 def _near(a: str, b: str) -> bool:

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from feedserver import Feed, FeedServer, rss
 from recording import ManualClock, RecordingAdapter, Sent
+from test_stories import unusual_words
 
 from bot.chat.message import message_from_json
 from bot.cli.main import main
@@ -23,6 +25,7 @@ from bot.core.errors import ConfigError, DeliveryError
 from bot.core.models import DeliveryState
 from bot.matching.watchlists import Watchlist, load_configured_watchlists
 from bot.service.app import App, open_app
+from bot.storage.schema import matches
 
 CHANNEL = "discord:111111111111111111"
 OTHER_CHANNEL = "discord:222222222222222222"
@@ -443,6 +446,70 @@ async def test_matches_stored_before_a_crash_are_routed_at_the_next_start(
         await app.dispatcher.tick()
         await app.dispatcher.drain()
     assert adapter.titles() == [CANOLA]
+
+
+async def unrouted(app: App) -> int:
+    """The matches stored and not yet routed."""
+    async with app.store.engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(matches.c.routed_at.is_(None))
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_a_backlog_is_routed_a_batch_per_tick_while_earlier_stories_go_out(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    # A flood of headlines differing by one unusual word (each a story of its own) once
+    # stalled the delivery tick until all of it was routed: no alert went out and the
+    # heartbeat that /readyz reads stopped.
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    flood = [f"China imposes tariff on Canadian canola {w}" for w in unusual_words(450)]
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        app.dispatcher.route_batch = 100
+        await app.pipeline.run_cycle(ignore_schedule=True)  # the first poll: nothing is news
+        publish(feed_server, "/a", CANOLA)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        publish(feed_server, "/b", *flood)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        stored = await unrouted(app)  # each item matches canola and canada-china
+        assert stored == 2 * (1 + len(flood))
+        await app.tick()
+        await app.dispatcher.drain()
+        assert adapter.titles()[0] == CANOLA  # out while most of the flood waits
+        left = await unrouted(app)
+        assert left == stored - 100
+        while left:
+            await app.tick()
+            assert (await app.readiness()).ready
+            before, left = left, await unrouted(app)
+            assert before - left == min(before, 100)
+        await app.dispatcher.drain()
+    assert sorted(adapter.titles()) == sorted([CANOLA, *flood])
+
+
+async def test_run_once_routes_a_backlog_bigger_than_a_tick(
+    feed_server: FeedServer, sqlite_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    flood = [f"China imposes tariff on Canadian canola {w}" for w in unusual_words(250)]
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        app.dispatcher.route_batch = 100
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        publish(feed_server, "/a", *flood)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        await app.dispatcher.tick(route_all=True)  # as `run --once` does
+        await app.dispatcher.drain()
+        assert await unrouted(app) == 0
+    assert sorted(adapter.titles()) == sorted(flood)
 
 
 def test_subscription_config_errors_name_the_field() -> None:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime, timedelta
 
-from bot.matching.stories import StoryIndex, same_story, title_tokens
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.matching.stories import MAX_HEADLINES, StoryIndex, Tokens, same_story, title_tokens
 
 T0 = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 
@@ -371,6 +376,21 @@ def test_prune_forgets_stories_whose_window_passed() -> None:
     assert len(index) == 0
 
 
+def test_a_renamed_story_is_found_under_its_new_id_and_a_forgotten_one_not_at_all() -> None:
+    # Routing files new stories under provisional ids until they are stored.
+    index = StoryIndex()
+    index.add(1 << 62, "China imposes 100% tariff on Canadian canola oil - CBC News", T0)
+    index.add(2, "Canadian frigate transits Taiwan Strait", T0)
+    index.rename(1 << 62, 7)
+    assert index.find("China imposes 100 per cent tariff on Canadian canola oil", T0) == 7
+    index.forget(2)
+    index.forget(3)  # not remembered: nothing to do
+    assert len(index) == 1
+    assert index.find("Canadian frigate transits Taiwan Strait - Reuters", T0) is None
+    index.prune(T0 + timedelta(days=3))
+    assert len(index) == 0
+
+
 def synthetic_titles() -> list[str]:
     """20,000 distinct, unrelated tariff headlines sharing most of their words."""
     subjects = (
@@ -406,3 +426,175 @@ def test_find_stays_correct_with_20000_unrelated_stories() -> None:
     for story_id in (0, 4_321, 19_999):
         assert index.find(titles[story_id] + " - Reuters", later) == story_id
     assert index.find("Japan lifts tariffs on Canadian canola oil", later) is None
+
+
+def unusual_words(count: int, start: str = "") -> list[str]:
+    """`count` distinct made-up words of eight letters after `start`: no two of one length
+    are near in spelling, so no two headlines differing only by them tell one story."""
+    rng = random.Random(16)
+    found: set[str] = set()
+    while len(found) < count:
+        found.add(start + "".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(8)))
+    return sorted(found)
+
+
+def grouped(titles: list[str]) -> StoryIndex:
+    """An index after routing `titles` in turn: each joins the story it tells, or starts one."""
+    index = StoryIndex()
+    for n, title in enumerate(titles):
+        story = index.find(title, T0)
+        index.add(n if story is None else story, title, T0)
+    return index
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "China imposes tariff on Canadian canola {}",
+        "China imposes tariff on Canadian canola canola{}",  # shares the first letters of one
+        "China will not impose tariff on Canadian canola {}",  # a negation every match has
+    ],
+)
+def test_a_flood_of_near_identical_headlines_is_grouped_in_near_linear_time(
+    template: str,
+) -> None:
+    # Each headline swaps the unusual word of every other, so each is a story of its own;
+    # comparing each with every earlier one made grouping n headlines take n²/2 compares.
+    for count in (500, 2000):
+        index = grouped([template.format(word) for word in unusual_words(count)])
+        assert len(index) == count
+        assert index.comparisons <= count
+
+
+def test_rewrites_of_a_few_stories_are_grouped_with_a_few_compares_each() -> None:
+    titles = [h for group in SAME_STORY for h in group]
+    outlets = ["", " | Reuters", " - CBC News", " — Nikkei Asia", " | The Globe and Mail"]
+    flood = [title + outlet for outlet in outlets for title in titles] * 8
+    index, scan = grouped(flood), Scan(StoryIndex().window)
+    for n, title in enumerate(flood):
+        story = scan.find(title, T0)
+        scan.add(n if story is None else story, title, T0)
+    assert len(index) == len(scan.stories) < 30
+    assert index.comparisons <= 2 * len(flood)
+
+
+# Headlines for the property test: a few stories, rewritten as outlets do (a word
+# inflected, misspelt, added, dropped or swapped; an outlet's name), so that many pairs
+# tell one story and many fall just short of it.
+BASES = [
+    "China imposes 100% tariff on Canadian canola oil",
+    "China imposes tariffs on Canadian canola oil and peas",
+    "Carney meets Zelensky in Ottawa as Canada pledges more aid",
+    "Canada and Japan deepen defence cooperation with new equipment pact",
+    "Counterintelligence officials question internationalisation of uranium procurement",
+    "China will not lift tariffs on Canadian canola, minister says",
+    "Canadian frigate transits Taiwan Strait with Australian destroyer",
+]
+EXTRA_WORDS = ["peas", "pork", "lifts", "japan", "warship", "counterintelligences", "not", "25%"]
+OUTLETS = ["", " - Reuters", " | CBC News", " — Nikkei Asia"]
+CJK = [
+    "カナダと日本、防衛協力を強化へ",
+    "中国对加拿大油菜籽油征收100%关税",
+    "カナダと日本、防衛協力を見直しへ",
+]
+
+
+@st.composite
+def misspelt(draw: st.DrawFn, word: str) -> str:
+    """`word` with one letter inserted, deleted, changed or swapped with the next."""
+    at = draw(st.integers(1, len(word) - 1))
+    letter = draw(st.sampled_from("aeinorstz"))
+    edit = draw(st.sampled_from(["insert", "delete", "change", "swap"]))
+    if edit == "insert":
+        return word[:at] + letter + word[at:]
+    if edit == "delete":
+        return word[:at] + word[at + 1 :]
+    if edit == "change":
+        return word[:at] + letter + word[at + 1 :]
+    return word[: at - 1] + word[at] + word[at - 1] + word[at + 1 :]
+
+
+@st.composite
+def headlines(draw: st.DrawFn) -> str:
+    """A rewrite of one of BASES, or now and then a CJK headline."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(CJK))
+    words = draw(st.sampled_from(BASES)).split()
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(words) - 1))
+        change = draw(st.sampled_from(["misspell", "inflect", "add", "drop", "swap"]))
+        if change == "misspell" and len(words[at]) >= 4:
+            words[at] = draw(misspelt(words[at]))
+        elif change == "inflect":
+            words[at] += draw(st.sampled_from(["s", "ed", "ing"]))
+        elif change == "add":
+            words.insert(at, draw(st.sampled_from(EXTRA_WORDS)))
+        elif change == "drop" and len(words) > 3:
+            del words[at]
+        elif change == "swap":
+            words[at] = draw(st.sampled_from(EXTRA_WORDS))
+    return " ".join(words) + draw(st.sampled_from(OUTLETS))
+
+
+class Scan:
+    """The stories as StoryIndex documents them, found by comparing every headline."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self.stories: dict[int, tuple[list[Tokens], datetime]] = {}
+
+    def add(self, story_id: int, title: str, seen: datetime) -> None:
+        tokens = title_tokens(title)
+        kept, last_seen = self.stories.get(story_id, ([], seen))
+        if tokens and tokens not in kept and len(kept) < MAX_HEADLINES:
+            kept.append(tokens)
+        self.stories[story_id] = (kept, max(last_seen, seen))
+
+    def find(self, title: str, seen: datetime) -> int | None:
+        tokens = title_tokens(title)
+        found = [
+            (last_seen, story_id)
+            for story_id, (kept, last_seen) in self.stories.items()
+            if seen - last_seen <= self.window and any(same_story(tokens, h) for h in kept)
+        ]
+        return max(found)[1] if found else None
+
+    def prune(self, now: datetime) -> None:
+        for story_id, (_, last_seen) in list(self.stories.items()):
+            if now - last_seen > self.window:
+                del self.stories[story_id]
+
+
+# Each event: a headline, when it is seen (hours after T0), and what happens to it:
+# routed (-1: joins the story found, or starts one), added to some story regardless
+# (0 and up), or, for -2, the index is pruned at that time instead.
+events = st.lists(
+    st.tuples(headlines(), st.integers(0, 100), st.integers(-2, 12)), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(events)
+def test_the_index_finds_what_comparing_every_story_finds(
+    history: list[tuple[str, int, int]],
+) -> None:
+    window = timedelta(hours=48)
+    index, scan = StoryIndex(window), Scan(window)
+    for n, (title, hours, action) in enumerate(history):
+        seen = T0 + timedelta(hours=hours)
+        if action == -2:
+            index.prune(seen)
+            scan.prune(seen)
+            assert len(index) == len(scan.stories)
+            continue
+        found = index.find(title, seen)
+        assert found == scan.find(title, seen), title
+        if action >= 0 and scan.stories:
+            story = sorted(scan.stories)[action % len(scan.stories)]
+        else:
+            story = n if found is None else found
+        index.add(story, title, seen)
+        scan.add(story, title, seen)
+    for title, hours, _ in history:
+        seen = T0 + timedelta(hours=hours)
+        assert index.find(title, seen) == scan.find(title, seen), title

@@ -31,7 +31,7 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
     async with open_app(settings, watchlists, deliver=True) as app:
         if once:
             await _cycle(app, console, ignore_schedule=True)
-            await app.dispatcher.tick()
+            await app.dispatcher.tick(route_all=True)
             await app.dispatcher.drain()
             return 0
         stop = asyncio.Event()

@@ -27,6 +27,7 @@ from bot.core.errors import DeliveryError
 from bot.core.metrics import Metrics
 from bot.core.models import Delivery, StoryMatch
 from bot.delivery.outbox import Outbox
+from bot.delivery.routing import ROUTE_BATCH
 from bot.matching.stories import StoryIndex
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,9 @@ class _Channel:
 
 class Dispatcher:
     """Routes, queues digests and delivers. `start()` once, then `tick()` as often as
-    wanted (each is cheap when there is nothing to do); `drain()` waits for what was
-    handed to the channel workers; `stop()` lets in-flight sends finish."""
+    wanted (each is cheap when there is nothing to do, and bounded when there is a
+    lot); `drain()` waits for what was handed to the channel workers; `stop()` lets
+    in-flight sends finish."""
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class Dispatcher:
         pacing: Mapping[str, float] | None = None,
         digest_size: int = 10,
         metrics: Metrics | None = None,
+        route_batch: int = ROUTE_BATCH,
     ) -> None:
         self.outbox = outbox
         self.metrics = metrics or Metrics()
@@ -91,6 +94,7 @@ class Dispatcher:
         self.policy = policy or RetryPolicy()
         self.pacing = dict(pacing or {})
         self.digest_size = digest_size
+        self.route_batch = route_batch
         self.stories = StoryIndex(STORY_WINDOW)
         self._channels: dict[str, _Channel] = {}
         self._handed: set[int] = set()  # delivery ids queued to a worker and not finished
@@ -107,14 +111,25 @@ class Dispatcher:
         now = self.clock()
         await self.outbox.router.load_story_index(self.stories, now - STORY_WINDOW)
 
-    async def tick(self) -> int:
+    async def tick(self, *, route_all: bool = False) -> int:
         """Route new matches, queue due digests, hand due deliveries to their channels.
-        Returns the number of deliveries handed over."""
+        Returns the number of deliveries handed over.
+
+        A tick routes `route_batch` matches at most (all with `route_all`); the rest
+        wait for the next tick, so a backlog holds up neither the scheduler's tick nor
+        the deliveries already queued.
+        """
         now = self.clock()
         self.stories.prune(now)
-        routed = await self.outbox.router.route(self.stories, self._alert, now)
-        if routed:
-            log.debug("%d alerts queued", routed)
+        limit = None if route_all else self.route_batch
+        routed = await self.outbox.router.route(self.stories, self._alert, now, limit=limit)
+        if routed.matches:
+            log.debug(
+                "%d matches routed, %d alerts queued%s",
+                routed.matches,
+                routed.alerts,
+                "; more wait for the next tick" if routed.more else "",
+            )
         await self.outbox.digests.queue_due(now)
         return await self.dispatch()
 

@@ -10,18 +10,22 @@ their order (who did what to whom).
 
 from __future__ import annotations
 
+import heapq
 import operator
 import re
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from bot.matching.near_words import NearWords
 from bot.matching.normalize import fold, has_cjk, nfkc, words
+from bot.matching.postings import Postings
 
 Tokens = tuple[str, ...]
 
@@ -30,7 +34,7 @@ MIN_CJK_CHARS = 6  # a CJK headline this short is too vague to group
 NAME_SIMILARITY = 90.0  # rapidfuzz ratio of near-equal stems ("zelenskiy"/"zelensky")
 MAX_HEADLINES = 16  # distinct headlines a story keeps for comparison
 _WORD_CACHE = 1 << 16  # per-word results kept (stems, keys, spellings)
-_KEY_LENGTH = 4  # index key: the first letters of a word's stem (near-equal words share it)
+_KEY_LENGTH = 4  # first letters of a stem that near-equal words share
 
 # " - CBC News", " | Reuters", " — Nikkei Asia" (fold turns every dash into "-").
 _SEPARATOR = re.compile(r"\s*\|\s*|\s+-+\s+")
@@ -97,6 +101,7 @@ _SPELLINGS = (
     (re.compile(r"(?<=....)ll(ed|ing)$"), r"l\1"),
     (re.compile(r"ogue(s)?$"), r"og\1"),
 )
+_ANY_SPELLING = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SPELLINGS))  # one look
 _STOPWORDS = frozenset(
     "a an the and or but of in on at to for from by with as is are was were be been being "
     "it its this that these those into onto over under through via across amid after upon "
@@ -132,6 +137,9 @@ def title_tokens(title: str) -> Tokens:
     return tuple(_canonical(t) for t in tokens if t not in _STOPWORDS and not _is_letter(t))
 
 
+_cached_tokens = lru_cache(maxsize=1024)(title_tokens)  # routing finds, then adds a title
+
+
 def same_story(a: Tokens, b: Tokens) -> bool:
     """Whether two headlines' tokens (from `title_tokens`) tell the same story.
 
@@ -160,10 +168,17 @@ def same_story(a: Tokens, b: Tokens) -> bool:
     )
 
 
+@dataclass(slots=True)
+class _Headline:
+    story_id: int  # changed by `StoryIndex.rename`
+    tokens: Tokens
+    words: tuple[str, ...]  # distinct index words (`_indexed`) of a Latin headline; none for CJK
+    filed_under: str  # the word it is designated by: its rarest when added (the first such)
+
+
 @dataclass(frozen=True, slots=True)
 class _Story:
-    headlines: tuple[Tokens, ...]
-    keys: frozenset[str]  # the index keys of all its headlines
+    headlines: tuple[int, ...]  # headline ids
     last_seen: datetime
 
 
@@ -171,17 +186,29 @@ class StoryIndex:
     """Recent stories in memory, to find which story a new headline belongs to.
 
     Window: a story takes new items for `window` after its last item (default 48 h).
-    An inverted index maps each word's key (the start of its stem, shared by every word it
-    can pair with) to the stories using it. A headline of n distinct keys matches only
-    stories sharing n - k of them, where k is the most words it may leave unpaired, so
-    `find` looks up its k + 1 rarest keys (or one key every match must have), keeps the
-    stories sharing enough keys, and compares those alone.
+    `find` compares a headline only with the headlines that can tell the same story,
+    found in inverted indexes over index words (`_indexed`: a token's stem; two tokens pair
+    only when their words are equal or near in spelling, `NearWords`). A match leaves
+    no word unpaired on one side or the other (`same_story`): either every word of the
+    new headline pairs, so the match uses one of the words its rarest word pairs with
+    (the postings), or every word of the match pairs, so the one word it was filed
+    under when added (its rarest then) pairs with a word of the new headline (the
+    designations). A number or negation, which every match has, is one lookup enough;
+    a CJK headline matches identical ones only. `comparisons` counts the `same_story`
+    calls made.
     """
 
     def __init__(self, window: timedelta = timedelta(hours=48)) -> None:
         self.window = window
+        self.comparisons = 0
         self._stories: dict[int, _Story] = {}
-        self._postings: defaultdict[str, set[int]] = defaultdict(set)
+        self._headlines: dict[int, _Headline] = {}
+        self._next_headline = 0
+        self._postings: Postings[str, int] = Postings()
+        self._designated: Postings[str, int] = Postings()
+        self._identical: Postings[Tokens, int] = Postings()  # CJK headlines
+        self._spellings = NearWords(NAME_SIMILARITY, _KEY_LENGTH)
+        self._expiry: list[tuple[datetime, int]] = []  # heap of (last seen, story id)
 
     def __len__(self) -> int:
         """The number of stories remembered."""
@@ -193,72 +220,138 @@ class StoryIndex:
         The story's window runs from its latest item; it keeps `MAX_HEADLINES` distinct
         headlines to compare with (later ones only extend its window).
         """
-        tokens = title_tokens(title)
-        story = self._stories.get(story_id, _Story((), frozenset(), seen))
-        headlines, keys = story.headlines, story.keys
-        if tokens and tokens not in headlines and len(headlines) < MAX_HEADLINES:
-            headlines += (tokens,)
-            added = _keys(tokens) - keys
-            keys |= added
-            for key in added:
-                self._postings[key].add(story_id)
-        self._stories[story_id] = _Story(headlines, keys, max(story.last_seen, seen))
+        tokens = _cached_tokens(title)
+        story = self._stories.get(story_id)
+        headlines = story.headlines if story is not None else ()
+        if (
+            tokens
+            and len(headlines) < MAX_HEADLINES
+            and all(self._headlines[h].tokens != tokens for h in headlines)
+        ):
+            headlines += (self._file(story_id, tokens),)
+        last_seen = seen if story is None else max(story.last_seen, seen)
+        self._stories[story_id] = _Story(headlines, last_seen)
+        if story is None or last_seen != story.last_seen:
+            heapq.heappush(self._expiry, (last_seen, story_id))
 
     def find(self, title: str, seen: datetime) -> int | None:
         """The id of the recent story this headline belongs to, or None.
 
         A story is recent when `seen` is at most `window` after its last item; it matches
         when one of its headlines tells the same story (`same_story`). Of several, the most
-        recently seen.
+        recently seen (then the highest id).
         """
-        tokens = title_tokens(title)
+        tokens = _cached_tokens(title)
         if not tokens:
             return None
-        keys = _keys(tokens)
-        probe, shared = self._plan(tokens, keys)
-        candidates = set[int]().union(*(self._postings.get(key, ()) for key in probe))
-        matches = [
-            (story.last_seen, story_id)
-            for story_id in candidates
-            if len(keys & (story := self._stories[story_id]).keys) >= shared
-            and seen - story.last_seen <= self.window
-            and any(same_story(tokens, headline) for headline in story.headlines)
-        ]
-        return max(matches)[1] if matches else None
+        if _is_cjk(tokens):
+            candidates: Iterable[int] = self._identical.get(tokens)
+        else:
+            candidates = self._candidates(tokens)
+        best: tuple[datetime, int] | None = None
+        for headline_id in candidates:
+            headline = self._headlines[headline_id]
+            story = self._stories[headline.story_id]
+            rank = (story.last_seen, headline.story_id)
+            if (best is not None and rank <= best) or seen - story.last_seen > self.window:
+                continue
+            self.comparisons += 1
+            if same_story(tokens, headline.tokens):
+                best = rank
+        return None if best is None else best[1]
+
+    def rename(self, old: int, new: int) -> None:
+        """Give story `old` the id `new` (not in use): a story filed under a provisional
+        id until it is stored."""
+        story = self._stories.pop(old)
+        for headline_id in story.headlines:
+            self._headlines[headline_id].story_id = new
+        self._stories[new] = story
+        heapq.heappush(self._expiry, (story.last_seen, new))
+
+    def forget(self, story_id: int) -> None:
+        """Forget a story, if remembered."""
+        story = self._stories.pop(story_id, None)
+        if story is not None:
+            for headline_id in story.headlines:
+                self._drop(headline_id)
 
     def prune(self, now: datetime) -> None:
         """Forget stories whose window has passed: last item more than `window` before `now`."""
-        expired = [i for i, s in self._stories.items() if now - s.last_seen > self.window]
-        for story_id in expired:
-            self._forget(story_id)
+        expiry = self._expiry
+        while expiry and now - expiry[0][0] > self.window:
+            last_seen, story_id = heapq.heappop(expiry)
+            story = self._stories.get(story_id)
+            if story is not None and story.last_seen == last_seen:  # else seen again since
+                self.forget(story_id)
 
-    def _forget(self, story_id: int) -> None:
-        """Drop a story and its postings."""
-        for key in self._stories.pop(story_id).keys:
-            postings = self._postings[key]
-            postings.discard(story_id)
-            if not postings:
-                del self._postings[key]
-
-    def _plan(self, tokens: Tokens, keys: set[str]) -> tuple[list[str], int]:
-        """The keys to look up, rarest first, and how many of `keys` a match shares.
-
-        CJK headlines match identical ones only: all keys, any one looked up. Otherwise at
-        most `_max_extra` words go unpaired, so a match shares all keys but that many, and
-        one of the rarest `_max_extra + 1`; a number or negation, which every match has,
-        is one key enough.
-        """
+    def _file(self, story_id: int, tokens: Tokens) -> int:
+        """Index a new headline of a story; returns its id."""
+        headline_id = self._next_headline
+        self._next_headline += 1
         if _is_cjk(tokens):
-            return [min(keys, key=self._frequency)], len(keys)
-        extra = _max_extra(len(tokens))
-        required = _numbers(tokens) | _negations(tokens)
-        if required:
-            return [min(_keys(required), key=self._frequency)], len(keys) - extra
-        return sorted(keys, key=self._frequency)[: extra + 1], len(keys) - extra
+            headline = _Headline(story_id, tokens, (), "")
+            self._identical.add(tokens, headline_id)
+        else:
+            indexed = dict(map(_indexed, tokens))  # distinct words, in order, and their kind
+            words = tuple(indexed)
+            count = self._postings.count
+            headline = _Headline(story_id, tokens, words, min(words, key=count))
+            for word, kind in indexed.items():
+                self._postings.add(word, headline_id)
+                if kind is not _Kind.NUMBER:
+                    self._spellings.add(word)
+            self._designated.add(headline.filed_under, headline_id)
+        self._headlines[headline_id] = headline
+        return headline_id
 
-    def _frequency(self, key: str) -> int:
-        """How many stories use a key."""
-        return len(self._postings.get(key, ()))
+    def _drop(self, headline_id: int) -> None:
+        """Remove a headline from the indexes."""
+        headline = self._headlines.pop(headline_id)
+        if not headline.words:
+            self._identical.discard(headline.tokens, headline_id)
+            return
+        for word in headline.words:
+            self._postings.discard(word, headline_id)
+            if not _DIGIT.search(word):
+                self._spellings.remove(word)
+        self._designated.discard(headline.filed_under, headline_id)
+
+    def _candidates(self, tokens: Tokens) -> list[int]:
+        """The Latin headlines that may tell the same story as `tokens`: those in which
+        every word of `tokens` has a partner, or whose every word is a partner of one."""
+        postings, near, count = self._postings, self._spellings.near, self._postings.count
+        partners: list[AbstractSet[str]] = []
+        required: list[str] = []
+        rarest: AbstractSet[str] = frozenset()
+        fewest = -1  # headlines using a word of `rarest`, at most
+        for token in tokens:
+            word, kind = _indexed(token)
+            close = near(word) if kind is not _Kind.NUMBER else None
+            options = {word, *close} if close else _alone(word)
+            partners.append(options)
+            reach = count(word) + sum(map(count, close)) if close else count(word)
+            if fewest < 0 or reach < fewest:
+                rarest, fewest = options, reach
+            if kind is not _Kind.WORD:
+                required.append(word)
+        reachable = set[str]().union(*partners)
+        candidates: Collection[int]
+        if required:  # every match has them all
+            candidates = min((postings.get(w) for w in required), key=len)
+        else:
+            found = set[int]().union(*(postings.get(w) for w in rarest))
+            designated = self._designated
+            for word in reachable:
+                found.update(designated.get(word))
+            candidates = found
+        headlines = self._headlines
+        return [
+            i
+            for i in candidates
+            if reachable.issuperset(words := headlines[i].words)
+            or all(not options.isdisjoint(words) for options in partners)
+        ]
 
 
 def _strip_outlet(folded: str) -> str:
@@ -299,7 +392,7 @@ def _join_phrases(tokens: list[str]) -> list[str]:
 def _canonical(token: str) -> str:
     """One spelling of a word: demonym as country, number word as digits, American spelling."""
     token = _CANONICAL.get(token, token)
-    if token.isascii() and token.isalpha():
+    if token.isascii() and token.isalpha() and _ANY_SPELLING.search(token):
         for pattern, replacement in _SPELLINGS:
             token = pattern.sub(replacement, token)
     return token
@@ -341,16 +434,37 @@ def _stem(token: str) -> str:
 
 @lru_cache(maxsize=_WORD_CACHE)
 def _key(token: str) -> str:
-    """The index key of a word: numbers and CJK words whole, else the start of the stem.
-    Words that can pair (`_near`) have the same key."""
+    """The key of a word: numbers and CJK words whole, else the start of the stem. Words
+    that can pair (`_near`) have the same key."""
     if has_cjk(token) or _DIGIT.search(token):
         return token
     return _stem(token)[:_KEY_LENGTH]
 
 
-def _keys(tokens: Iterable[str]) -> set[str]:
-    """The distinct index keys of some words."""
-    return {_key(t) for t in tokens}
+class _Kind(Enum):
+    """What a Latin token is to the index: a number or a negation (every match has it
+    too), or any other word."""
+
+    NUMBER = "number"
+    NEGATION = "negation"
+    WORD = "word"
+
+
+@lru_cache(maxsize=_WORD_CACHE)
+def _indexed(token: str) -> tuple[str, _Kind]:
+    """A Latin token's index word and kind. The word is the token itself for a number,
+    else its stem: two tokens pair (`_near`) only when their words are equal, or near as
+    `NearWords` has them (the same first `_KEY_LENGTH` letters, a ratio of at least
+    NAME_SIMILARITY)."""
+    if _DIGIT.search(token):
+        return token, _Kind.NUMBER
+    return _stem(token), _Kind.NEGATION if token in _NEGATIONS else _Kind.WORD
+
+
+@lru_cache(maxsize=_WORD_CACHE)
+def _alone(word: str) -> frozenset[str]:
+    """The set of one word (kept: most words have no other spelling in the index)."""
+    return frozenset((word,))
 
 
 def _near(a: str, b: str) -> bool:
@@ -404,12 +518,3 @@ def _in_order(pairs: list[tuple[int, int]]) -> bool:
 def _budget(len_a: int, len_b: int) -> int:
     """How many words may go unpaired between headlines of these lengths."""
     return max(1, (len_a + len_b) // 10)
-
-
-def _max_extra(length: int) -> int:
-    """The most unpaired words a headline of `length` words can have in a match: the
-    largest n with n <= _budget(length, length + n)."""
-    extra = 0
-    while extra + 1 <= _budget(length, length + extra + 1):
-        extra += 1
-    return extra

@@ -113,3 +113,19 @@ def test_a_bad_database_url_is_a_configuration_error_shown_without_its_password(
     assert main(["feeds"]) == 2
     err = capsys.readouterr().err
     assert says in err and "secret" not in err
+
+
+def test_run_once_says_what_it_left_pending(caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import UTC, datetime
+
+    from bot.cli.run import _say_what_waits
+    from bot.delivery.queue import Waiting
+
+    with caplog.at_level("WARNING"):
+        _say_what_waits(Waiting(3, 1, datetime(2026, 12, 6, 9, 30, tzinfo=UTC), 2))
+        _say_what_waits(Waiting(0, 0, None, 0))
+    assert [r.getMessage() for r in caplog.records] == [
+        "3 deliveries not sent yet (1 to retry after an error, 2 held by quiet hours; the "
+        "first due 2026-12-06 09:30 UTC): `wirewatch run` sends them when due",
+        "2 deliveries wait for a channel whose delivery stopped: see `wirewatch subscriptions`",
+    ]

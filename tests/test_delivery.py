@@ -23,6 +23,7 @@ from bot.cli.main import main
 from bot.core.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
 from bot.core.errors import ConfigError, DeliveryError
 from bot.core.models import DeliveryState
+from bot.delivery.queue import Waiting
 from bot.matching.watchlists import Watchlist, load_configured_watchlists
 from bot.service.app import App, open_app
 from bot.storage.schema import matches
@@ -491,7 +492,7 @@ async def test_a_backlog_is_routed_a_batch_per_tick_while_earlier_stories_go_out
     assert sorted(adapter.titles()) == sorted([CANOLA, *flood])
 
 
-async def test_run_once_routes_a_backlog_bigger_than_a_tick(
+async def test_run_once_routes_and_sends_a_backlog_bigger_than_a_tick(
     feed_server: FeedServer, sqlite_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
@@ -503,13 +504,34 @@ async def test_run_once_routes_a_backlog_bigger_than_a_tick(
     publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
         app.dispatcher.route_batch = 100
+        app.dispatcher.due_batch = 40  # `run --once` once sent only the first hand-out
         await app.pipeline.run_cycle(ignore_schedule=True)
         publish(feed_server, "/a", *flood)
         await app.pipeline.run_cycle(ignore_schedule=True)
-        await app.dispatcher.tick(route_all=True)  # as `run --once` does
-        await app.dispatcher.drain()
+        await app.dispatcher.flush()  # as `run --once` does
         assert await unrouted(app) == 0
+        assert await app.outbox.queue.waiting(clock()) == Waiting(0, 0, None, 0)
     assert sorted(adapter.titles()) == sorted(flood)
+
+
+async def test_run_once_says_which_deliveries_wait_and_why(
+    feed_server: FeedServer, sqlite_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), times=1)
+    publish(feed_server, "/a")
+    async with running(config, adapter, clock) as app:
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        publish(feed_server, "/a", CANOLA)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        await app.dispatcher.flush()
+        waiting = await app.outbox.queue.waiting(clock())
+    assert adapter.titles() == []
+    assert (waiting.later, waiting.retrying, waiting.stopped) == (1, 1, 0)
+    assert waiting.next_at is not None and waiting.next_at > clock()
 
 
 def test_subscription_config_errors_name_the_field() -> None:

@@ -26,7 +26,7 @@ from aiohttp import web
 from bot.core.config import FeedConfig, Settings, SubscriptionConfig
 from bot.core.models import CycleSummary
 from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
-from bot.service.app import App, open_app
+from bot.service.app import open_app
 
 DIGEST = "0 8 * * *"  # the demo queues its digest at once; this is only its schedule
 
@@ -125,22 +125,16 @@ async def _demo(settings: Settings) -> int:
                     f"{_stories(second)} matching a watchlist. Their alerts, as a console "
                     "subscription posts them (two outlets carrying one story make one alert):\n"
                 )
-                await _deliver(app)
+                await app.dispatcher.flush()
                 print("3. A digest of everything matched, as a scheduled digest posts it:\n")
                 for sub in await app.outbox.subscriptions.list_active():
                     await app.outbox.digests.queue_now(sub.id, datetime.now(UTC))
-                await _deliver(app)
+                await app.dispatcher.flush()
     print(
         "That was the whole pipeline. Next: `wirewatch init` writes a starter "
         "wirewatch.yaml for your own feeds, then `wirewatch check` and `wirewatch run`."
     )
     return 0
-
-
-async def _deliver(app: App) -> None:
-    """Route, queue and send everything due, and wait until it is out."""
-    while await app.dispatcher.tick():
-        await app.dispatcher.drain()
 
 
 def _stories(summary: CycleSummary) -> int:

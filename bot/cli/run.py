@@ -12,7 +12,10 @@ from rich.console import Console
 
 from bot import __version__
 from bot.cli.reports import CycleProgress, print_reports, print_summary
+from bot.core.clock import format_utc, utcnow
 from bot.core.config import Settings
+from bot.core.wording import counted
+from bot.delivery.queue import Waiting
 from bot.matching.watchlists import Watchlist
 from bot.service.app import App, open_app
 from bot.service.scheduler import run_until_stopped
@@ -31,8 +34,8 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
     async with open_app(settings, watchlists, deliver=True) as app:
         if once:
             await _cycle(app, console, ignore_schedule=True)
-            await app.dispatcher.tick(route_all=True)
-            await app.dispatcher.drain()
+            await app.dispatcher.flush()
+            _say_what_waits(await app.outbox.queue.waiting(utcnow()))
             return 0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -71,3 +74,25 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
     if summary.polls or ignore_schedule:
         elapsed = time.monotonic() - started
         print_summary(console, summary, elapsed, name_failures=ignore_schedule)
+
+
+def _say_what_waits(waiting: Waiting) -> None:
+    """After `run --once` has sent everything due: what it left pending, and why."""
+    if waiting.later:
+        held = waiting.later - waiting.retrying
+        reasons = [
+            f"{waiting.retrying} to retry after an error" if waiting.retrying else "",
+            f"{held} held by quiet hours" if held else "",
+        ]
+        first = format_utc(waiting.next_at) if waiting.next_at else "later"
+        log.warning(
+            "%s not sent yet (%s; the first due %s): `wirewatch run` sends them when due",
+            counted(waiting.later, "delivery", "deliveries"),
+            ", ".join(r for r in reasons if r),
+            first,
+        )
+    if waiting.stopped:
+        log.warning(
+            "%s wait for a channel whose delivery stopped: see `wirewatch subscriptions`",
+            counted(waiting.stopped, "delivery", "deliveries"),
+        )

@@ -31,6 +31,7 @@ from bot.delivery.routing import ROUTE_BATCH
 from bot.matching.stories import StoryIndex
 
 log = logging.getLogger(__name__)
+DUE_BATCH = 1000  # deliveries one dispatch hands out at most
 STORY_WINDOW = timedelta(hours=48)  # a story takes new outlets' items for this long
 STOP_GRACE = 10.0  # seconds in-flight sends get to finish on stop
 
@@ -85,6 +86,7 @@ class Dispatcher:
         digest_size: int = 10,
         metrics: Metrics | None = None,
         route_batch: int = ROUTE_BATCH,
+        due_batch: int = DUE_BATCH,
     ) -> None:
         self.outbox = outbox
         self.metrics = metrics or Metrics()
@@ -95,6 +97,7 @@ class Dispatcher:
         self.pacing = dict(pacing or {})
         self.digest_size = digest_size
         self.route_batch = route_batch
+        self.due_batch = due_batch
         self.stories = StoryIndex(STORY_WINDOW)
         self._channels: dict[str, _Channel] = {}
         self._handed: set[int] = set()  # delivery ids queued to a worker and not finished
@@ -138,7 +141,7 @@ class Dispatcher:
         if self._stopping:
             return 0
         handed = 0
-        for delivery in await self.outbox.queue.due(self.clock()):
+        for delivery in await self.outbox.queue.due(self.clock(), self.due_batch):
             if delivery.id in self._handed:
                 continue
             channel = self._channel(delivery.channel)
@@ -148,6 +151,12 @@ class Dispatcher:
             channel.queue.put_nowait(delivery)
             handed += 1
         return handed
+
+    async def flush(self) -> None:
+        """Route every new match, then send every delivery due now, until none is left
+        due (for `run --once` and the demo, which exit afterwards)."""
+        while await self.tick(route_all=True):
+            await self.drain()
 
     async def drain(self) -> None:
         """Wait until every handed delivery has been attempted."""

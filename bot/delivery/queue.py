@@ -24,6 +24,18 @@ from bot.storage.schema import UTCDateTime, deliveries, subscriptions
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """Pending deliveries that are not sent yet, and why: `later` are not due (`retrying`
+    of them after an error, the rest held by quiet hours), the first due at `next_at`;
+    `stopped` belong to a channel whose delivery stopped."""
+
+    later: int
+    retrying: int
+    next_at: datetime | None
+    stopped: int
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryQueue:
     """The delivery cycle on the store's engine: recover, due, claim, then sent, retry
     or failed; and what the queue holds, for health, metrics and the CLI."""
@@ -150,6 +162,29 @@ class DeliveryQueue:
                 .where(deliveries.c.id == delivery_id)
                 .values(state=DeliveryState.FAILED, last_error=error)
             )
+
+    async def waiting(self, now: datetime) -> Waiting:
+        """The pending deliveries that are not due at `now`, or whose channel stopped."""
+        later = deliveries.c.next_attempt_at > now
+        stopped = sa.or_(
+            subscriptions.c.active.is_(False), subscriptions.c.disabled_reason.is_not(None)
+        )
+        query = (
+            sa.select(
+                sa.func.count().filter(sa.and_(later, sa.not_(stopped))),
+                sa.func.count().filter(
+                    sa.and_(later, sa.not_(stopped), deliveries.c.last_error.is_not(None))
+                ),
+                sa.func.min(deliveries.c.next_attempt_at).filter(sa.not_(stopped)),
+                sa.func.count().filter(stopped),
+            )
+            .select_from(deliveries)
+            .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+            .where(deliveries.c.state == DeliveryState.PENDING)
+        )
+        async with self.engine.connect() as conn:
+            later_n, retrying, first, stopped_n = (await conn.execute(query)).one()
+        return Waiting(int(later_n), int(retrying), first if later_n else None, int(stopped_n))
 
     async def counts(self) -> dict[str, int]:
         """Deliveries by state (for health and metrics)."""

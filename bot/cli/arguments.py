@@ -57,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="subscriptions and whether they deliver, the outbox, the latest failures",
     )
+    dl = sub.add_parser(
+        "deliveries",
+        parents=[common],
+        help="the latest alerts and digests in the outbox; `retry` sends failed ones again",
+    )
+    dl.add_argument("--failed", action="store_true", help="only the failed deliveries")
+    dl.add_argument("--limit", type=int, default=50, help="how many to list (default 50)")
+    dl_sub = dl.add_subparsers(dest="action", metavar="ACTION")
+    retry = dl_sub.add_parser(
+        "retry", parents=[common], help="queue failed deliveries again once their channel works"
+    )
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="failed deliveries' ids")
+    retry.add_argument("--all-failed", action="store_true", help="every failed delivery")
     match = sub.add_parser("match", parents=[common], help="which watchlists match some text")
     match.add_argument("text", nargs="*", help="the text to match (title first)")
     match.add_argument("--summary", default="", help="text matched as the summary field")

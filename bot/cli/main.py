@@ -43,6 +43,7 @@ COMMANDS = {
     "health": Handler("health", "health", takes="web"),
     "feeds": Handler("status", "feeds"),
     "subscriptions": Handler("status", "subscriptions"),
+    "deliveries": Handler("deliveries", "deliveries"),
     "match": Handler("matching", "match"),
     "eval": Handler("matching", "evaluate_watchlists"),
     "backtest": Handler("matching", "backtest"),

@@ -286,3 +286,25 @@ def print_subscriptions(
             + "\t".join(one_line(field) for field in fields)
             + "\n"
         )
+
+
+def print_deliveries(console: Console, deliveries: Sequence[Delivery]) -> None:
+    """`wirewatch deliveries`: one line per delivery, newest first: id, state, channel,
+    kind, what it carries, attempts, when queued, the last error. Tab-separated."""
+    out = console.file
+    if not deliveries:
+        out.write("no deliveries\n")
+    for delivery in deliveries:
+        payload = delivery.payload or {}
+        title = payload.get("title") if isinstance(payload, dict) else None
+        fields = [
+            str(delivery.id),
+            delivery.state.value,
+            delivery.channel,
+            delivery.kind,
+            str(title or (f"story {delivery.story_id}" if delivery.story_id else "digest")),
+            f"attempts {delivery.attempts}",
+            f"queued {format_utc(delivery.created_at)}",
+            delivery.last_error or "",
+        ]
+        out.write("\t".join(one_line(field) for field in fields) + "\n")

@@ -30,7 +30,7 @@ from pydantic import (
 
 from bot.core.channels import parse_channel
 from bot.core.cron import check_timezone, next_fire, parse_quiet_hours
-from bot.core.environment import variable
+from bot.core.environment import variable, webhook_problem
 from bot.core.errors import ConfigError
 from bot.core.safe_text import CONTROLS
 from bot.core.web_settings import WebSettings, read_web_section, web_overrides
@@ -251,7 +251,9 @@ class SubscriptionConfig(_Strict):
         """A channel reference; on a platform the context's `platforms` lack, an error."""
         channel = parse_channel(value)
         platforms = (info.context or {}).get("platforms")
-        if platforms is not None and (problem := unconfigured_platform(str(channel), platforms)):
+        if platforms is None:  # not a full check: the platform and a webhook's URL
+            return str(channel)
+        if problem := unconfigured_platform(str(channel), platforms) or webhook_problem(channel):
             raise ValueError(problem)
         return str(channel)
 

@@ -17,7 +17,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from bot.core.channels import ChannelRef
 from bot.core.errors import ConfigError
 from bot.core.safe_text import CONTROLS
 
@@ -188,3 +190,41 @@ def _shown(value: str) -> str:
     """A value as a message quotes it: repr, cut to 40 characters."""
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
+
+
+# Where each platform's incoming webhooks live (a proxy set as the platform's API URL
+# is accepted too: WIREWATCH_SLACK_API_URL, WIREWATCH_DISCORD_API_URL).
+_WEBHOOK_HOSTS = {
+    "slack": ("hooks.slack.com", "hooks.slack-gov.com"),
+    "discord": ("discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"),
+}
+_API_URL_VARIABLES = {"slack": "WIREWATCH_SLACK_API_URL", "discord": "WIREWATCH_DISCORD_API_URL"}
+
+
+def webhook_problem(channel: ChannelRef) -> str | None:
+    """Why webhook channel `channel` cannot be posted to (its variable unset, unreadable,
+    or not an https URL of its platform's webhooks), or None; never shows the URL."""
+    name = channel.webhook_env()
+    if name is None:
+        return None
+    try:
+        url = read_secret(name)
+    except ConfigError as exc:
+        return "; ".join(exc.problems)
+    platform = channel.adapter
+    if not url:
+        others = [v.removesuffix("_FILE") for v in webhook_variables(platform)]
+        hint = f" (set now: {', '.join(sorted(set(others)))})" if others else ""
+        return f"{channel} needs its URL in {name} (or {name}_FILE), which is not set{hint}"
+    parsed = urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    proxy = urlsplit(variable(_API_URL_VARIABLES[platform]) or "").hostname
+    if proxy and host == proxy.lower():
+        return None
+    expected = " or ".join(_WEBHOOK_HOSTS[platform])
+    if parsed.scheme != "https" or host not in _WEBHOOK_HOSTS[platform]:
+        shown = f"{parsed.scheme}://{host}" if parsed.scheme and host else "something else"
+        return f"{name} must hold an https URL on {expected}, not {shown}"
+    if platform == "discord" and not parsed.path.startswith("/api/webhooks/"):
+        return f"{name} must hold a Discord webhook URL (https://discord.com/api/webhooks/…)"
+    return None

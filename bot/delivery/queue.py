@@ -11,8 +11,9 @@ startup (`recover`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -162,6 +163,59 @@ class DeliveryQueue:
                 .where(deliveries.c.id == delivery_id)
                 .values(state=DeliveryState.FAILED, last_error=error)
             )
+
+    async def requeue_failed(
+        self,
+        now: datetime,
+        *,
+        channels: Collection[str] | None = None,
+        ids: Collection[int] | None = None,
+        within: timedelta | None = None,
+    ) -> list[int]:
+        """Put failed deliveries back to pending, due at `now`; return their ids.
+
+        Those of `channels`, or with `ids`, or all; with `within`, only those first
+        attempted (or queued) that recently, so an automatic retry stays inside
+        `retry_for`. Without it (an operator's explicit retry) their retry window
+        starts again.
+        """
+        query = sa.select(deliveries.c.id).where(deliveries.c.state == DeliveryState.FAILED)
+        if channels is not None:
+            query = query.where(deliveries.c.channel.in_(list(channels)))
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
+        if within is not None:
+            since = sa.literal(now - within, UTCDateTime())
+            started = sa.func.coalesce(deliveries.c.first_attempt_at, deliveries.c.created_at)
+            query = query.where(started >= since)
+        values: dict[str, Any] = {
+            "state": DeliveryState.PENDING,
+            "next_attempt_at": sa.literal(now, UTCDateTime()),
+        }
+        if within is None:
+            values["first_attempt_at"] = None
+        async with self.engine.begin() as conn:
+            found = [int(i) for i in (await conn.execute(query)).scalars()]
+            for chunk in range(0, len(found), 400):
+                await conn.execute(
+                    deliveries.update()
+                    .where(deliveries.c.id.in_(found[chunk : chunk + 400]))
+                    .values(**values)
+                )
+        return found
+
+    async def listing(
+        self, *, failed_only: bool = False, channel: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        """The latest deliveries (only the failed ones, or one channel's, if asked),
+        newest first."""
+        query = sa.select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
+        if failed_only:
+            query = query.where(deliveries.c.state == DeliveryState.FAILED)
+        if channel is not None:
+            query = query.where(deliveries.c.channel == channel)
+        async with self.engine.connect() as conn:
+            return [to_delivery(r) for r in (await conn.execute(query)).all()]
 
     async def waiting(self, now: datetime) -> Waiting:
         """The pending deliveries that are not due at `now`, or whose channel stopped."""

@@ -29,11 +29,16 @@ class Subscriptions:
 
     engine: AsyncEngine
 
-    async def sync(self, configs: Sequence[SubscriptionConfig], now: datetime) -> None:
+    async def sync(
+        self, configs: Sequence[SubscriptionConfig], now: datetime, *, restart: bool = False
+    ) -> list[str]:
         """Make the config file's subscriptions exactly `configs`; runtime ones are kept.
 
         A config subscription that disappeared from the file is deactivated; one that
-        came back, or changed, is updated in place (its digest history is kept).
+        came back, or changed, is updated in place (its digest history is kept). With
+        `restart` (a bot starting), every stopped channel is tried again: its
+        subscriptions are enabled and its channel is returned, so that what failed there
+        can be retried. Without it (a command that only looks), stopped ones stay stopped.
         """
         async with self.engine.begin() as conn:
             rows = (
@@ -47,7 +52,7 @@ class Subscriptions:
             for config in configs:
                 key = config.key
                 declared.add(key)
-                values = _config_values(config, now) | {"disabled_reason": None}
+                values = _config_values(config, now)
                 row = known.get(key)
                 if row is None:
                     await conn.execute(
@@ -70,6 +75,19 @@ class Subscriptions:
                 await conn.execute(
                     subscriptions.update().where(subscriptions.c.id.in_(gone)).values(active=False)
                 )
+            if not restart:
+                return []
+            stopped = sa.select(subscriptions.c.channel).where(
+                subscriptions.c.disabled_reason.is_not(None)
+            )
+            channels = sorted(set((await conn.execute(stopped)).scalars()))
+            if channels:
+                await conn.execute(
+                    subscriptions.update()
+                    .where(subscriptions.c.channel.in_(channels))
+                    .values(disabled_reason=None)
+                )
+        return channels
 
     async def subscribe(
         self,
@@ -148,6 +166,18 @@ class Subscriptions:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(subscriptions.c.id))).all()
         return [to_subscription(r) for r in rows]
+
+    async def enable_channel(self, channel: str) -> int:
+        """Let a stopped channel's subscriptions deliver again (someone fixed it)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                subscriptions.update()
+                .where(
+                    subscriptions.c.channel == channel, subscriptions.c.disabled_reason.is_not(None)
+                )
+                .values(disabled_reason=None)
+            )
+        return int(result.rowcount or 0)
 
     async def disable_channel(self, channel: str, reason: str) -> int:
         """Stop every subscription of a channel the platform refused for good."""

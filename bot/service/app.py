@@ -3,6 +3,7 @@ pipeline wired."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from bot.service.preflight import check_subscriptions, configured_platforms
 from bot.service.web import WebServer, status_routes
 from bot.storage.store import Store
 
+log = logging.getLogger(__name__)
 SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fails
 
 
@@ -155,7 +157,17 @@ async def open_app(
             else None
         )
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
-        await outbox.subscriptions.sync(settings.subscriptions, clock())
+        now = clock()
+        retried = await outbox.subscriptions.sync(settings.subscriptions, now, restart=deliver)
+        if retried:  # a restart is the operator's word that a stopped channel may work now
+            requeued = await outbox.queue.requeue_failed(
+                now, channels=retried, within=settings.delivery.retry_for
+            )
+            log.info(
+                "trying stopped channels again (%s): %d failed deliveries queued again",
+                ", ".join(retried),
+                len(requeued),
+            )
         policy = PollPolicy(
             interval=settings.poll.interval,
             max_backoff=settings.poll.max_backoff,
@@ -172,7 +184,9 @@ async def open_app(
             digest_size=delivery.digest_size,
             metrics=metrics,
         )
-        commands = Commands(store, outbox, matcher, watchlists, clock)
+        commands = Commands(
+            store, outbox, matcher, watchlists, clock, retry_for=settings.delivery.retry_for
+        )
         if deliver:
             for adapter in adapters.values():
                 await adapter.start(commands)

@@ -30,6 +30,7 @@ from bot.chat.message import Entry, Message, Section, Tone, build_digest
 from bot.core.clock import format_utc
 from bot.core.cron import check_cron, check_timezone
 from bot.core.models import evidence_strings
+from bot.core.wording import counted
 from bot.delivery.outbox import Outbox
 from bot.feeds.canonical import canonical_url
 from bot.matching.matcher import Matcher
@@ -55,12 +56,14 @@ class Commands:
         matcher: Matcher,
         watchlists: Sequence[Watchlist],
         clock: Callable[[], datetime],
+        retry_for: timedelta = timedelta(hours=48),
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.matcher = matcher
         self.watchlists = {w.id: w for w in watchlists}
         self.now = clock
+        self.retry_for = retry_for  # how far back a failed delivery is retried on subscribe
 
     # --- lookups ---------------------------------------------------------------------
 
@@ -236,6 +239,14 @@ class Commands:
             )
         else:
             text = f"This channel gets {w.title} alerts as they happen."
+        # the command came from this channel, so it works: what failed here goes out now
+        await self.outbox.subscriptions.enable_channel(caller.channel)
+        requeued = await self.outbox.queue.requeue_failed(
+            self.now(), channels=[caller.channel], within=self.retry_for
+        )
+        if requeued:
+            again = counted(len(requeued), "delivery", "deliveries")
+            text += f" Sending again: {again} that failed here."
         return Message("Subscribed", Tone.INFO, text)
 
     async def unsubscribe(self, caller: Caller, watchlist: str) -> Message:
@@ -263,7 +274,15 @@ class Commands:
             lines.append(
                 f"{', '.join(sub.watchlists)}: {' + '.join(modes)} ({sub.origin}){stopped}"
             )
-        return Message("Subscriptions", Tone.INFO, "\n".join(lines))
+        failed = await self.outbox.queue.listing(failed_only=True, channel=caller.channel)
+        if failed:
+            lines.append(
+                f"Failed here: {counted(len(failed), 'delivery', 'deliveries')}, the latest with "
+                f"{failed[0].last_error}. An admin's /news subscribe here, or a restart of the "
+                "bot, sends them again (within the retry window)."
+            )
+        tone = Tone.WARNING if failed or any(s.disabled_reason for s in subs) else Tone.INFO
+        return Message("Subscriptions", tone, "\n".join(lines))
 
     async def digest(self, caller: Caller, watchlist: str | None) -> Message:
         """Queue this channel's digest (of one watchlist's subscriptions, if given) now."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from bot.core.channels import parse_channel
 from bot.core.config import (
     Settings,
     load_settings,
@@ -16,7 +17,7 @@ from bot.core.config import (
     unconfigured_platform,
     unknown_watchlists,
 )
-from bot.core.environment import DiscordSettings, SlackSettings, variable
+from bot.core.environment import DiscordSettings, SlackSettings, variable, webhook_problem
 from bot.core.errors import ConfigError
 from bot.core.yaml_source import YamlDocument, load_yaml
 from bot.matching.watchlists import Watchlist, load_configured_watchlists
@@ -45,7 +46,8 @@ def check_subscriptions(
     for n, sub in enumerate(settings.subscriptions):
         if problem := unknown_watchlists(sub.watchlists, known):
             problems.append(f"subscriptions.{n}.watchlists: {problem}")
-        if problem := unconfigured_platform(sub.channel, platforms):
+        channel = parse_channel(sub.channel)
+        if problem := unconfigured_platform(sub.channel, platforms) or webhook_problem(channel):
             problems.append(f"subscriptions.{n}.channel: {problem}")
     if problem := repeated_subscriptions(settings.subscriptions):
         problems.append(f"subscriptions: {problem}")

@@ -37,6 +37,15 @@ from bot.core.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
+
+def _not_about_voice(record: logging.LogRecord) -> bool:
+    """wirewatch sends no voice: discord.py's warnings that its voice libraries are
+    missing (PyNaCl, davey) say nothing to an operator."""
+    return "voice will NOT be supported" not in record.getMessage()
+
+
+logging.getLogger("discord.client").addFilter(_not_about_voice)
+
 T = TypeVar("T")
 MAX_RATELIMIT_WAIT = 30.0  # seconds discord.py may sleep on a 429 (its minimum)
 

@@ -157,7 +157,9 @@ async def test_run_stops_cleanly_on_sigterm(feed_server: FeedServer, tmp_path: P
     )  # fmt: skip
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 30)  # the first cycle's summary
-    assert b"cycle: 1 feeds" in line
+    assert b"cycle: 1 feed, 1 ok" in line
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    assert b"first poll of 1 feed: 1 item recorded as the baseline, not reported" in line
     proc.terminate()
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0 and b"stopped" in err and b"Traceback" not in err

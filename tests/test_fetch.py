@@ -46,7 +46,7 @@ async def test_size_cap_by_content_length_and_while_streaming(feed_server: FeedS
         declared = await fetcher.fetch(feed_server.url("/big"))
         streamed = await fetcher.fetch(feed_server.url("/endless"))
     assert declared.error_kind == "too_large" and declared.body is None
-    assert streamed.error_kind == "too_large" and "4096" in (streamed.error or "")
+    assert streamed.error_kind == "too_large" and "poll.max_bytes (4 KiB)" in (streamed.error or "")
 
 
 async def test_gzip_bomb_is_capped_after_decompression(feed_server: FeedServer) -> None:
@@ -122,7 +122,10 @@ async def test_read_timeout_is_the_wait_for_a_byte_not_for_the_whole_body(
         # task as it found it, or the second timeout would escape as a CancelledError
         for _ in range(2):
             quiet = await fetcher.fetch(feed_server.url("/silent"))
-            assert quiet.error_kind == "timeout" and quiet.error == "timed out: no data for 0.3 s"
+            assert (
+                quiet.error_kind == "timeout"
+                and quiet.error == "timed out: no data for 0.3 s (poll.read_timeout)"
+            )
             assert task.cancelling() == 0
     assert steady.status == 200 and steady.body == BODY
     assert not [t for t in asyncio.all_tasks() if t.get_name() == SWEEPER_NAME], "sweeper stopped"
@@ -137,7 +140,10 @@ async def test_total_timeout_cuts_a_body_that_never_stops_trickling(
         started = loop.time()
         result = await fetcher.fetch(feed_server.url("/trickle"))
         took = loop.time() - started
-    assert result.error_kind == "timeout" and result.error == "timed out after 0.6 s"
+    assert (
+        result.error_kind == "timeout"
+        and result.error == "timed out: the whole request took over 0.6 s (poll.total_timeout)"
+    )
     assert took < 5, "cut at the total timeout, not after the 50 s the server would trickle"
 
 
@@ -189,3 +195,15 @@ def test_retry_after_and_max_age_parsing() -> None:
     assert parse_max_age("public, max-age=600") == 600.0
     assert parse_max_age("no-cache, max-age=600") is None
     assert parse_max_age(None) is None
+
+
+async def test_connection_errors_read_in_our_words_naming_the_host() -> None:
+    async with Fetcher(FetchLimits(connect_timeout=5)) as fetcher:
+        refused = await fetcher.fetch("http://127.0.0.1:9/feed")
+        unknown = await fetcher.fetch("http://feeds.invalid/feed")
+    assert refused.error_kind == "connection"
+    assert refused.error == "cannot connect to 127.0.0.1 port 9: connection refused"
+    assert unknown.error_kind == "connection" and unknown.error is not None
+    assert unknown.error.startswith("cannot find the host feeds.invalid (DNS)")
+    for error in (refused.error, unknown.error):
+        assert "ssl:default" not in error and "ConnectionKey" not in error

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 from rich.progress import (
@@ -40,6 +40,7 @@ from bot.core.models import (
     evidence_strings,
 )
 from bot.core.safe_text import one_line
+from bot.core.wording import counted
 from bot.matching.evaluation import Evaluation
 from bot.matching.watchlists import Watchlist
 
@@ -80,9 +81,15 @@ def print_reports(
 
 
 def print_summary(
-    console: Console, summary: CycleSummary, elapsed: float, *, name_failures: bool = True
+    console: Console,
+    summary: CycleSummary,
+    elapsed: float,
+    *,
+    name_failures: bool = True,
+    max_item_age: timedelta | None = None,
 ) -> None:
-    """The cycle's counts, and (`name_failures`) each failing feed with its error.
+    """The cycle's counts; what a first poll recorded as its baseline, and how many
+    matched items were too old to report; (`name_failures`) each failing feed's error.
 
     A long-running bot leaves failures out: a dead feed's place is its health line in
     `wirewatch feeds` and one log line when its state changes, not every cycle.
@@ -105,17 +112,51 @@ def print_summary(
         console.print(table)
     else:
         console.print(
-            f"cycle: {len(summary.polls)} feeds, {counts[Outcome.OK]} ok, "
+            f"cycle: {counted(len(summary.polls), 'feed')}, {counts[Outcome.OK]} ok, "
             f"{counts[Outcome.UNCHANGED]} unchanged, {counts[Outcome.NOT_MODIFIED]} not modified, "
-            f"{len(failed)} failed; {summary.new_items} new items, {len(summary.reports)} matches "
-            f"in {elapsed:.1f} s",
+            f"{len(failed)} failed; {counted(summary.new_items, 'new item')}, "
+            f"{counted(len(summary.reports), 'match', 'matches')} in {elapsed:.1f} s",
             markup=False,
             highlight=False,
         )
+    for line in _unreported(summary, max_item_age):
+        console.print(Text(line))
     for poll in failed if name_failures else ():
         feed = poll.feed
         text = one_line(f"failed: {feed.name} ({feed.url}): {poll.fetch.error}")
         console.print(Text(f"  {text}", style="yellow"))
+
+
+def _unreported(summary: CycleSummary, max_item_age: timedelta | None) -> list[str]:
+    """Why new items went unreported: a first poll's baseline, or their age."""
+    lines = []
+    if summary.baseline_feeds:
+        matched = (
+            f" ({counted(summary.baseline_matched, 'item')} would have matched: see "
+            "`wirewatch backtest`)"
+            if summary.baseline_matched
+            else ""
+        )
+        lines.append(
+            f"first poll of {counted(summary.baseline_feeds, 'feed')}: "
+            f"{counted(summary.baseline_items, 'item')} recorded as the baseline, not "
+            f"reported{matched}; from the next poll on, new items are"
+        )
+    if summary.stale_matched:
+        age = f" ({_duration(max_item_age)})" if max_item_age else ""
+        lines.append(
+            f"{counted(summary.stale_matched, 'matched item')} published longer ago than "
+            f"poll.max_item_age{age}: stored, not reported"
+        )
+    return lines
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 class CycleProgress:

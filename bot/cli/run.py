@@ -71,9 +71,15 @@ async def _cycle(app: App, console: Console, *, ignore_schedule: bool = False) -
         )
     finally:
         progress.stop()
-    if summary.polls or ignore_schedule:
-        elapsed = time.monotonic() - started
-        print_summary(console, summary, elapsed, name_failures=ignore_schedule)
+    elapsed = time.monotonic() - started
+    busy = summary.new_items or summary.reports or summary.baseline_feeds or summary.stale_matched
+    if ignore_schedule or busy:  # a long run is quiet about cycles that found nothing
+        print_summary(
+            console, summary, elapsed, name_failures=ignore_schedule,
+            max_item_age=app.settings.poll.max_item_age,
+        )  # fmt: skip
+    elif summary.polls:
+        log.debug("cycle: %d feeds polled in %.1f s, nothing new", len(summary.polls), elapsed)
 
 
 def _say_what_waits(waiting: Waiting) -> None:

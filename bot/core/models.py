@@ -195,6 +195,10 @@ class CycleSummary:
     polls: tuple[PollResult, ...]
     new_items: int
     reports: tuple[Report, ...]
+    baseline_feeds: int = 0  # feeds polled successfully for the first time
+    baseline_items: int = 0  # their items, recorded and not reported
+    baseline_matched: int = 0  # of those, how many a watchlist matched
+    stale_matched: int = 0  # matched items published before max_item_age, not reported
 
     def count(self, outcome: Outcome) -> int:
         """How many feeds ended with `outcome`."""

@@ -22,6 +22,7 @@ import aiohttp
 from bot import USER_AGENT
 from bot.core.models import FetchResult
 from bot.feeds.charset import content_type_charset
+from bot.feeds.fetch_errors import describe_client_error, timed_out, too_large
 from bot.feeds.stall_watch import StallWatch, Watched
 
 _PERMANENT = {301, 308}
@@ -108,11 +109,15 @@ class Fetcher:
                     raise
                 return FetchResult(status=None, error=reason, error_kind="timeout")
             except TimeoutError:  # connecting
-                return FetchResult(status=None, error="timed out", error_kind="timeout")
+                error = timed_out(
+                    "connecting took over", self.limits.connect_timeout, "connect_timeout"
+                )
+                return FetchResult(status=None, error=error, error_kind="timeout")
             except aiohttp.ClientConnectorError as exc:
-                return FetchResult(status=None, error=_short(exc), error_kind="connection")
+                error = describe_client_error(exc)
+                return FetchResult(status=None, error=error, error_kind="connection")
             except (aiohttp.ClientError, ValueError, UnicodeError) as exc:
-                return FetchResult(status=None, error=_short(exc), error_kind="http")
+                return FetchResult(status=None, error=describe_client_error(exc), error_kind="http")
             finally:
                 self._stalls.done(watched)
 
@@ -175,13 +180,12 @@ class Fetcher:
         if status == 200:
             declared = resp.content_length
             if declared is not None and declared > self.limits.max_bytes:
-                error = f"body of {declared} bytes exceeds the {self.limits.max_bytes}-byte cap"
-                kind = "too_large"
+                error, kind = too_large(self.limits.max_bytes), "too_large"
             elif declared is not None and "Content-Encoding" not in headers:
                 # the parser stops at the declared length, so the cap holds without streaming
                 body = await resp.read()
             elif (body := await self._read_capped(resp)) is None:
-                error, kind = f"body exceeds the {self.limits.max_bytes}-byte cap", "too_large"
+                error, kind = too_large(self.limits.max_bytes), "too_large"
         elif status != 304:
             error, kind = f"HTTP {status}", "gone" if status == 410 else "http"
         return FetchResult(
@@ -209,11 +213,6 @@ class Fetcher:
 
 def _error(status: int | None, message: str, kind: str) -> FetchResult:
     return FetchResult(status=status, error=message, error_kind=kind)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:300]
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.feeds.fetch_errors import timed_out
+
 SLICES = 4  # sweeps per (shorter) timeout
 SWEEPER_NAME = "wirewatch stall sweeper"
 
@@ -104,9 +106,11 @@ class StallWatch:
                 watched.seen = watched.body.total_bytes
                 watched.progress_at = now
             if now - watched.started >= self.total:
-                watched.expired = f"timed out after {self.total:g} s"
+                watched.expired = timed_out(
+                    "the whole request took over", self.total, "total_timeout"
+                )
             elif now - watched.progress_at >= self.read:
-                watched.expired = f"timed out: no data for {self.read:g} s"
+                watched.expired = timed_out("no data for", self.read, "read_timeout")
             else:
                 continue
             watched.task.cancel()

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import xxhash
@@ -63,6 +64,7 @@ class Pipeline:
         self.max_item_age = max_item_age
         self.clock = clock
         self.metrics = metrics or Metrics()
+        self._all_failing = False  # the last cycle with polls had every feed fail
 
     async def run_cycle(
         self,
@@ -89,16 +91,13 @@ class Pipeline:
         pollers = min(len(feeds), self.fetcher.limits.concurrency)
         tasks = [asyncio.create_task(self._poll_into(waiting, done)) for _ in range(pollers)]
         polls: list[PollResult] = []
-        reports: list[Report] = []
-        new_items = 0
+        tally = _Tally()
         try:
             while len(polls) < len(feeds):
                 batch = await _next_batch(done, len(feeds) - len(polls))
-                stored, found = await self._record(batch)
+                found = await self._record(batch, tally)
                 # stored by now: the summary keeps each poll's outcome, not its items
                 polls.extend(p.without_items() if p.items else p for p in batch)
-                new_items += stored
-                reports.extend(found)
                 if on_reports and found:
                     on_reports(found)
                 if on_poll:
@@ -107,7 +106,8 @@ class Pipeline:
         finally:
             for task in tasks:
                 task.cancel()
-        summary = CycleSummary(tuple(polls), new_items, tuple(reports))
+        summary = tally.summary(polls)
+        self._say_when_all_failed(summary)
         self.metrics.observe_cycle(summary)
         return summary
 
@@ -159,7 +159,8 @@ class Pipeline:
             feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning, matched.matches
         )
 
-    async def _record(self, batch: list[PollResult]) -> tuple[int, list[Report]]:
+    async def _record(self, batch: list[PollResult], tally: _Tally) -> list[Report]:
+        """Store one batch of polls, count it in `tally`, and return its new reports."""
         planned = []
         for poll in batch:
             interval = poll.feed.interval or self.policy.interval
@@ -174,8 +175,37 @@ class Pipeline:
             )
             planned.append((poll, schedule))
             _log_health_change(poll, schedule.consecutive_failures, self.policy)
-        found, new_items = await self.store.record_polls(planned, self.max_item_age)
-        return new_items, [Report(s.item, m) for s, m in found if s.reportable]
+        found, new_by_feed = await self.store.record_polls(planned, self.max_item_age)
+        first = {
+            p.feed.id
+            for p in batch
+            if p.feed.first_polled_at is None and p.outcome in (Outcome.OK, Outcome.UNCHANGED)
+        }
+        reports = [Report(s.item, m) for s, m in found if s.reportable]
+        unreported = {(s.id, s.feed_id in first) for s, _ in found if not s.reportable}
+        tally.new_items += sum(new_by_feed.values())
+        tally.reports.extend(reports)
+        tally.baseline_feeds += len(first)
+        tally.baseline_items += sum(new_by_feed[f] for f in first)
+        tally.baseline_matched += sum(1 for _, baseline in unreported if baseline)
+        tally.stale_matched += sum(1 for _, baseline in unreported if not baseline)
+        return reports
+
+    def _say_when_all_failed(self, summary: CycleSummary) -> None:
+        """One warning when every feed of a cycle failed (and one when that ends): then the
+        cause is on this side, not the feeds'."""
+        failed = summary.count(Outcome.FAILED)
+        everything = bool(summary.polls) and failed == len(summary.polls)
+        if everything and not self._all_failing and failed > 1:
+            log.warning(
+                "every feed failed this cycle (%d): check this machine's network, DNS and "
+                "proxy (HTTPS_PROXY), then `wirewatch feeds` for each feed's error",
+                failed,
+            )
+        elif self._all_failing and summary.polls and not everything:
+            log.info("feeds answer again")
+        if summary.polls:
+            self._all_failing = everything and failed > 1
 
 
 async def _next_batch(done: asyncio.Queue[PollResult], remaining: int) -> list[PollResult]:
@@ -204,10 +234,7 @@ def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> N
     if poll.outcome is Outcome.GONE:
         log.warning("%s: 410 Gone, feed disabled (%s)", name, poll.feed.url)
     elif poll.outcome is Outcome.FAILED and before == 0:
-        # an unverified default that never worked costs only its health line, not a warning
-        quiet = not poll.feed.verified and poll.feed.last_success_at is None
-        level = logging.DEBUG if quiet else logging.WARNING
-        log.log(level, "%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
+        log.warning("%s: failing: %s (%s)", name, poll.fetch.error, poll.feed.url)
     elif (
         poll.outcome is Outcome.FAILED and is_dead(failures, policy) and not is_dead(before, policy)
     ):
@@ -216,3 +243,22 @@ def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> N
         )
     elif poll.outcome is not Outcome.FAILED and before > 0:
         log.info("%s: recovered after %d failures", name, before)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """A cycle's counts as its batches are stored (the pipeline's own, mutable)."""
+
+    new_items: int = 0
+    reports: list[Report] = field(default_factory=list)
+    baseline_feeds: int = 0
+    baseline_items: int = 0
+    baseline_matched: int = 0
+    stale_matched: int = 0
+
+    def summary(self, polls: list[PollResult]) -> CycleSummary:
+        """The cycle's summary with these counts."""
+        return CycleSummary(
+            tuple(polls), self.new_items, tuple(self.reports), self.baseline_feeds,
+            self.baseline_items, self.baseline_matched, self.stale_matched,
+        )  # fmt: skip

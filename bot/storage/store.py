@@ -158,13 +158,13 @@ class Store:
 
     async def record_polls(
         self, polls: Sequence[tuple[PollResult, Schedule]], max_item_age: timedelta
-    ) -> tuple[list[tuple[StoredItem, Match]], int]:
+    ) -> tuple[list[tuple[StoredItem, Match]], Counter[int]]:
         """Store each poll's feed state, its new items and their matches, in one transaction.
 
         An item is new when neither its (feed, key) nor its canonical URL is stored yet,
         across all feeds. New items of a feed's first successful poll, and items published
         longer than `max_item_age` ago, are stored but not reportable. Returns every
-        (new item, match) pair and the number of new items.
+        (new item, match) pair and the number of new items by feed id.
         """
         async with self.engine.begin() as conn:
             fresh = await _new_items(conn, polls, max_item_age)
@@ -181,7 +181,7 @@ class Store:
             await conn.exec_driver_sql(update.sql, rows)
             if found:
                 await conn.execute(matches.insert(), [_match_row(s, m) for s, m in found])
-        return found, len(fresh)
+        return found, new_by_feed
 
     async def items_since(self, since: datetime) -> list[StoredItem]:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""

@@ -155,7 +155,8 @@ def print_feed_health(
     console: Console, feeds: Sequence[FeedState], now: datetime | None = None
 ) -> None:
     """`wirewatch feeds`: one line per feed, failing feeds first; a feed whose last parse
-    had something to say (items cut, a wrong charset) says it under its status."""
+    had something to say (items cut, a wrong charset) says it under its status. Each
+    feed shows its id and origin (what `feeds remove|disable|enable` take and allow)."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
         for feed in feeds:  # tab-separated, for scripts: no field holds a tab or a newline
@@ -164,7 +165,7 @@ def print_feed_health(
                 f"last success {_ago(feed.last_success_at, now)}\t"
                 f"fails {feed.consecutive_failures}\tnext {_next_poll(feed, now)}\t"
                 f"items {feed.items_seen}\t{one_line(feed.last_error or '')}\t"
-                f"{one_line(feed.parse_warning or '')}\n"
+                f"{one_line(feed.parse_warning or '')}\tid {feed.id}\t{one_line(feed.origin)}\n"
             )
         return
     table = Table(show_header=True, expand=False)
@@ -174,8 +175,10 @@ def print_feed_health(
         status = Text(one_line(_status(feed)))
         if feed.parse_warning:
             status.append(f"\n{one_line(feed.parse_warning)}", style="yellow")
+        name = Text(f"{one_line(feed.name)}\n{one_line(feed.url)}\n")
+        name.append(f"#{feed.id} · {one_line(feed.origin)}", style="dim")
         table.add_row(
-            Text(f"{one_line(feed.name)}\n{one_line(feed.url)}"),
+            name,
             status,
             _ago(feed.last_success_at, now),
             Text(one_line(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}")),
@@ -190,7 +193,8 @@ def _status(feed: FeedState) -> str:
     if not feed.active:
         return "inactive"
     if feed.disabled_reason:
-        return f"disabled: {feed.disabled_reason}"
+        reason = feed.disabled_reason
+        return reason if reason.startswith("disabled") else f"disabled: {reason}"
     if feed.consecutive_failures:
         return "failing"
     if feed.last_success_at is None:

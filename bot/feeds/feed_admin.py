@@ -26,6 +26,7 @@ from bot.feeds.parser_process import Parse
 from bot.storage.store import MANAGED_ORIGINS, Store
 
 NEWEST = 5  # items a preview shows
+TRIED_LINKS = 5  # feeds a page names that are tried, in order, before giving up
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -85,7 +86,7 @@ class FeedAdmin:
             problem = fetched.error or f"HTTP {fetched.status}"
         elif looks_like_html(fetched.body):
             links = feed_links(fetched.body, fetched.permanent_url or url)
-            for n, link in enumerate(links):
+            for n, link in enumerate(links[:TRIED_LINKS]):
                 read = await self._read(link.url, guarded)
                 if isinstance(read, Preview):
                     others = links[:n] + links[n + 1 :]

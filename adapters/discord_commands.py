@@ -1,7 +1,10 @@
 """`/news` as a Discord application command group, built from the command core's table.
 
 Each subcommand of the table becomes a Discord subcommand with typed options (text,
-integer ranges, choices, watchlist autocomplete). It defers at once (Discord's 3-second
+integer ranges, choices, watchlist autocomplete). Subcommands named in two words that
+share the first (`feeds`, `feeds add`, `feeds remove`) become one Discord subcommand
+whose `action` option picks the second word: Discord cannot have `/news feeds` both
+run and hold subcommands. It defers at once (Discord's 3-second
 deadline), asks the core, and answers through followups rendered like any other
 message. A channel admin's admin subcommand is deferred in public, everything else
 privately; a public defer whose answer turns out private (a refusal, a bad argument) is
@@ -11,6 +14,7 @@ deleted before the private answer.
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from typing import Any, Literal
 
 import discord
@@ -31,8 +35,14 @@ class NewsGroup(app_commands.Group):
         super().__init__(name="news", description="News the bot watches, and this channel's alerts")
         self.core = core
         self.admin_role = admin_role
+        families: dict[str, list[CommandSpec]] = {}
         for spec in core.table:
-            self.add_command(self._command(spec))
+            families.setdefault(spec.name.split(" ", 1)[0], []).append(spec)
+        for name, specs in families.items():
+            if [s.name for s in specs] == [name]:
+                self.add_command(self._command(specs[0]))
+            else:
+                self.add_command(self._action_command(name, specs))
 
     def _command(self, spec: CommandSpec) -> app_commands.Command[Any, ..., None]:
         """The Discord subcommand for `spec`: a callback whose signature carries each
@@ -41,18 +51,59 @@ class NewsGroup(app_commands.Group):
         async def callback(interaction: Interaction, **values: ArgValue) -> None:
             await self.answer(interaction, spec, values)
 
+        return self._discord_command(spec.name, spec.description, list(spec.args), callback)
+
+    def _action_command(
+        self, name: str, specs: list[CommandSpec]
+    ) -> app_commands.Command[Any, ..., None]:
+        """One Discord subcommand for the table's `name` and `name <action>` rows: an
+        `action` choice (required when there is no plain `name` row), then every
+        action's arguments, each optional (the core says which one an action needs)."""
+        plain = next((s for s in specs if s.name == name), None)
+        actions = {s.name.split(" ", 1)[1]: s for s in specs if s is not plain}
+        said = "; ".join(f"{word}: {s.description}" for word, s in actions.items())
+        action = Arg(
+            "action", ArgKind.CHOICE, said if len(said) <= 100 else said[:99] + "…",
+            required=plain is None, choices=tuple(actions),
+        )  # fmt: skip
+        args = {action.name: action}
+        for spec in actions.values():
+            for arg in spec.args:
+                args.setdefault(arg.name, replace(arg, required=False, default=None))
+
+        async def callback(interaction: Interaction, **values: ArgValue) -> None:
+            chosen = values.pop(action.name, None)
+            spec = plain if chosen is None else actions[str(chosen)]
+            assert spec is not None  # `action` is required without a plain row
+            given: dict[str, ArgValue] = {k: v for k, v in values.items() if v is not None}
+            await self.answer(interaction, spec, given)
+
+        return self._discord_command(
+            name, (plain or specs[0]).description, list(args.values()), callback
+        )
+
+    def _discord_command(
+        self,
+        name: str,
+        description: str,
+        args: list[Arg],
+        callback: Any,
+    ) -> app_commands.Command[Any, ..., None]:
+        """A Discord subcommand running `callback(interaction, **values)`, its options
+        derived from `args` (the callback's signature is given their types)."""
         parameters = [
             inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            *(_parameter(arg) for arg in spec.args),
+            *(_parameter(arg) for arg in args),
         ]
-        callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        descriptions = {arg.name: arg.description for arg in spec.args}
-        callback.__discord_app_commands_param_description__ = descriptions  # type: ignore[attr-defined]
-        callback.__discord_app_commands_param_autocomplete__ = {  # type: ignore[attr-defined]
-            arg.name: self.watchlist_choices for arg in spec.args if arg.kind is ArgKind.WATCHLIST
+        callback.__signature__ = inspect.Signature(parameters)
+        callback.__discord_app_commands_param_description__ = {
+            arg.name: arg.description for arg in args
+        }
+        callback.__discord_app_commands_param_autocomplete__ = {
+            arg.name: self.watchlist_choices for arg in args if arg.kind is ArgKind.WATCHLIST
         }
         return app_commands.Command(
-            name=spec.name, description=spec.description, callback=callback, parent=self
+            name=name, description=description, callback=callback, parent=self
         )
 
     async def watchlist_choices(

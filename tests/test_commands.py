@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
+from feedserver import Feed, FeedServer, redirect, rss
 
 from bot.chat.commands import ArgKind, Caller, CommandError, Reply
 from bot.chat.message import Tone
-from bot.core.config import Settings
+from bot.core.config import PollSettings, Settings
+from bot.core.models import FeedState
 from bot.matching.watchlists import load_configured_watchlists
 from bot.service.app import open_app
 from bot.service.commands import SPECS, Commands
@@ -48,7 +50,9 @@ def text_of(reply: Reply) -> str:
 def test_the_table_names_each_subcommand_once_and_marks_the_admin_ones() -> None:
     names = [spec.name for spec in SPECS]
     assert len(names) == len(set(names))
-    assert {spec.name for spec in SPECS if spec.admin} == {"subscribe", "unsubscribe", "digest"}
+    assert {spec.name for spec in SPECS if spec.admin} == {
+        "subscribe", "unsubscribe", "digest", "feeds add", "feeds remove",
+    }  # fmt: skip
     search = next(spec for spec in SPECS if spec.name == "search")
     assert search.usage() == "search <query> [watchlist] [days]"
     assert [a.kind for a in search.args] == [ArgKind.REST, ArgKind.WATCHLIST, ArgKind.INT]
@@ -59,7 +63,10 @@ async def test_help_is_derived_from_the_table(core: Commands) -> None:
     assert reply.message.title == "wirewatch /news" and not reply.public
     for spec in SPECS:
         assert f"/news {spec.usage()}" in reply.message.text
-    assert "subscribe, unsubscribe and digest need channel admin rights." in reply.message.text
+    assert (
+        "subscribe, unsubscribe, digest, feeds add and feeds remove need channel admin rights."
+        in reply.message.text
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,6 +102,9 @@ async def test_the_text_grammar_takes_trailing_options_only_when_they_fit(
         ("test", "text is required"),
         ("watchlist nope", "unknown watchlist 'nope'"),
         ("why ftp://example.test/x", "is not an http(s) link: /news why <url>"),
+        ("feeds add", "url is required: /news feeds add <url>"),
+        ("feeds add a b", "usage: /news feeds add <url>"),
+        ("feeds nope", "usage: /news feeds"),
     ],
 )
 async def test_bad_arguments_get_a_private_warning_saying_what_is_expected(
@@ -147,6 +157,79 @@ async def test_a_handler_that_fails_answers_an_internal_error_and_logs_it(
     assert reply.message.tone is Tone.ERROR and not reply.public
     assert reply.message.text == "Internal error; the bot logged it."
     assert "/news feeds failed" in caplog.text
+
+
+async def chat_feeds(core: Commands) -> list[FeedState]:
+    return [f for f in await core.store.list_feeds(active_only=True) if f.origin == "chat"]
+
+
+@pytest.fixture
+async def loopback_core(sqlite_url: str) -> AsyncIterator[Commands]:
+    """The core of a bot whose operator lets chat-added feeds reach 127.0.0.1."""
+    poll = PollSettings(allow_private=["127.0.0.1"])
+    config = Settings(default_feeds=False, database_url=sqlite_url, poll=poll)
+    async with open_app(config, load_configured_watchlists(config)) as app:
+        yield app.commands
+
+
+async def test_feeds_add_answers_in_public_with_the_preview_and_remove_undoes_it(
+    loopback_core: Commands, feed_server: FeedServer
+) -> None:
+    feed_server.feeds["/feed.xml"] = Feed(rss([
+        ("2", "China imposes 100% tariff on Canadian canola oil", "https://news.example.test/2"),
+        ("1", "Regional transit authority approves new bus routes", "https://news.example.test/1"),
+    ], title="Loopback Wire"))  # fmt: skip
+    feed_server.feeds["/"] = Feed(
+        b'<!doctype html><html><head><link rel="alternate" type="application/rss+xml" '
+        b'href="/feed.xml"></head><body></body></html>', content_type="text/html",
+    )  # fmt: skip
+    admin = Asker(True)
+    reply = await loopback_core.answer_text(admin.caller(), f"feeds add {feed_server.url('/')}")
+    assert admin.asked == 1 and reply.public and reply.message.tone is Tone.INFO
+    assert reply.message.title == "Feed added: Loopback Wire"
+    assert f"The page {feed_server.url('/')} names this feed." in reply.message.text
+    (section,) = reply.message.sections
+    first = section.entries[0]
+    assert first.watchlist and "canola" in first.watchlist.split(", ")
+    assert any(line.startswith("matches canola (score") for line in first.evidence)
+    (feed,) = await chat_feeds(loopback_core)
+    assert (feed.origin, feed.url) == ("chat", feed_server.url("/feed.xml"))
+    feed_server.handlers["/meta"] = redirect(302, "http://169.254.169.254/latest/meta-data/")
+    meta = await loopback_core.answer(
+        "feeds add", admin.caller(), {"url": feed_server.url("/meta")}
+    )
+    assert "169.254.169.254: a cloud metadata address" in meta.message.text
+
+    again = await loopback_core.answer("feeds add", admin.caller(), {"url": feed_server.url("/")})
+    assert again.message.title == "Feed already polled"
+    reply = await loopback_core.answer_text(
+        admin.caller(), f"feeds remove {feed_server.url('/feed.xml')}"
+    )
+    assert reply.public and reply.message.title == "Feed removed"
+    assert await chat_feeds(loopback_core) == []
+
+
+async def test_feeds_add_and_remove_need_a_channel_admin_and_the_guard_holds(
+    core: Commands, feed_server: FeedServer
+) -> None:
+    feed_server.feeds["/feed.xml"] = Feed(rss([("1", "x", "https://news.example.test/1")]))
+    refused = Asker(False)
+    for text in (f"feeds add {feed_server.url('/feed.xml')}", "feeds remove 1"):
+        reply = await core.answer_text(refused.caller(), text)
+        assert "needs Manage Channels" in reply.message.text and not reply.public
+    admin = Asker(True).caller()
+    for url, reason in (
+        (feed_server.url("/feed.xml"), "127.0.0.1: a loopback address"),
+        ("http://0x7f.1/feed", "127.0.0.1 (written 0x7f.1): a loopback address"),
+        ("file:///etc/passwd", "only http and https feeds can be added from chat"),
+    ):
+        reply = await core.answer("feeds add", admin, {"url": url})
+        assert reply.message.tone is Tone.WARNING and not reply.public
+        assert reply.message.text.startswith("not added: ") and reason in reply.message.text
+    assert feed_server.hits["/feed.xml"] == 0
+    assert [f for f in await core.store.list_feeds() if f.origin == "chat"] == []
+    reply = await core.answer_text(admin, "feeds remove https://news.example.test/feed")
+    assert "not removed: no feed 'https://news.example.test/feed' is polled" in reply.message.text
 
 
 def test_a_command_error_is_the_reply_text() -> None:

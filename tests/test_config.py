@@ -41,6 +41,22 @@ def test_max_items_is_bounded(tmp_path: Path) -> None:
     assert load_settings(path).poll.max_items == 2000
 
 
+def test_allow_private_takes_host_names_addresses_and_ranges(tmp_path: Path) -> None:
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text(
+        "poll:\n  allow_private:\n    - intranet.example.org\n    - 10.20.0.0/16\n"
+        "    - 127.0.0.1\n    - '[fd00::1]'\n"
+    )
+    allowed = load_settings(path).poll.allow_private
+    assert allowed == ["intranet.example.org", "10.20.0.0/16", "127.0.0.1", "[fd00::1]"]
+    path.write_text("poll:\n  allow_private: [ok.example, 'http://x/', 10.0.0.0/33]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}:2: poll.allow_private:")
+    assert "'http://x/' is neither a host name nor an address or CIDR range" in problem
+
+
 def test_every_error_is_listed_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "wirewatch.yaml"
     path.write_text(

@@ -29,7 +29,7 @@ from fakediscord import (
     interaction,
     rate_limited,
 )
-from feedserver import FeedServer
+from feedserver import Feed, FeedServer, rss
 from recording import ManualClock, NoCommands
 from sample_messages import long_digest
 from test_delivery import (
@@ -53,7 +53,7 @@ from adapters.discord_render import (
 from bot.chat.adapter import Adapter
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
-from bot.core.config import Settings, SubscriptionConfig
+from bot.core.config import PollSettings, Settings, SubscriptionConfig
 from bot.core.environment import DiscordSettings
 from bot.core.errors import ConfigError, DeliveryError
 from bot.matching.watchlists import load_configured_watchlists
@@ -396,9 +396,11 @@ def test_a_mention_role_is_a_discord_role_id_on_a_discord_channel() -> None:
 
 
 @asynccontextmanager
-async def bot(fake: FakeDiscord, db_url: str, **overrides: Any) -> AsyncIterator[App]:
+async def bot(
+    fake: FakeDiscord, db_url: str, poll: PollSettings | None = None, **overrides: Any
+) -> AsyncIterator[App]:
     """The bot running with the Discord adapter, connected to the fake gateway."""
-    config = Settings(default_feeds=False, database_url=db_url)
+    config = Settings(default_feeds=False, database_url=db_url, poll=poll or PollSettings())
     adapter = adapter_for(fake, **overrides)
     async with open_app(
         config, load_configured_watchlists(config), {"discord": adapter}, deliver=True
@@ -444,6 +446,11 @@ async def test_gateway_identify_has_no_privileged_intent_and_commands_sync_to_th
     )  # fmt: skip
     mode = {o["name"]: o for o in subcommands["subscribe"]["options"]}["mode"]
     assert [c["value"] for c in mode["choices"]] == ["alert", "digest"]
+    # `feeds`, `feeds add` and `feeds remove`: one subcommand, its action a choice
+    feeds = {o["name"]: o for o in subcommands["feeds"]["options"]}
+    assert list(feeds) == ["action", "url"] and not any(o["required"] for o in feeds.values())
+    assert [c["value"] for c in feeds["action"]["choices"]] == ["add", "remove"]
+    assert len(feeds["action"]["description"]) <= 100 and feeds["url"]["max_length"] == 2000
 
 
 async def test_commands_sync_globally_without_a_guild_id(fake: FakeDiscord) -> None:
@@ -499,6 +506,30 @@ async def test_a_bad_argument_is_answered_privately(fake: FakeDiscord, db_url: s
     assert admin[0] == {"type": 5} and admin[1]["flags"] == 64  # public "thinking…", then:
     assert fake.of("DELETE", rf"/webhooks/{APP_ID}/itok-2/messages/@original")
     assert "unknown watchlist 'nope'" in embeds_text(admin[1])
+
+
+async def test_feeds_add_by_a_channel_admin_shows_the_preview_in_public(
+    fake: FakeDiscord, feed_server: FeedServer, db_url: str
+) -> None:
+    item = ("1", CANOLA, "https://news.example.test/1")
+    feed_server.feeds["/feed.xml"] = Feed(rss([item], title="Loopback Wire"))
+    add = [
+        {"type": 3, "name": "action", "value": "add"},
+        {"type": 3, "name": "url", "value": feed_server.url("/feed.xml")},
+    ]
+    allow = PollSettings(allow_private=["127.0.0.1"])
+    async with bot(fake, db_url, allow) as app:
+        refused = await run(fake, interaction(1, "feeds", add))
+        added = await run(fake, interaction(2, "feeds", add, permissions=MANAGE_CHANNELS))
+        lookup = await run(fake, interaction(3, "feeds"))
+        feeds = await app.store.list_feeds(active_only=True)
+    assert "needs Manage Channels" in embeds_text(refused[1]) and refused[1]["flags"] == 64
+    callback, followup = added
+    assert callback == {"type": 5} and followup.get("flags", 0) == 0
+    assert followup["embeds"][0]["title"] == "Feed added: Loopback Wire"
+    assert "canola" in embeds_text(followup)
+    assert [f.url for f in feeds if f.origin == "chat"] == [feed_server.url("/feed.xml")]
+    assert lookup[1]["embeds"][0]["title"] == "Feeds" and lookup[1]["flags"] == 64
 
 
 async def test_autocomplete_offers_watchlist_ids(fake: FakeDiscord, db_url: str) -> None:

@@ -145,6 +145,58 @@ async def test_feeds_and_opml_round_trip(feed_server: FeedServer, tmp_path: Path
 
 
 @pytest.mark.slow
+async def test_feeds_add_test_disable_and_remove_from_the_command_line(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    (tmp_path / "wirewatch.yaml").write_text(
+        f"default_feeds: false\nfeeds:\n  - url: {feed_server.url('/config.xml')}\n"
+    )
+    feed_server.feeds["/config.xml"] = Feed(rss([("9", QUIET, "https://news.example.test/9")]))
+    feed_server.feeds["/wire.xml"] = Feed(
+        rss([("2", CANOLA, "https://news.example.test/2"), ("1", QUIET, "https://news.example.test/1")],
+            title="Loopback Wire")
+    )  # fmt: skip
+    feed_server.feeds["/blog/"] = Feed(
+        b'<!doctype html><html><head><link rel="alternate" type="application/rss+xml" '
+        b'href="/wire.xml"><link rel="alternate" type="application/atom+xml" href="atom">'
+        b"</head><body></body></html>",
+        content_type="text/html",
+    )
+    feed_server.feeds["/plain/"] = Feed(b"<!doctype html><html><body>hi</body></html>")
+    page = feed_server.url("/blog/")
+
+    code, out, err = await wirewatch("feeds", "test", page, cwd=tmp_path)
+    assert code == 0 and "Loopback Wire" in out and "matches canola (score" in out, err
+    code, out, err = await wirewatch("feeds", "add", page, "--interval", "10m", cwd=tmp_path)
+    assert code == 0 and f"the page {page} names this feed" in out, err
+    assert f"the page also names: {feed_server.url('/blog/atom')}" in out
+    assert f"added Loopback Wire <{feed_server.url('/wire.xml')}>" in out
+    code, out, _ = await wirewatch("feeds", "add", feed_server.url("/wire.xml"), cwd=tmp_path)
+    assert code == 0 and "already polled: Loopback Wire" in out and "nothing changed" in out
+    code, _, err = await wirewatch("feeds", "add", feed_server.url("/plain/"), cwd=tmp_path)
+    assert code == 2 and "names no feed" in err and "--guess" in err and "Traceback" not in err
+    code, _, err = await wirewatch("feeds", "add", "ftp://x.test/", cwd=tmp_path)
+    assert code == 2 and "is not an http(s) URL" in err
+
+    code, out, _ = await wirewatch("feeds", cwd=tmp_path)
+    lines = {line.split("\t")[2]: line.split("\t") for line in out.splitlines()}
+    wire = lines[feed_server.url("/wire.xml")]
+    assert wire[1] == "Loopback Wire" and wire[-1] == "cli"
+    config_id = lines[feed_server.url("/config.xml")][-2].removeprefix("id ")
+    code, _, err = await wirewatch("feeds", "remove", config_id, cwd=tmp_path)
+    assert code == 2 and "comes from the config file" in err
+    code, out, _ = await wirewatch("feeds", "disable", config_id, cwd=tmp_path)
+    assert code == 0 and out.startswith("disabled ")
+    code, out, _ = await wirewatch("run", "--once", cwd=tmp_path)
+    assert code == 0 and "cycle: 1 feed, 1 ok" in out  # the disabled one is not polled
+    code, out, _ = await wirewatch("feeds", "remove", feed_server.url("/wire.xml"), cwd=tmp_path)
+    assert code == 0 and out.startswith("removed Loopback Wire")
+    code, out, _ = await wirewatch("feeds", cwd=tmp_path)
+    assert feed_server.url("/wire.xml") not in out and "disabled by an operator\t" in out
+
+
+@pytest.mark.slow
 async def test_run_stops_cleanly_on_sigterm(feed_server: FeedServer, tmp_path: Path) -> None:
     offline_watchlists(tmp_path / "watchlists")
     (tmp_path / "wirewatch.yaml").write_text(

@@ -137,8 +137,8 @@ async def test_wrong_charsets_are_read_right_and_shown(
             Console(file=out, width=200), await app.store.list_feeds(active_only=True)
         )
         line = next(x for x in out.getvalue().splitlines() if "\tcp1252\t" in x)
-        assert line.endswith(
-            "\tdeclared utf-8 but 10 bytes are not UTF-8; read those as Windows-1252"
+        assert line.split("\t")[8] == (  # the parse warning, before the id and origin
+            "declared utf-8 but 10 bytes are not UTF-8; read those as Windows-1252"
         )
         reply = await app.commands.feeds(Caller("console", "U1", _never_admin))
         assert "3 read with a warning" in reply.text.splitlines()[0]

@@ -159,7 +159,7 @@ async def test_failures_cost_only_their_feed(feed_server: FeedServer, db_url: st
         assert (
             health["broken"].consecutive_failures == 1 and health["broken"].last_error == "HTTP 500"
         )
-        assert "not a readable feed" in (health["html"].last_error or "")
+        assert health["html"].last_error == "this is a web page, not a feed, and it names no feed"
         assert health["malformed"].items_seen >= 3
         again = await app.pipeline.run_cycle(ignore_schedule=True)
         polled = {p.feed.name for p in again.polls}

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import yaml
 from fakeslack import FakeSlack, Reply
-from feedserver import FeedServer
+from feedserver import Feed, FeedServer, rss
 from recording import ManualClock, NoCommands
 from sample_messages import long_digest
 from test_delivery import (
@@ -35,7 +35,7 @@ from adapters import slack
 from adapters.slack import COMMAND, MAX_BLOCKS, SCOPES, SlackAdapter, render
 from bot.chat.message import Entry, Message, Section, Tone
 from bot.core.channels import ChannelRef, parse_channel
-from bot.core.config import Settings, SubscriptionConfig
+from bot.core.config import PollSettings, Settings, SubscriptionConfig
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
 from bot.core.web_settings import WebSettings
@@ -305,9 +305,12 @@ def signed(
 
 @asynccontextmanager
 async def bot_with_slack(
-    fake: FakeSlack, db_url: str, adapter: SlackAdapter
+    fake: FakeSlack, db_url: str, adapter: SlackAdapter, poll: PollSettings | None = None
 ) -> AsyncIterator[tuple[App, str]]:
-    config = Settings(default_feeds=False, database_url=db_url, web=WebSettings(port=0))
+    config = Settings(
+        default_feeds=False, database_url=db_url, web=WebSettings(port=0),
+        poll=poll or PollSettings(),
+    )  # fmt: skip
     async with open_app(
         config, load_configured_watchlists(config), {"slack": adapter}, deliver=True
     ) as app:
@@ -372,6 +375,33 @@ async def test_subscribe_needs_a_workspace_admin(fake: FakeSlack, db_url: str) -
         (sub,) = await app.outbox.subscriptions.list_active("slack:C0123456789")
     assert replies[1]["response_type"] == "in_channel"
     assert sub.digest == "0 8 * * mon-fri" and sub.timezone == "America/Toronto"
+
+
+async def test_feeds_add_by_a_workspace_admin_answers_in_channel_with_the_preview(
+    fake: FakeSlack, feed_server: FeedServer, db_url: str
+) -> None:
+    fake.users["UADMIN"] = {"id": "UADMIN", "is_admin": True}
+    feed_server.feeds["/feed.xml"] = Feed(
+        rss([("1", CANOLA, "https://news.example.test/1")], title="Loopback Wire")
+    )
+    allow = PollSettings(allow_private=["127.0.0.1"])
+    async with (
+        bot_with_slack(fake, db_url, adapter_for(fake), allow) as (app, url),
+        aiohttp.ClientSession() as http,
+    ):
+        for n, user in enumerate(("U1", "UADMIN"), 1):
+            body, headers = signed(
+                f"feeds add {feed_server.url('/feed.xml')}", f"{fake.url}/response/{n}", user=user
+            )
+            async with http.post(url, data=body, headers=headers) as resp:
+                assert resp.status == 200
+            replies = await answer(fake, n)
+        feeds = await app.store.list_feeds(active_only=True)
+    refused, added = replies
+    assert refused["response_type"] == "ephemeral" and "needs" in json.dumps(refused)
+    assert added["response_type"] == "in_channel"
+    assert "Feed added: Loopback Wire" in json.dumps(added) and "canola" in json.dumps(added)
+    assert [f.url for f in feeds if f.origin == "chat"] == [feed_server.url("/feed.xml")]
 
 
 async def test_socket_mode_acks_an_envelope_and_answers(fake: FakeSlack, db_url: str) -> None:

@@ -113,9 +113,9 @@ def test_a_feed_name_url_and_error_with_escapes_print_inert_in_feeds(terminal: b
     term, out = console(terminal=terminal)
     print_feed_health(term, [feed_state()], NOW)
     assert_inert(out.getvalue(), styled=terminal, ours="\n" if terminal else "\n\t")
-    if not terminal:  # for scripts: still eight tab-separated fields on one line
+    if not terminal:  # for scripts: tab-separated fields on one line
         (line,) = out.getvalue().splitlines()
-        assert len(line.split("\t")) == 9  # the last: the parse warning
+        assert len(line.split("\t")) == 11  # the last: parse warning, id, origin
 
 
 def test_a_platform_error_with_escapes_prints_inert_in_subscriptions() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from bot import __version__
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "health", parents=[common], help="ask the running bot if it is ready: exit 0, else 1"
     )
     health.add_argument("--url", help="the bot's /readyz URL (default: from web.host, web.port)")
-    sub.add_parser("feeds", parents=[common], help="feed health: failing feeds first")
+    _feeds_parser(sub, common)
     sub.add_parser(
         "subscriptions",
         parents=[common],
@@ -125,3 +126,44 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")
     exp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     return parser
+
+
+def _feeds_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`wirewatch feeds` (health) and its actions on the feed list."""
+    feeds = sub.add_parser(
+        "feeds",
+        parents=[common],
+        help="feed health, failing feeds first; or add, remove, disable, enable, test a feed",
+        description="Without an action: feed health, failing feeds first.",
+    )
+    actions = feeds.add_subparsers(dest="feeds_action", metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        parents=[common],
+        help="read a feed (or the feed a web page names), show its newest items and "
+        "their matches, and poll it from now on",
+    )
+    add.add_argument("url", help="the feed's URL, or a page that names its feed")
+    add.add_argument("--name", help="the name to show (default: the feed's own title)")
+    add.add_argument(
+        "--interval",
+        metavar="DURATION",
+        help="poll it this often, e.g. 10m (default: poll.interval)",
+    )
+    add.add_argument(
+        "--guess",
+        action="store_true",
+        help="when the URL is not a feed and names none, try /feed, /rss, /atom.xml...",
+    )
+    test = actions.add_parser(
+        "test", parents=[common], help="what `feeds add` would show, without adding the feed"
+    )
+    test.add_argument("url", help="the feed's URL, or a page that names its feed")
+    test.add_argument("--guess", action="store_true", help="as for `feeds add`")
+    for name, what in (
+        ("remove", "stop polling a feed added by OPML, `feeds add` or chat (history kept)"),
+        ("disable", "stop polling any feed until `feeds enable` (it stays listed)"),
+        ("enable", "poll a disabled feed again (also one disabled by 410 Gone)"),
+    ):
+        action = actions.add_parser(name, parents=[common], help=what)
+        action.add_argument("feed", metavar="URL_OR_ID", help="the feed's URL or its id")

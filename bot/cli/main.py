@@ -41,7 +41,7 @@ COMMANDS = {
     "demo": Handler("demo", "demo", takes="settings"),
     "init": Handler("init", "init", takes="nothing"),
     "health": Handler("health", "health", takes="web"),
-    "feeds": Handler("status", "feeds"),
+    "feeds": Handler("feeds", "feeds"),
     "subscriptions": Handler("status", "subscriptions"),
     "deliveries": Handler("deliveries", "deliveries"),
     "match": Handler("matching", "match"),

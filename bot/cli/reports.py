@@ -140,7 +140,7 @@ def _unreported(summary: CycleSummary, max_item_age: timedelta | None) -> list[s
         lines.append(
             f"first poll of {counted(summary.baseline_feeds, 'feed')}: "
             f"{counted(summary.baseline_items, 'item')} recorded as the baseline, not "
-            f"reported{matched}; from the next poll on, new items are"
+            f"reported{matched}; new items are reported from the next poll on"
         )
     if summary.stale_matched:
         age = f" ({_duration(max_item_age)})" if max_item_age else ""
@@ -196,7 +196,8 @@ def print_feed_health(
     console: Console, feeds: Sequence[FeedState], now: datetime | None = None
 ) -> None:
     """`wirewatch feeds`: one line per feed, failing feeds first; a feed whose last parse
-    had something to say (items cut, a wrong charset) says it under its status."""
+    had something to say (items cut, a wrong charset) says it under its status. Each
+    feed shows its id and origin (what `feeds remove|disable|enable` take and allow)."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
         for feed in feeds:  # tab-separated, for scripts: no field holds a tab or a newline
@@ -205,7 +206,7 @@ def print_feed_health(
                 f"last success {_ago(feed.last_success_at, now)}\t"
                 f"fails {feed.consecutive_failures}\tnext {_next_poll(feed, now)}\t"
                 f"items {feed.items_seen}\t{one_line(feed.last_error or '')}\t"
-                f"{one_line(feed.parse_warning or '')}\n"
+                f"{one_line(feed.parse_warning or '')}\tid {feed.id}\t{one_line(feed.origin)}\n"
             )
         return
     table = Table(show_header=True, expand=False)
@@ -215,8 +216,10 @@ def print_feed_health(
         status = Text(one_line(_status(feed)))
         if feed.parse_warning:
             status.append(f"\n{one_line(feed.parse_warning)}", style="yellow")
+        name = Text(f"{one_line(feed.name)}\n{one_line(feed.url)}\n")
+        name.append(f"#{feed.id} · {one_line(feed.origin)}", style="dim")
         table.add_row(
-            Text(f"{one_line(feed.name)}\n{one_line(feed.url)}"),
+            name,
             status,
             _ago(feed.last_success_at, now),
             Text(one_line(f"{_ago(feed.last_error_at, now)} {feed.last_error or ''}")),
@@ -231,7 +234,8 @@ def _status(feed: FeedState) -> str:
     if not feed.active:
         return "inactive"
     if feed.disabled_reason:
-        return f"disabled: {feed.disabled_reason}"
+        reason = feed.disabled_reason
+        return reason if reason.startswith("disabled") else f"disabled: {reason}"
     if feed.consecutive_failures:
         return "failing"
     if feed.last_success_at is None:

@@ -1,4 +1,4 @@
-"""`wirewatch feeds` and `wirewatch subscriptions`: the state the bot keeps in its database."""
+"""`wirewatch subscriptions`: the state of delivery the bot keeps in its database."""
 
 from __future__ import annotations
 
@@ -7,29 +7,16 @@ import asyncio
 
 from rich.console import Console
 
-from bot.cli.reports import print_feed_health, print_subscriptions
-from bot.core.clock import utcnow
+from bot.cli.reports import print_subscriptions
 from bot.core.config import Settings
 from bot.matching.watchlists import Watchlist
 from bot.service.app import open_app
-
-
-def feeds(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
-    """Feed health, failing feeds first; exit 0."""
-    return asyncio.run(_feeds(settings, watchlists))
 
 
 def subscriptions(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
     """Each subscription and whether it delivers, the outbox by state, the latest
     failures; exit 0."""
     return asyncio.run(_subscriptions(settings, watchlists))
-
-
-async def _feeds(settings: Settings, watchlists: list[Watchlist]) -> int:
-    async with open_app(settings, watchlists) as app:
-        feeds = await app.store.list_feeds(active_only=True)
-    print_feed_health(Console(highlight=False, soft_wrap=True), feeds, utcnow())
-    return 0
 
 
 async def _subscriptions(settings: Settings, watchlists: list[Watchlist]) -> int:

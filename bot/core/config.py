@@ -8,6 +8,7 @@ file.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections import Counter
@@ -43,6 +44,7 @@ DEFAULT_MAX_ITEMS = 500
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
 _SECOND, _MINUTE, _HOUR, _DAY = (timedelta(seconds=n) for n in (1, 60, 3600, 86400))
 _KIB, _MIB = 1024, 1024**2
+_HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
 
 
 def duration_seconds(value: Any) -> float:
@@ -192,6 +194,23 @@ class PollSettings(_Strict):
     dead_after: int = Field(default=8, ge=1, le=1000)
     user_agent: OneLine | None = None
     parse_worker: bool = True
+    # hosts and address ranges that feeds added from chat may reach although they are
+    # loopback, private or otherwise not public (the operator's own feeds always may)
+    allow_private: list[str] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("allow_private")
+    @classmethod
+    def _hosts_or_ranges(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            text = entry.strip().strip("[]")
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                if not _HOST_NAME.fullmatch(text):
+                    raise ValueError(
+                        f"{_shown(entry)} is neither a host name nor an address or CIDR range"
+                    ) from None
+        return [entry.strip() for entry in entries]
 
 
 def unknown_watchlists(ids: Iterable[str], known: Collection[str]) -> str | None:

@@ -12,24 +12,32 @@ from bot.core.safe_text import one_line, url_without_controls
 
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
-    """A feed the bot is asked to poll, from one origin (default list, config, OPML, watchlist);
-    its name and URL hold no control or invisible character, whatever they were given."""
+    """A feed the bot is asked to poll, from one origin (default list, config, OPML,
+    watchlist, the command line, chat); its name and URL hold no control or invisible
+    character, whatever they were given. A name that is only the URL means none was
+    given: the feed's own title (`title`, once read) names it then."""
 
     url: str
     name: str
     origin: str
     interval: timedelta | None = None
     verified: bool = True
+    title: str | None = None
 
     def __post_init__(self) -> None:
         # both are shown to people: the URL percent-encoded, the name on one line
         object.__setattr__(self, "url", url_without_controls(self.url))
         object.__setattr__(self, "name", one_line(self.name) or self.url)
+        if self.title is not None:
+            object.__setattr__(self, "title", one_line(self.title)[:500] or None)
 
 
 @dataclass(frozen=True, slots=True)
 class FeedState:
-    """What the store knows about one feed: its validators, health and schedule."""
+    """What the store knows about one feed: its validators, health and schedule.
+
+    `name` is the name to show: the one the config, OPML or `feeds add` gave, else the
+    feed's own `title` as last read, else the URL."""
 
     id: int
     url: str
@@ -55,6 +63,12 @@ class FeedState:
     # what the last parse of a changed body had to say: entries cut by poll.max_items, a
     # wrong declared charset, malformed XML
     parse_warning: str | None = None
+    title: str | None = None  # the feed's own title, as its last parse read it
+
+    @property
+    def named(self) -> bool:
+        """Whether the config, OPML or `feeds add` named this feed (not only its title)."""
+        return self.name not in (self.url, self.title)
 
     @property
     def request_url(self) -> str:
@@ -154,6 +168,7 @@ class PollResult:
     body_hash: str | None = None
     parse_warning: str | None = None
     matches: tuple[tuple[Match, ...], ...] = ()
+    feed_title: str | None = None  # the title the body gave itself, when it was parsed
 
     def __post_init__(self) -> None:
         if len(self.matches) != len(self.items):
@@ -164,7 +179,7 @@ class PollResult:
         only the outcome). Built field by field, as `FetchResult.without_body`."""
         return PollResult(
             self.feed, self.outcome, self.fetch, self.polled_at, (), self.body_hash,
-            self.parse_warning, (),
+            self.parse_warning, (), self.feed_title,
         )  # fmt: skip
 
 

@@ -1,5 +1,10 @@
 """HTTP for feeds: one shared aiohttp session, conditional GET, limits, redirects.
 
+A guarded fetch (a feed added from chat) goes through a second session, opened at its
+first use, whose connector lets `AddressGuard` refuse each address it is about to
+connect to, on every hop; it never goes through a proxy, which would hide the address
+from the guard.
+
 `Fetcher.fetch` never raises for anything a server or network can do: every failure
 becomes a FetchResult with `error_kind` set, so one bad feed costs only its own poll.
 """
@@ -21,6 +26,7 @@ import aiohttp
 
 from bot import USER_AGENT
 from bot.core.models import FetchResult
+from bot.feeds.address_guard import REFUSED, AddressGuard
 from bot.feeds.charset import content_type_charset
 from bot.feeds.fetch_errors import describe_client_error, timed_out, too_large
 from bot.feeds.stall_watch import StallWatch, Watched
@@ -46,6 +52,7 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = USER_AGENT
+    allow_private: tuple[str, ...] = ()  # hosts and ranges a guarded fetch may reach
 
 
 class Fetcher:
@@ -58,15 +65,23 @@ class Fetcher:
             lambda: asyncio.Semaphore(limits.per_host)
         )
         self._session: aiohttp.ClientSession | None = None
+        self._guarded: aiohttp.ClientSession | None = None
+        self.guard = AddressGuard(limits.allow_private)
         self._stalls = StallWatch(limits.read_timeout, limits.total_timeout)
         self._proxies = urllib.request.getproxies_environment()
         self._routes: dict[str, tuple[str, str | None]] = {}
 
     async def __aenter__(self) -> Fetcher:
+        self._session = self._open_session(aiohttp.TCPConnector(
+            limit=0, ttl_dns_cache=300, enable_cleanup_closed=True
+        ))  # fmt: skip
+        self._stalls.start()
+        return self
+
+    def _open_session(self, connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
         # read and total timeouts are the StallWatch's: no timer per request
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout)
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
+        return aiohttp.ClientSession(
             connector=connector,
             timeout=timeout,
             headers={
@@ -77,8 +92,15 @@ class Fetcher:
             auto_decompress=True,
             trust_env=False,  # proxies are read once (_proxy); aiohttp's per-request env and
         )  # .netrc lookups made every poll four times slower
-        self._stalls.start()
-        return self
+
+    def _guarded_session(self) -> aiohttp.ClientSession:
+        """The session of guarded fetches, opened at the first one."""
+        if self._guarded is None:
+            self._guarded = self._open_session(aiohttp.TCPConnector(
+                limit=0, ttl_dns_cache=300, enable_cleanup_closed=True,
+                socket_factory=self.guard.socket_factory,
+            ))  # fmt: skip
+        return self._guarded
 
     async def __aexit__(
         self,
@@ -87,23 +109,30 @@ class Fetcher:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
+            for session in (self._session, self._guarded):
+                if session is not None:
+                    await session.close()
+            self._session = self._guarded = None
         finally:
             await self._stalls.stop()
 
     async def fetch(
-        self, url: str, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        guarded: bool = False,
     ) -> FetchResult:
-        """Conditional GET of `url`, following up to `max_redirects` redirects by hand."""
+        """Conditional GET of `url`, following up to `max_redirects` redirects by hand;
+        `guarded` (a feed added from chat): each hop only to an address `guard` allows."""
         host, _ = self._route(url)
         # a per-host limit as wide as the global one can never bind: one semaphore is enough
         per_host = self._hosts[host] if self.limits.per_host < self.limits.concurrency else None
         async with self._global, per_host or contextlib.nullcontext():
             watched = self._stalls.watch()
             try:
-                return await self._fetch(url, etag, last_modified, watched)
+                return await self._fetch(url, etag, last_modified, watched, guarded)
             except asyncio.CancelledError:
                 if (reason := self._stalls.claim(watched)) is None:
                     raise
@@ -114,6 +143,10 @@ class Fetcher:
                 )
                 return FetchResult(status=None, error=error, error_kind="timeout")
             except aiohttp.ClientConnectorError as exc:
+                refused = str(exc.os_error)
+                if REFUSED in refused:  # one address or several ("Multiple exceptions: ")
+                    error = refused[refused.index(REFUSED) :].splitlines()[0][:300]
+                    return FetchResult(status=None, error=error, error_kind="refused")
                 error = describe_client_error(exc)
                 return FetchResult(status=None, error=error, error_kind="connection")
             except (aiohttp.ClientError, ValueError, UnicodeError) as exc:
@@ -122,7 +155,12 @@ class Fetcher:
                 self._stalls.done(watched)
 
     async def _fetch(
-        self, url: str, etag: str | None, last_modified: str | None, watched: Watched
+        self,
+        url: str,
+        etag: str | None,
+        last_modified: str | None,
+        watched: Watched,
+        guarded: bool,
     ) -> FetchResult:
         assert self._session is not None, "use Fetcher as an async context manager"
         headers = {}
@@ -134,8 +172,13 @@ class Fetcher:
         permanent: str | None = None
         all_permanent = True
         for _hop in range(self.limits.max_redirects + 1):
-            _, proxy = self._route(url)
-            async with self._session.get(
+            host, proxy = self._route(url)
+            session = self._session
+            if guarded and not self.guard.allows_host(host):
+                if (refusal := self.guard.url_refusal(url)) is not None:
+                    return _error(None, refusal, "refused")
+                session, proxy = self._guarded_session(), None
+            async with session.get(
                 url, headers=headers, allow_redirects=False, proxy=proxy
             ) as resp:
                 self._stalls.receiving(watched, resp.content)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from bot.chat.adapter import Adapter
@@ -17,6 +17,7 @@ from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
 from bot.delivery.dispatcher import Dispatcher, RetryPolicy
 from bot.delivery.outbox import Outbox
+from bot.feeds.feed_admin import FeedAdmin
 from bot.feeds.feedlist import declared_feeds
 from bot.feeds.fetch import Fetcher, FetchLimits
 from bot.feeds.parser_process import ParseWorker, ThreadParser
@@ -49,6 +50,7 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         max_bytes=poll.max_bytes,
         max_redirects=poll.max_redirects,
         user_agent=poll.user_agent or defaults.user_agent,
+        allow_private=tuple(poll.allow_private),
     )
 
 
@@ -97,6 +99,7 @@ class App:
     pipeline: Pipeline
     dispatcher: Dispatcher
     commands: Commands
+    feeds: FeedAdmin
     adapters: Mapping[str, Adapter]
     metrics: Metrics
     heartbeat: Heartbeat
@@ -148,6 +151,7 @@ async def open_app(
     server: WebServer | None = None
     metrics = Metrics()
     parser: ParseWorker | None = None
+    fetching = AsyncExitStack()
     try:
         matcher = Matcher(watchlists)
         max_items = settings.poll.max_items
@@ -156,6 +160,10 @@ async def open_app(
             if settings.poll.parse_worker
             else None
         )
+        parse = parser.parse if parser is not None else ThreadParser(matcher, max_items).parse
+        # open before the adapters start, closed after they stop: `/news feeds add` fetches
+        fetcher = await fetching.enter_async_context(Fetcher(fetch_limits(settings)))
+        feed_admin = FeedAdmin(store, fetcher, parse, clock)
         await store.sync_feeds(declared_feeds(settings, watchlists), clock())
         now = clock()
         retried = await outbox.subscriptions.sync(settings.subscriptions, now, restart=deliver)
@@ -185,8 +193,9 @@ async def open_app(
             metrics=metrics,
         )
         commands = Commands(
-            store, outbox, matcher, watchlists, clock, retry_for=settings.delivery.retry_for
-        )
+            store, outbox, matcher, watchlists, clock, feed_admin,
+            retry_for=settings.delivery.retry_for,
+        )  # fmt: skip
         if deliver:
             for adapter in adapters.values():
                 await adapter.start(commands)
@@ -194,21 +203,19 @@ async def open_app(
             server = web_server(settings, adapters)
             if parser is not None:
                 await parser.start()
-        async with Fetcher(fetch_limits(settings)) as fetcher:
-            parse = parser.parse if parser is not None else ThreadParser(matcher, max_items).parse
-            pipeline = Pipeline(
-                store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
-            )
-            app = App(
-                settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
-                adapters, metrics, Heartbeat(), server, parser,
-            )  # fmt: skip
-            if server is not None:
-                server.add_routes(status_routes(app.readiness, app.render_metrics))
-                await server.start()
-            if deliver:
-                settle_after_startup()
-            yield app
+        pipeline = Pipeline(
+            store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
+        )
+        app = App(
+            settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
+            feed_admin, adapters, metrics, Heartbeat(), server, parser,
+        )  # fmt: skip
+        if server is not None:
+            server.add_routes(status_routes(app.readiness, app.render_metrics))
+            await server.start()
+        if deliver:
+            settle_after_startup()
+        yield app
     finally:
         if server is not None:
             await server.stop()
@@ -216,6 +223,7 @@ async def open_app(
             await dispatcher.stop()
         for adapter in adapters.values():
             await adapter.close()
+        await fetching.aclose()
         if parser is not None:
             await parser.close()
         await store.close()

@@ -33,6 +33,7 @@ from bot.core.models import evidence_strings
 from bot.core.wording import counted
 from bot.delivery.outbox import Outbox
 from bot.feeds.canonical import canonical_url
+from bot.feeds.feed_admin import FeedAdmin, FeedRefused, Preview, feed_label, match_line
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import Watchlist, describe_rule
 from bot.storage.store import Store
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_DAYS = 90
 RESULTS = 10
 TEST_TEXT_LIMIT = 2000  # characters of `/news test` text matched
+URL_LIMIT = 2000  # characters of a feed URL given to `/news feeds add|remove`
 DEFAULT_DIGEST = "0 8 * * *"
 INTERNAL_ERROR = "Internal error; the bot logged it."
 
@@ -56,6 +58,7 @@ class Commands:
         matcher: Matcher,
         watchlists: Sequence[Watchlist],
         clock: Callable[[], datetime],
+        feed_admin: FeedAdmin,
         retry_for: timedelta = timedelta(hours=48),
     ) -> None:
         self.store = store
@@ -63,6 +66,7 @@ class Commands:
         self.matcher = matcher
         self.watchlists = {w.id: w for w in watchlists}
         self.now = clock
+        self.feed_admin = feed_admin
         self.retry_for = retry_for  # how far back a failed delivery is retried on subscribe
 
     # --- lookups ---------------------------------------------------------------------
@@ -207,6 +211,32 @@ class Commands:
         lines.append(f"{', '.join(admin[:-1])} and {admin[-1]} need channel admin rights.")
         return Message("wirewatch /news", Tone.INFO, "\n".join(lines))
 
+    # --- the feed list (admins) ----------------------------------------------------------
+
+    async def feeds_add(self, caller: Caller, url: str) -> Message:
+        """Read the feed at `url` (or the one the page there names), show its newest items
+        and their matches, and poll it from now on; fetched only from public addresses."""
+        try:
+            added = await self.feed_admin.add(url, origin="chat")
+        except FeedRefused as exc:
+            raise CommandError(f"not added: {exc}") from exc
+        if added.known is not None:
+            known = added.known
+            return Message(
+                "Feed already polled", Tone.INFO,
+                f"The bot polls {feed_label(known)} already; nothing changed.",
+            )  # fmt: skip
+        assert added.preview is not None
+        return _preview_message("Feed added", added.preview)
+
+    async def feeds_remove(self, caller: Caller, url: str) -> Message:
+        """Stop polling a feed added from chat (its history stays)."""
+        try:
+            feed = await self.feed_admin.remove(url, origins=("chat",))
+        except FeedRefused as exc:
+            raise CommandError(f"not removed: {exc}") from exc
+        return Message("Feed removed", Tone.INFO, f"No longer polled: {feed_label(feed)}.")
+
     # --- channel settings (admins) -------------------------------------------------------
 
     async def subscribe(
@@ -325,14 +355,18 @@ class Commands:
             return Reply(Message("wirewatch", Tone.ERROR, INTERNAL_ERROR))
 
     async def answer_text(self, caller: Caller, text: str) -> Reply:
-        """Run `<subcommand> <arguments>` (Slack's `/news` text; no text is help)."""
+        """Run `<subcommand> <arguments>` (Slack's `/news` text; no text is help). A
+        subcommand named in two words (`feeds add`) is taken before a one-word one."""
         try:
             words = split_words(text)
             name = words[0].lower() if words else "help"
+            used = 1
+            if len(words) > 1 and f"{name} {words[1].lower()}" in _BY_NAME:
+                name, used = f"{name} {words[1].lower()}", 2
             entry = _BY_NAME.get(name)
             if entry is None:
                 raise CommandError(f"unknown subcommand {name!r}; try /news help")
-            return await self._run(entry, caller, entry.spec.bind_words(words[1:], self._fits))
+            return await self._run(entry, caller, entry.spec.bind_words(words[used:], self._fits))
         except CommandError as exc:
             return Reply(Message("wirewatch", Tone.WARNING, str(exc)))
         except Exception:
@@ -389,6 +423,35 @@ def _watchlist_arg(description: str, *, required: bool = False) -> Arg:
     return Arg("watchlist", ArgKind.WATCHLIST, description, required=required)
 
 
+def _preview_message(title: str, preview: Preview) -> Message:
+    """A feed's preview: where it was found, then its newest items, each with the
+    watchlists it matches and why."""
+    lines = [f"{preview.title or '(no title)'} <{preview.url}>"]
+    if preview.found == "named by the page":
+        lines.append(f"The page {preview.asked} names this feed.")
+    if preview.others:
+        lines.append("The page also names: " + ", ".join(link.url for link in preview.others))
+    if preview.warning:
+        lines.append(f"Read with a warning: {preview.warning}")
+    silent = preview.items and not any(matches for _, matches in preview.items)
+    count = f"{preview.item_count} items"
+    lines.append(f"{count}; no watchlist matches the newest ones." if silent else f"{count}.")
+    entries = tuple(
+        Entry(
+            item.title,
+            item.url,
+            item.source,
+            item.published,
+            ", ".join(m.watchlist for m in matches),
+            max((m.score for m in matches), default=0),
+            tuple(match_line(m) for m in matches),
+        )
+        for item, matches in preview.items
+    )
+    section = (Section("Newest items", entries),) if entries else ()
+    return Message(f"{title}: {preview.title or preview.url}", Tone.INFO, "\n".join(lines), section)
+
+
 WHY = CommandSpec(
     "why", "Why a story matched a watchlist, or why not",
     (Arg("url", ArgKind.WORD, "the story's link"),),
@@ -433,6 +496,12 @@ TABLE: tuple[Subcommand, ...] = (
         _watchlist_arg("only this watchlist's digest"),
     ), admin=True), Commands.digest),
     Subcommand(CommandSpec("feeds", "Feed health, failing feeds first"), Commands.feeds),
+    Subcommand(CommandSpec("feeds add", "Poll a new feed (or the one a page names)", (
+        Arg("url", ArgKind.WORD, "the feed's or the site's address", maximum=URL_LIMIT),
+    ), admin=True), Commands.feeds_add),
+    Subcommand(CommandSpec("feeds remove", "Stop polling a feed added from chat", (
+        Arg("url", ArgKind.WORD, "the feed's address", maximum=URL_LIMIT),
+    ), admin=True), Commands.feeds_remove),
     Subcommand(CommandSpec("help", "The subcommands and their arguments"), Commands.help),
 )  # fmt: skip
 SPECS = tuple(entry.spec for entry in TABLE)

@@ -19,6 +19,8 @@ import xxhash
 from bot.core.clock import Clock, utcnow
 from bot.core.metrics import Metrics
 from bot.core.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
+from bot.feeds.address_guard import UNTRUSTED_ORIGINS
+from bot.feeds.discovery import feed_links, looks_like_html, page_error
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import FeedParseError
 from bot.feeds.parser_process import Parse
@@ -128,8 +130,16 @@ class Pipeline:
             done.put_nowait(result)
 
     async def poll_feed(self, feed: FeedState) -> PollResult:
-        """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems."""
-        fetch = await self.fetcher.fetch(feed.request_url, feed.etag, feed.last_modified)
+        """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems.
+
+        A feed added from chat is fetched `guarded`. A body that is a web page is not
+        parsed: it fails with the feeds the page names (`discovery.page_error`)."""
+        fetch = await self.fetcher.fetch(
+            feed.request_url,
+            feed.etag,
+            feed.last_modified,
+            guarded=feed.origin in UNTRUSTED_ORIGINS,
+        )
         now = self.clock()
         if fetch.status == 304:
             return PollResult(feed, Outcome.NOT_MODIFIED, fetch, now)
@@ -142,8 +152,12 @@ class Pipeline:
         body_hash = hash_body(body)
         if body_hash == feed.body_hash:
             return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
+        source = feed.name if feed.named else None  # else the feed's own title
         try:
-            matched = await self.parse(body, feed.request_url, feed.name, fetch.charset)
+            if looks_like_html(body):
+                page = fetch.permanent_url or feed.request_url
+                raise FeedParseError(page_error(feed_links(body, page)))
+            matched = await self.parse(body, feed.request_url, source, fetch.charset)
         except FeedParseError as exc:
             failed = FetchResult(
                 status=fetch.status,
@@ -156,8 +170,9 @@ class Pipeline:
         if parsed.warning:
             log.info("%s: %s", feed.name, parsed.warning)
         return PollResult(
-            feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning, matched.matches
-        )
+            feed, Outcome.OK, fetch, now, parsed.items, body_hash, parsed.warning,
+            matched.matches, parsed.title or None,
+        )  # fmt: skip
 
     async def _record(self, batch: list[PollResult], tally: _Tally) -> list[Report]:
         """Store one batch of polls, count it in `tally`, and return its new reports."""

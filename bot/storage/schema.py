@@ -86,6 +86,8 @@ feeds = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     # v6: what the last parse of a changed body had to say (entries cut, charset wrong)
     sa.Column("parse_warning", sa.Text),
+    # v7: the feed's own title as its last parse read it (names a feed given no name)
+    sa.Column("title", sa.Text),
 )
 
 items = sa.Table(
@@ -231,6 +233,13 @@ def _feed_parse_warning_v6(conn: Connection) -> None:
     _add_column(conn, "feeds", "parse_warning", "TEXT")
 
 
+def _feed_title_v7(conn: Connection) -> None:
+    """Feeds keep their own title, which names a feed the config or OPML gave no name;
+    its origin may now also be "cli" or "chat" (a feed added from chat is untrusted: its
+    fetches may not reach private addresses)."""
+    _add_column(conn, "feeds", "title", "TEXT")
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -250,6 +259,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _partial_story_index_v4,
     _delivery_parts_v5,
     _feed_parse_warning_v6,
+    _feed_title_v7,
 ]
 
 

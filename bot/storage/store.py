@@ -35,6 +35,7 @@ from bot.storage.schema import feeds, items, matches, migrate
 
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
 MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at each start
+OPERATOR_DISABLED = "disabled by an operator"  # the disabled_reason `set_enabled` writes
 # an item key or URL longer than this (UTF-8) is not stored as it is: PostgreSQL refuses
 # unique-index entries over 2704 bytes, and SQLite must keep exactly what PostgreSQL keeps
 INDEXED_BYTES = 2000
@@ -111,7 +112,8 @@ class Store:
                 await conn.execute(feeds.update().where(feeds.c.id.in_(stale)).values(active=False))
 
     async def add_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> list[str]:
-        """Add feeds the bot keeps by itself (OPML imports); returns the URLs that were new."""
+        """Add feeds the bot keeps by itself (OPML imports, `feeds add`, `/news feeds add`);
+        returns the URLs that were new (or inactive, and now active again)."""
         added = []
         async with self.engine.begin() as conn:
             known = {
@@ -141,6 +143,33 @@ class Store:
             rows = (await conn.execute(query)).all()
         states = [_feed_state(r) for r in rows]
         return sorted(states, key=lambda f: (-f.consecutive_failures, f.name.lower(), f.url))
+
+    async def find_feed(self, url_or_id: str) -> FeedState | None:
+        """The active feed with this id, or this URL (as declared, or the permanent
+        redirect target it is polled at)."""
+        key = url_or_id.strip()
+        match = sa.or_(feeds.c.url == key, feeds.c.fetch_url == key)
+        if key.isdigit() and len(key) < 12:
+            match = sa.or_(match, feeds.c.id == int(key))
+        query = sa.select(*_FEED_STATE_COLUMNS).where(feeds.c.active.is_(True), match)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query.order_by(feeds.c.id).limit(1))).first()
+        return _feed_state(row) if row is not None else None
+
+    async def remove_feed(self, feed_id: int) -> None:
+        """Stop polling a feed for good (it leaves every listing); its history is kept,
+        and adding its URL again brings it back."""
+        async with self.engine.begin() as conn:
+            await conn.execute(feeds.update().where(feeds.c.id == feed_id).values(active=False))
+
+    async def set_enabled(self, feed_id: int, enabled: bool) -> None:
+        """Disable a feed (it stays listed, marked `OPERATOR_DISABLED`, and is not polled)
+        or enable it again, also after a 410 Gone; enabled, it is due at once."""
+        values: dict[str, Any] = {"disabled_reason": None if enabled else OPERATOR_DISABLED}
+        if enabled:
+            values |= {"next_poll_at": None, "hold_until": None}
+        async with self.engine.begin() as conn:
+            await conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
 
     async def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
         """Active, enabled feeds whose hold has passed and (unless ignored) whose slot has come."""
@@ -301,6 +330,7 @@ _FEED_COLUMNS = (
     "feed_id", "last_status", "consecutive_failures", "next_poll_at", "hold_until",
     "items_seen", "fetch_url", "etag", "last_modified", "body_hash", "last_success_at",
     "first_polled_at", "last_error", "last_error_at", "disabled_reason", "parse_warning",
+    "title",
 )  # fmt: skip
 
 
@@ -465,7 +495,8 @@ def _match_row(stored: StoredItem, match: Match) -> dict[str, Any]:
 
 
 def _spec_values(spec: FeedSpec) -> dict[str, Any]:
-    return {
+    """The columns a declaration sets; a stored title stays unless the spec brings one."""
+    values = {
         "url": spec.url,
         "name": spec.name,
         "origin": spec.origin,
@@ -473,6 +504,9 @@ def _spec_values(spec: FeedSpec) -> dict[str, Any]:
         "active": True,
         "interval_s": int(spec.interval.total_seconds()) if spec.interval else None,
     }
+    if spec.title:
+        values["title"] = spec.title
+    return values
 
 
 def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[Any, ...]:
@@ -489,6 +523,7 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
         disabled = "410 Gone: the publisher removed this feed"
     # a body parsed anew says what is wrong with it now; any other poll leaves it as it was
     parse_warning = poll.parse_warning if poll.outcome is Outcome.OK else feed.parse_warning
+    title = poll.feed_title if poll.outcome is Outcome.OK and poll.feed_title else feed.title
     return (
         feed.id,
         fetch.status,
@@ -506,6 +541,7 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
         last_error_at,
         disabled,
         parse_warning,
+        title,
     )
 
 
@@ -513,15 +549,19 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
 _FEED_STATE_COLUMNS = tuple(
     feeds.c["interval_s" if f.name == "interval" else f.name] for f in fields(FeedState)
 )
-_INTERVAL = [f.name for f in fields(FeedState)].index("interval")
+_INTERVAL, _URL, _NAME, _TITLE = (
+    [f.name for f in fields(FeedState)].index(name) for name in ("interval", "url", "name", "title")
+)
 
 
 def _feed_state(row: sa.Row[Any]) -> FeedState:
     """A row of `_FEED_STATE_COLUMNS` as a FeedState, read by position (by-name access
-    is slow on the warm cycle's path)."""
+    is slow on the warm cycle's path); a feed given no name is named by its own title."""
     values = list(row)
     seconds = values[_INTERVAL]
     values[_INTERVAL] = timedelta(seconds=seconds) if seconds else None
+    if values[_NAME] == values[_URL] and values[_TITLE]:
+        values[_NAME] = values[_TITLE]
     return FeedState(*values)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.core.clock import utcnow
 from bot.core.config import Settings
+from bot.core.errors import UsageError
 from bot.core.models import FeedState
 from bot.feeds.opml import OpmlError, read_opml, write_opml
 from bot.matching.watchlists import Watchlist
@@ -20,6 +21,8 @@ def import_opml(args: argparse.Namespace, settings: Settings, watchlists: list[W
     file: Path = args.file
     try:
         specs = read_opml(file.read_bytes())
+    except OSError as exc:  # a missing or unreadable input file is a usage error, as for eval
+        raise UsageError(f"import-opml: cannot read {file}: {exc.strerror}") from exc
     except OpmlError as exc:
         raise OpmlError(f"{file}: {exc}") from exc
 

@@ -33,7 +33,8 @@ def backup_sqlite(database_url: str, target: Path) -> int:
         raise BackupError(f"no database at {source}")
     if target.exists():
         raise BackupError(f"{target} exists already; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():  # a mistyped folder must not be made silently
+        raise BackupError(f"no folder {target.parent} to write {target.name} in; create it first")
     readonly = f"{source.resolve().as_uri()}?mode=ro"
     partial = target.with_name(f".{target.name}.partial")
     try:

@@ -120,7 +120,7 @@ def load_examples(paths: Iterable[Path]) -> list[Example]:
             if not isinstance(title, str) or not isinstance(summary, str):
                 problems.append(f"{where}: title and summary must be strings")
                 continue
-            if not _ids(labels) or not _ids(either):
+            if not isinstance(labels, list) or not _ids(labels) or not _ids(either):
                 problems.append(f"{where}: labels and either must be lists of watchlist ids")
                 continue
             if not isinstance(lang, str):
@@ -169,7 +169,7 @@ def evaluate(matcher: Matcher, examples: Sequence[Example]) -> Evaluation:
                 misses.append(Miss(example, watchlist, name, verdict, needed))
     scores = tuple(Score(i, *counts[i]) for i in ids)
     languages = tuple(
-        Score(lang, *c[:3], examples=c[3])
+        Score(lang, c[0], c[1], c[2], c[3])
         for lang, c in sorted(by_lang.items(), key=lambda kv: (-kv[1][3], kv[0]))
     )
     return Evaluation(scores, tuple(misses), len(examples), languages, either)

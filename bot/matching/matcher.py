@@ -532,12 +532,12 @@ def _bounded(boundary: str, text: str, start: int, end: int) -> bool:
     """Whether a substring hit at `start`..`end` sits as its boundary requires: "hangul",
     not after another Hangul character (a Korean word begins there; particles such as
     캐나다와, 캐나다산 may follow); "isolated", next to no other Chinese character or kana
-    (中 in "中, 加 카놀라" but not in 中国)."""
+    and not after a digit (中 in "中, 加 카놀라" but not in 中国, 日 not in "16日")."""
     before = text[start - 1] if start else " "
     if boundary == "hangul":
         return not is_hangul(before)
     after = text[end] if end < len(text) else " "
-    return not is_han_or_kana(before) and not is_han_or_kana(after)
+    return not (is_han_or_kana(before) or before.isdigit() or is_han_or_kana(after))
 
 
 def _field(name: str, text: str) -> _Field:

@@ -184,7 +184,7 @@ def word_spans(folded: str) -> list[tuple[int, int]]:
 
 def inflections(token: str, lang: str | None = None) -> set[str]:
     """Common inflections of a (folded) word in the alias's language (`INFLECTED`): by
-    default English and French ones (plurals, -ed, -ing, -ies).
+    default English ones (plurals, -ed, -ing, -ies).
 
     Generated on the alias side only, so text words are looked up exactly and no stemmer
     conflates unrelated words.
@@ -196,7 +196,7 @@ def inflections(token: str, lang: str | None = None) -> set[str]:
 
 
 def _english(token: str) -> set[str]:
-    """English (and French) plurals, -ed, -ing, -ies, doubled consonants."""
+    """English plurals, -ed, -ing, -ies, doubled consonants."""
     forms = {token}
     if not token.isascii():
         return forms
@@ -217,14 +217,14 @@ def _english(token: str) -> set[str]:
 
 
 def _french(token: str) -> set[str]:
-    """English forms plus French gender and plural: -e, -es, -ne(s) after -en, -aux."""
-    forms = _english(token) | {token + "e", token + "es", token + "x"}
+    """French gender and plural: -s, -x, -e, -es, -ne(s) after -en, -aux after -al."""
+    forms = {token, token + "s", token + "e", token + "es", token + "x"}
     if token.endswith("en"):
         forms |= {token + "ne", token + "nes"}  # canadien → canadienne(s)
     if token.endswith("al"):
         forms.add(token[:-2] + "aux")
     if token.endswith("e"):
-        forms.add(token[:-1] + "es")
+        forms.discard(token + "e")
     return forms
 
 
@@ -319,6 +319,9 @@ _SLAVIC: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("ий", 2, _ADJECTIVE),
     ("ый", 2, _ADJECTIVE),
     ("ой", 2, _ADJECTIVE),
+    ("ое", 2, _ADJECTIVE),
+    ("ая", 2, _ADJECTIVE),
+    ("ые", 2, _ADJECTIVE),
     ("а", 1, ("а", "ы", "и", "е", "у", "ой", "ою", "і", "ам", "ами", "ах", "")),
     ("я", 1, ("я", "и", "е", "ю", "ей", "ею", "і", "ям", "ями", "ях", "ь")),
     (

@@ -18,7 +18,7 @@ from bot.core.config import Interval, OneLine, Settings
 from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec
 from bot.core.yaml_source import Loc, YamlDocument, load_yaml
-from bot.matching.normalize import fold, nfkc, unspaced, words
+from bot.matching.normalize import fold, nfkc, unspaced, variants, words
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "watchlists"
 
@@ -281,9 +281,8 @@ def _check_aliases(model: WatchlistModel, doc: YamlDocument, problems: list[str]
             loc = ("groups", name, "aliases", i)
             for j, implied in enumerate(spec.implies):
                 _check_group(implied, set(model.groups), (*loc, "implies", j), doc, problems)
-            folded = fold(nfkc(spec.text.rstrip("*")), lower=not spec.case_sensitive)
             for j, phrase in enumerate(spec.not_in):
-                if folded not in fold(nfkc(phrase), lower=not spec.case_sensitive):
+                if not _contains(phrase, spec):
                     where = f"{doc.path}:{doc.line_of((*loc, 'not_in', j))}"
                     problems.append(
                         f"{where}: {_dotted(loc, 'not_in', j)}: {phrase!r} does not contain"
@@ -307,6 +306,21 @@ def _check_aliases(model: WatchlistModel, doc: YamlDocument, problems: list[str]
                         " word of three letters or more, written with spaces, neither fuzzy"
                         " nor case-sensitive"
                     )
+
+
+def _contains(phrase: str, alias: AliasModel) -> bool:
+    """Whether a `not_in` phrase contains the alias in one of its spellings."""
+    text = fold(nfkc(alias.text.removesuffix("*")))
+    folded = fold(nfkc(phrase))
+    if unspaced(text) or not alias.whole_word or alias.text.endswith("*"):
+        return text in folded
+    spellings = variants(words(text), text, alias.lang)
+    phrase_words = words(folded)
+    return any(
+        tuple(phrase_words[i : i + len(v)]) == v
+        for v in spellings
+        for i in range(len(phrase_words) - len(v) + 1)
+    )
 
 
 def _compile_rule(

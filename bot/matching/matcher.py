@@ -38,21 +38,21 @@ from bot.matching.watchlists import Alias, Watchlist, describe_rule
 
 
 class _Guard(NamedTuple):
-    """An alias's `not_in` phrases: every spelling of the spaced ones by words, the
-    unspaced ones (Chinese, Japanese ...) as folded substrings."""
+    """An alias's `not_in` phrases: the spaced ones as word windows around a hit (by the
+    hit's offset in the phrase and the phrase's length, every spelling), the unspaced ones
+    (Chinese, Japanese ...) as folded substrings."""
 
-    phrases: tuple[tuple[str, ...], ...]
+    windows: tuple[tuple[int, int, frozenset[tuple[str, ...]]], ...]
     substrings: tuple[str, ...]
 
     def cancels(self, f: _Field, start: int, end: int, chars: tuple[int, int] | None) -> bool:
         """Whether a hit covering words `start`..`end` (or these characters) of the field
         lies inside one of the phrases."""
         toks = f.words
-        for phrase in self.phrases:
-            size = len(phrase)
-            for first in range(max(0, end - size), start + 1):
-                if tuple(toks[first : first + size]) == phrase:
-                    return True
+        for offset, size, phrases in self.windows:
+            first = start - offset
+            if first >= 0 and first + size >= end and tuple(toks[first : first + size]) in phrases:
+                return True
         if self.substrings:
             if chars is None:
                 spans = f.spans
@@ -68,15 +68,25 @@ def _guard(alias: Alias) -> _Guard | None:
     """The compiled `not_in` of an alias (None when it has none)."""
     if not alias.not_in:
         return None
-    phrases: set[tuple[str, ...]] = set()
+    folded_alias = fold(nfkc(alias.text.removesuffix("*")))
+    spellings = (
+        variants(words(folded_alias), folded_alias, alias.lang) if not alias.prefix else set()
+    )
+    windows: dict[tuple[int, int], set[tuple[str, ...]]] = defaultdict(set)
     substrings: list[str] = []
     for phrase in alias.not_in:
         folded = fold(nfkc(phrase))
         if unspaced(folded):
             substrings.append(folded)
-        elif tokens := words(folded):
-            phrases |= variants(tokens, folded, alias.lang)
-    return _Guard(tuple(sorted(phrases)), tuple(substrings))
+            continue
+        for p in variants(words(folded), folded, alias.lang) if words(folded) else ():
+            offsets = {
+                i for v in spellings for i in range(len(p) - len(v) + 1) if p[i : i + len(v)] == v
+            } or set(range(len(p)))  # (an alias ending in *: anywhere in the phrase)
+            for offset in offsets:
+                windows[offset, len(p)].add(p)
+    compiled = tuple((o, n, frozenset(ps)) for (o, n), ps in sorted(windows.items()))
+    return _Guard(compiled, tuple(substrings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +228,10 @@ class Matcher:
                     for name in (group.name, *alias.implies):  # a hit counts for each
                         self._add(_Entry(wi, name, alias, guard=guard))
         self._index = dict(self._index)
-        self._prefixes = dict(self._prefixes)
-        self._prefix_lengths = sorted({len(p) for p in self._prefixes})
+        self._prefix_heads: dict[str, list[tuple[str, list[_Spelling]]]] = defaultdict(list)
+        for prefix, spellings in self._prefixes.items():
+            self._prefix_heads[prefix[:3]].append((prefix, spellings))
+        self._prefix_heads = dict(self._prefix_heads)
         self._views: dict[frozenset[int] | None, _View] = {}
         self._prefilter = Prefilter(self.watchlists)
         self._possible: dict[tuple[int, frozenset[str]], bool] = {}
@@ -461,14 +473,17 @@ class Matcher:
     def _prefix_hits(
         self, fi: int, f: _Field, hits: dict[int, list[_Hit]], only: frozenset[int] | None
     ) -> None:
-        """Hits of the aliases ending in `*`: words that begin with one of them."""
-        prefixes, lengths = self._prefixes, self._prefix_lengths
+        """Hits of the aliases ending in `*`: words that begin with one of them (looked up
+        by their first three letters, then compared)."""
+        heads = self._prefix_heads
         for i, tok in enumerate(f.words):
-            size = len(tok)
-            for length in lengths:
-                if length > size:
-                    break
-                for s in prefixes.get(tok[:length], ()):
+            candidates = heads.get(tok[:3])
+            if candidates is None:
+                continue
+            for prefix, spellings in candidates:
+                if not tok.startswith(prefix):
+                    continue
+                for s in spellings:
                     if only is not None and s.watchlist not in only:
                         continue
                     if s.guard is None or not s.guard.cancels(f, i, i + 1, None):

@@ -10,14 +10,13 @@ are looked up in the words once the matcher has them (`Prefilter.short_groups`).
 from __future__ import annotations
 
 import itertools
-import os.path
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 
-from bot.matching.normalize import fold, inflections, nfkc, unspaced, variants, words
+from bot.matching.normalize import fold, nfkc, unspaced, variants, words
 from bot.matching.rules import may_hold
 from bot.matching.watchlists import Alias, Rule, Watchlist
 
@@ -167,14 +166,14 @@ def _key_parts(alias: Alias) -> list[str] | None:
     """Substrings found (folded, hyphens and apostrophes removed) in every text the alias
     can hit; None for an alias whose parts would be too short to be selective.
 
-    Exact: the word whose inflections (in the alias's language) share the longest
-    beginning, that beginning ("dut" of "duty" and "duties", "канад" of "Канада" and
-    "Канады"). Ending in `*`: what comes before it. Fuzzy, several words: each word of
-    three letters or more, since a hit within the threshold (at most two edits) leaves
-    one of them intact. Fuzzy, one word: its first and its last three letters, since one
-    typo cannot spoil both. The one case given up is a typo in every longer word of a
-    several-word alias. Unspaced scripts (Chinese, Japanese, Korean ...) and substrings:
-    the alias itself.
+    Exact: the longest word of each of its spellings (every inflection in its language
+    and its hyphen-joined form: "duty" and "duties", "Канада" and "Канады"), since the
+    matcher hits only those. Ending in `*`: what comes before it. Fuzzy, several words:
+    each word of three letters or more, since a hit within the threshold (at most two
+    edits) leaves one of them intact. Fuzzy, one word: its first and its last three
+    letters (four from ten letters on), since one typo cannot spoil both. The one case
+    given up is a typo in every longer word of a several-word alias. Unspaced scripts
+    (Chinese, Japanese, Korean ...) and substrings: the alias itself.
     """
     folded = fold(nfkc(alias.text.removesuffix("*")))
     if unspaced(folded) or not alias.whole_word:
@@ -185,19 +184,20 @@ def _key_parts(alias: Alias) -> list[str] | None:
         return []
     if alias.fuzzy and not alias.case_sensitive and len(folded) >= MIN_FUZZY_LENGTH:
         if len(tokens) == 1:
-            return [tokens[0][:3], tokens[0][-3:]]
+            end = 4 if len(tokens[0]) >= 10 else 3  # (a swap of two letters spoils one end)
+            return [tokens[0][:end], tokens[0][-end:]]
         return [_stem(t) for t in tokens if len(t) >= _MIN_KEY_PART] or tokens
     if alias.prefix:
-        stem = tokens[0]
-    else:
-        stems = [_common_start(t, alias.lang) for t in tokens]
-        stem = max(reversed(stems), key=len)
-    return [stem] if len(stem) >= _MIN_KEY_PART else None
-
-
-def _common_start(token: str, lang: str | None) -> str:
-    """The beginning every inflection of a word shares."""
-    return os.path.commonprefix(sorted(inflections(token, lang)))  # noqa: RUF071 (strings)
+        return [tokens[0]] if len(tokens[0]) >= _MIN_KEY_PART else None
+    at = max(reversed(range(len(tokens))), key=lambda i: len(tokens[i]))  # its longest word
+    parts = set()
+    for variant in variants(tokens, folded, alias.lang):
+        part = variant[at] if len(variant) == len(tokens) else max(variant, key=len)
+        if len(part) < _MIN_KEY_PART:
+            return None
+        parts.add(part)
+    # a text holding "canadas" holds "canada": the shortest parts are enough
+    return sorted(p for p in parts if not any(q != p and q in p for q in parts))
 
 
 def _gate(rule: Rule, parts: dict[str, list[str] | None]) -> list[str] | None:

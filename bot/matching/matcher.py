@@ -3,9 +3,12 @@
 The pre-filter (`bot.matching.prefilter`) first rules out the watchlists that cannot
 match, which is most of them for most items. For the rest, the exact pass looks every
 word of an item up in a dict built from every alias of every watchlist (with
-inflections and hyphen variants generated up front). Only a watchlist that got an exact
-hit yet is still short of matching gets the fuzzy pass (rapidfuzz), and only for its
-groups that have no hit. Every decision keeps its evidence.
+inflections and hyphen variants generated up front); aliases ending in `*` by their
+first three letters; aliases in unspaced scripts with one Aho-Corasick pass. An alias
+that implies groups is filed under each of them, and a hit inside one of its `not_in`
+phrases is dropped. Only a watchlist that got an exact hit yet is still short of
+matching gets the fuzzy pass (rapidfuzz), and only for its groups that have no hit.
+Every decision keeps its evidence.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
     python bench/matching.py [--items 20000]
 
 Items: the shipped labelled examples (about 350) mixed with generated general-news
-items so that, as in real feeds, a few per cent are on topic. Side by side in one run:
+items so that, as in real feeds, a few per cent are on topic; then, apart, the 918
+labelled public headlines (45% not in English, every one on topic or a hard negative),
+the worst case for the matcher. Side by side in one run:
 - wirewatch: the compiled seed watchlists (normalisation, inflections, rules, scores,
   evidence, fuzzy where needed);
 - naive: rapidfuzz `partial_ratio` of every alias against every item's text;
@@ -74,7 +76,13 @@ def main() -> None:
     args = parser.parse_args()
     watchlists = load_watchlists(watchlist_files(BUNDLED_DIR))
     items = make_items(args.items, random.Random(7))
-    aliases = sorted({a.text.lower() for w in watchlists for g in w.groups for a in g.aliases})
+    aliases = sorted(
+        {a.text.lower().removesuffix("*") for w in watchlists for g in w.groups for a in g.aliases}
+    )
+    headlines = [
+        (e.title, e.summary)
+        for e in load_examples(sorted((BUNDLED_DIR / "examples" / "headlines").glob("*.jsonl")))
+    ]
 
     started = time.perf_counter()
     matcher = Matcher(watchlists)
@@ -92,6 +100,14 @@ def main() -> None:
         for title, summary in items:
             automaton.find_matches_as_indexes(f"{title}\n{summary}".lower())
 
+    def run_ours_headlines() -> None:
+        for title, summary in headlines:
+            matcher.match(title, summary)
+
+    def run_floor_headlines() -> None:
+        for title, summary in headlines:
+            automaton.find_matches_as_indexes(f"{title}\n{summary}".lower())
+
     naive_items = items[: args.naive_items]
 
     def run_naive() -> None:
@@ -106,6 +122,14 @@ def main() -> None:
         floor_s = min(floor_s, best_time(run_floor))
     ours = rate("wirewatch matcher (4 seed watchlists)", len(items), ours_s)
     floor = rate("floor: Aho-Corasick of all aliases, exact", len(items), floor_s)
+    for title, summary in headlines:  # warm the matcher's caches as for the mix
+        matcher.match(title, summary)
+    ours_h_s = floor_h_s = float("inf")
+    for _ in range(args.repeat):
+        ours_h_s = min(ours_h_s, best_time(run_ours_headlines))
+        floor_h_s = min(floor_h_s, best_time(run_floor_headlines))
+    ours_h = rate("wirewatch on the labelled headlines alone", len(headlines), ours_h_s)
+    floor_h = rate("floor on the labelled headlines alone", len(headlines), floor_h_s)
     naive = rate("naive: partial_ratio of every alias", len(naive_items), best_time(run_naive))
 
     print(
@@ -115,13 +139,22 @@ def main() -> None:
     print(f"  wirewatch / naive: {ours / naive:.0f}x faster (target >= 50x)")
     print(
         f"  floor / wirewatch: {floor / ours:.2f}x (target <= 3x); "
-        "absolute: target >= 40,000 items/s"
+        "absolute: target >= 100,000 items/s"
     )
+    print(f"  on the labelled headlines alone: floor / wirewatch {floor_h / ours_h:.1f}x")
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "matching.json").write_text(
         json.dumps(
-            {"wirewatch": ours, "floor": floor, "naive": naive, "aliases": len(aliases)}, indent=2
+            {
+                "wirewatch": ours,
+                "floor": floor,
+                "naive": naive,
+                "aliases": len(aliases),
+                "wirewatch_headlines": ours_h,
+                "floor_headlines": floor_h,
+            },
+            indent=2,
         )
     )
 

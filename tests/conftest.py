@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 from feedserver import FeedServer
+from hypothesis import settings
 from pgtest import POSTGRES_ENV, SKIP_REASON, fresh_database, postgres_url
+
+# The same examples on every run, so that CI never fails on a draw it never saw before;
+# WIREWATCH_HYPOTHESIS=explore draws new ones (run it when you change a tested parser).
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("WIREWATCH_HYPOTHESIS", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent

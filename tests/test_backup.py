@@ -31,6 +31,7 @@ async def test_a_backup_of_a_running_store_holds_its_latest_writes(
             FeedSpec(f"https://news.example.test/{n}.xml", f"Feed {n}", "config") for n in range(30)
         ]
         await store.sync_feeds(feeds, NOW)  # still in the WAL: the store is open
+        (tmp_path / "backup").mkdir()
         size = backup_sqlite(sqlite_url, tmp_path / "backup" / "wirewatch.db")
     finally:
         await store.close()
@@ -51,6 +52,9 @@ def test_backup_refuses_to_overwrite_or_to_copy_what_is_not_sqlite(tmp_path: Pat
         backup_sqlite("postgresql+asyncpg://u:p@127.0.0.1/wirewatch", tmp_path / "new.db")
     source = tmp_path / "wirewatch.db"
     sqlite3.connect(source).close()
+    with pytest.raises(BackupError, match=r"no folder .*missing to write x\.db in"):
+        backup_sqlite(f"sqlite:///{source}", tmp_path / "missing" / "x.db")
+    assert not (tmp_path / "missing").exists()  # a mistyped folder is not made
     with pytest.raises(BackupError, match="exists already"):
         backup_sqlite(f"sqlite:///{source}", existing)
     assert existing.read_bytes() == b"keep me"

@@ -456,7 +456,9 @@ def common_prefix(a: str, b: str) -> int:
 
 def letters(text: str) -> str:
     """The visible letters, digits and ellipses of `text` (a Hangul filler is a letter
-    that shows as nothing)."""
+    that shows as nothing; Slack's look-alikes count as what they stand for, so a title's
+    own U+02CB and a backtick Slack shows as one compare alike)."""
+    text = text.translate(_SLACK_UNDO_LOOK_ALIKES)
     return "".join(ch for ch in text if (ch.isalnum() or ch == "…") and not INVISIBLE.match(ch))
 
 

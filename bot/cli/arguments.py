@@ -93,11 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
         "folder beside the watchlists)",
     )
     ev.add_argument(
+        "--split",
+        choices=["tuning", "held-out", "all"],
+        default=None,
+        help="score a part of the labelled public headlines (examples/headlines/) instead of files",
+    )
+    ev.add_argument(
         "--min-f1",
         type=float,
         default=None,
         metavar="X",
         help="exit 1 when any watchlist's F1 is below X",
+    )
+    ev.add_argument(
+        "--min-recall",
+        type=float,
+        default=None,
+        metavar="X",
+        help="exit 1 when any watchlist's recall is below X",
     )
     ev.add_argument("--quiet", action="store_true", help="print the scores only")
     bt = sub.add_parser(

@@ -264,13 +264,15 @@ def _next_poll(feed: FeedState, now: datetime) -> str:
 
 
 def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool = True) -> None:
-    """Scores per watchlist, then each false positive and false negative with its evidence."""
-    table = Table(title=f"{result.examples} examples", show_header=True)
+    """Scores per watchlist, then per language, then each false positive and false negative
+    with what the watchlist lacked (or matched on) and its evidence."""
+    either = f"; {result.either} decisions counted either way" if result.either else ""
+    table = Table(title=f"{result.examples} examples{either}", show_header=True)
     for label in ("watchlist", "precision", "recall", "F1", "TP", "FP", "FN"):
         table.add_column(label, justify="right")
     for s in result.scores:
         table.add_row(
-            s.watchlist,
+            s.name,
             f"{s.precision:.3f}",
             f"{s.recall:.3f}",
             f"{s.f1:.3f}",
@@ -279,15 +281,28 @@ def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool 
             str(s.false_negatives),
         )
     console.print(table)
+    if len(result.languages) > 1 or any(s.name != "?" for s in result.languages):
+        console.print(Text("by language (all watchlists' decisions together):", style="bold"))
+        for s in result.languages:
+            line = (
+                f"{one_line(s.name):<3} {s.examples:>4} examples  P {s.precision:.3f}"
+                f"  R {s.recall:.3f}  F1 {s.f1:.3f}  (TP {s.true_positives},"
+                f" FP {s.false_positives}, FN {s.false_negatives})"
+            )
+            console.print(Text(f"  {line}"))
     if not show_misses:
         return
     for miss in result.misses:
         verdict = miss.verdict
-        where = one_line(f"{miss.kind} [{miss.watchlist}] {miss.example.where}")
+        lang = f" ({miss.example.lang})" if miss.example.lang else ""
+        where = one_line(f"{miss.kind} [{miss.watchlist}] {miss.example.where}{lang}")
         console.print(Text(where, style="bold"))
         console.print(Text(f"  {one_line(miss.example.title)}"))
+        if miss.needed:
+            console.print(Text(f"  {one_line(miss.needed)}"))
         if verdict is None:
-            console.print(Text("  no alias of this watchlist appears", style="dim"))
+            if not miss.needed:
+                console.print(Text("  no alias of this watchlist appears", style="dim"))
             continue
         state = "rule holds" if verdict.rule_ok else "rule fails"
         console.print(

@@ -1,34 +1,55 @@
-"""Precision, recall and F1 of the watchlists on labelled examples (`wirewatch eval`)."""
+"""Precision, recall and F1 of the watchlists on labelled examples (`wirewatch eval`), per
+watchlist and per language, with what each wrong decision lacked; and the one split of the
+public labelled headlines into a tuning part and a held-out part.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.errors import ConfigError
 from bot.matching.matcher import Matcher, Verdict
+from bot.matching.rules import may_hold
+from bot.matching.watchlists import Watchlist, describe_rule
+
+SPLITS = ("tuning", "held-out")
+SPLIT_SEED = "wirewatch-19"
+HELD_OUT_SHARE = 0.3
 
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One labelled headline: the watchlists it belongs to, and where it was read."""
+    """One labelled headline: the watchlists it belongs to, the ones for which either
+    decision counts as right (`either`), its language, and where it was read."""
 
     title: str
     summary: str
     labels: frozenset[str]
     where: str
+    lang: str = ""
+    either: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """One watchlist's counts on the examples."""
+    """Counts of decisions on the examples (one watchlist's, or one language's)."""
 
-    watchlist: str
+    name: str
     true_positives: int
     false_positives: int
     false_negatives: int
+    examples: int = 0
+
+    @property
+    def watchlist(self) -> str:
+        """The watchlist (or language) these counts are for."""
+        return self.name
 
     @property
     def precision(self) -> float:
@@ -51,21 +72,25 @@ class Score:
 
 @dataclass(frozen=True, slots=True)
 class Miss:
-    """A wrong decision: `kind` is "false positive" or "false negative"."""
+    """A wrong decision: `kind` is "false positive" or "false negative"; `needed` says in
+    words what the watchlist lacked (or what made it match)."""
 
     example: Example
     watchlist: str
     kind: str
     verdict: Verdict | None
+    needed: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """Scores per watchlist and every wrong decision with its verdict."""
+    """Scores per watchlist and per language, and every wrong decision with its verdict."""
 
     scores: tuple[Score, ...]
     misses: tuple[Miss, ...]
     examples: int
+    languages: tuple[Score, ...] = ()
+    either: int = 0  # decisions that counted as right either way
 
 
 def load_examples(paths: Iterable[Path]) -> list[Example]:
@@ -91,36 +116,123 @@ def load_examples(paths: Iterable[Path]) -> list[Example]:
                 problems.append(f"{where}: expected an object")
                 continue
             title, summary, labels = obj.get("title"), obj.get("summary", ""), obj.get("labels")
+            lang, either = obj.get("lang", ""), obj.get("either", [])
             if not isinstance(title, str) or not isinstance(summary, str):
                 problems.append(f"{where}: title and summary must be strings")
                 continue
-            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-                problems.append(f"{where}: labels must be a list of watchlist ids")
+            if not isinstance(labels, list) or not _ids(labels) or not _ids(either):
+                problems.append(f"{where}: labels and either must be lists of watchlist ids")
                 continue
-            examples.append(Example(title, summary, frozenset(labels), where))
+            if not isinstance(lang, str):
+                problems.append(f"{where}: lang must be a language code")
+                continue
+            examples.append(
+                Example(title, summary, frozenset(labels), where, lang, frozenset(either))
+            )
     if problems:
         raise ConfigError(problems)
     return examples
 
 
+def _ids(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
 def evaluate(matcher: Matcher, examples: Sequence[Example]) -> Evaluation:
-    """Judge every example with every watchlist and count the decisions."""
+    """Judge every example with every watchlist and count the decisions, by watchlist and
+    by language; a watchlist in an example's `either` is not counted for it."""
     ids = [w.id for w in matcher.watchlists]
+    by_id = {w.id: w for w in matcher.watchlists}
     counts = {i: [0, 0, 0] for i in ids}
+    by_lang: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     misses: list[Miss] = []
+    either = 0
     for example in examples:
         verdicts = {v.watchlist.id: v for v in matcher.judge(example.title, example.summary)}
+        lang = by_lang[example.lang or "?"]
+        lang[3] += 1
         for watchlist in ids:
+            if watchlist in example.either:
+                either += 1
+                continue
             verdict = verdicts.get(watchlist)
             matched = verdict is not None and verdict.matched
             wanted = watchlist in example.labels
-            if matched and wanted:
-                counts[watchlist][0] += 1
-            elif matched:
-                counts[watchlist][1] += 1
-                misses.append(Miss(example, watchlist, "false positive", verdict))
-            elif wanted:
-                counts[watchlist][2] += 1
-                misses.append(Miss(example, watchlist, "false negative", verdict))
+            kind = 0 if matched and wanted else 1 if matched else 2 if wanted else -1
+            if kind < 0:
+                continue
+            counts[watchlist][kind] += 1
+            lang[kind] += 1
+            if kind:
+                name = "false positive" if kind == 1 else "false negative"
+                needed = diagnose(by_id[watchlist], verdict)
+                misses.append(Miss(example, watchlist, name, verdict, needed))
     scores = tuple(Score(i, *counts[i]) for i in ids)
-    return Evaluation(scores, tuple(misses), len(examples))
+    languages = tuple(
+        Score(lang, c[0], c[1], c[2], c[3])
+        for lang, c in sorted(by_lang.items(), key=lambda kv: (-kv[1][3], kv[0]))
+    )
+    return Evaluation(scores, tuple(misses), len(examples), languages, either)
+
+
+def diagnose(watchlist: Watchlist, verdict: Verdict | None) -> str:
+    """What a verdict lacked to match (the groups that would make the rule hold, the
+    groups that blocked it, or the score), or on a match the groups that made it."""
+    if verdict is None:
+        return "no alias of this watchlist appears"
+    hit = {e.group for e in verdict.evidence}
+    if verdict.matched:
+        return "matched on " + ", ".join(sorted(hit))
+    if verdict.rule_ok:
+        return f"score {verdict.score:g} below threshold {watchlist.threshold:g}"
+    names = [g.name for g in watchlist.groups]
+    wanted: list[str] = []
+    for size in (1, 2, 3):
+        for extra in itertools.combinations([n for n in names if n not in hit], size):
+            if may_hold(watchlist.rule, hit | set(extra)) and not any(
+                set(w.split(" + ")) <= set(extra) for w in wanted
+            ):
+                wanted.append(" + ".join(extra))
+        if wanted:
+            break
+    blocking = [n for n in sorted(hit) if may_hold(watchlist.rule, hit - {n})]
+    parts = []
+    if wanted:
+        parts.append("needs " + " or ".join(wanted[:4]) + (" or ..." if len(wanted) > 4 else ""))
+    if blocking:
+        parts.append("blocked by " + " or ".join(blocking))
+    if not parts:
+        parts.append(f"rule {describe_rule(watchlist.rule)} fails (a `near` too far apart)")
+    return "; ".join(parts)
+
+
+def split_lines(
+    lines: Iterable[str], seed: str = SPLIT_SEED, held_out_share: float = HELD_OUT_SHARE
+) -> tuple[list[str], list[str]]:
+    """Split labelled JSON lines into (tuning, held-out), stratified by label set and
+    language, the same way every time for the same lines and seed, whatever their order.
+
+    Within each stratum (one label set in one language) lines are ordered by a hash of the
+    seed, URL and title, and the first ones go to the held-out part; how many is the
+    stratum's share of a running total, so strata too small for a share of their own still
+    add up to `held_out_share` of the whole.
+    """
+    strata: dict[tuple[tuple[str, ...], str], list[tuple[str, str]]] = defaultdict(list)
+    for line in lines:
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        key = (tuple(sorted(obj.get("labels", []))), str(obj.get("lang", "")))
+        digest = hashlib.sha256(f"{seed}\n{obj.get('url', '')}\n{obj['title']}".encode())
+        strata[key].append((digest.hexdigest(), line.rstrip("\n")))
+    tuning: list[str] = []
+    held_out: list[str] = []
+    total = 0
+    for key in sorted(strata):
+        members = sorted(strata[key])
+        before = round(total * held_out_share)
+        total += len(members)
+        take = round(total * held_out_share) - before
+        held_out.extend(line for _, line in members[:take])
+        tuning.extend(line for _, line in members[take:])
+    return tuning, held_out

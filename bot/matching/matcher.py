@@ -3,9 +3,12 @@
 The pre-filter (`bot.matching.prefilter`) first rules out the watchlists that cannot
 match, which is most of them for most items. For the rest, the exact pass looks every
 word of an item up in a dict built from every alias of every watchlist (with
-inflections and hyphen variants generated up front). Only a watchlist that got an exact
-hit yet is still short of matching gets the fuzzy pass (rapidfuzz), and only for its
-groups that have no hit. Every decision keeps its evidence.
+inflections and hyphen variants generated up front); aliases ending in `*` by their
+first three letters; aliases in unspaced scripts with one Aho-Corasick pass. An alias
+that implies groups is filed under each of them, and a hit inside one of its `not_in`
+phrases is dropped. Only a watchlist that got an exact hit yet is still short of
+matching gets the fuzzy pass (rapidfuzz), and only for its groups that have no hit.
+Every decision keeps its evidence.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from rapidfuzz import fuzz
 from bot.core.models import Evidence, Item, Match, evidence_strings
 from bot.matching.normalize import (
     fold,
-    has_cjk,
+    is_han_or_kana,
+    is_hangul,
     joined_hyphenations,
     nfkc,
+    unspaced,
     variants,
     word_spans,
     words,
@@ -35,12 +40,66 @@ from bot.matching.rules import has_near, holds, may_hold
 from bot.matching.watchlists import Alias, Watchlist, describe_rule
 
 
+class _Guard(NamedTuple):
+    """An alias's `not_in` phrases: the spaced ones as word windows around a hit (by the
+    hit's offset in the phrase and the phrase's length, every spelling), the unspaced ones
+    (Chinese, Japanese ...) as folded substrings."""
+
+    windows: tuple[tuple[int, int, frozenset[tuple[str, ...]]], ...]
+    substrings: tuple[str, ...]
+
+    def cancels(self, f: _Field, start: int, end: int, chars: tuple[int, int] | None) -> bool:
+        """Whether a hit covering words `start`..`end` (or these characters) of the field
+        lies inside one of the phrases."""
+        toks = f.words
+        for offset, size, phrases in self.windows:
+            first = start - offset
+            if first >= 0 and first + size >= end and tuple(toks[first : first + size]) in phrases:
+                return True
+        if self.substrings:
+            if chars is None:
+                spans = f.spans
+                chars = (spans[start][0], spans[min(end, len(spans)) - 1][1])
+            begin, stop = chars
+            for text in self.substrings:
+                if text in f.folded[max(0, stop - len(text)) : begin + len(text)]:
+                    return True
+        return False
+
+
+def _guard(alias: Alias) -> _Guard | None:
+    """The compiled `not_in` of an alias (None when it has none)."""
+    if not alias.not_in:
+        return None
+    folded_alias = fold(nfkc(alias.text.removesuffix("*")))
+    spellings = (
+        variants(words(folded_alias), folded_alias, alias.lang) if not alias.prefix else set()
+    )
+    windows: dict[tuple[int, int], set[tuple[str, ...]]] = defaultdict(set)
+    substrings: list[str] = []
+    for phrase in alias.not_in:
+        folded = fold(nfkc(phrase))
+        if unspaced(folded):
+            substrings.append(folded)
+            continue
+        for p in variants(words(folded), folded, alias.lang) if words(folded) else ():
+            offsets = {
+                i for v in spellings for i in range(len(p) - len(v) + 1) if p[i : i + len(v)] == v
+            } or set(range(len(p)))  # (an alias ending in *: anywhere in the phrase)
+            for offset in offsets:
+                windows[offset, len(p)].add(p)
+    compiled = tuple((o, n, frozenset(ps)) for (o, n), ps in sorted(windows.items()))
+    return _Guard(compiled, tuple(substrings))
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     watchlist: int
     group: str
     alias: Alias
     cased: frozenset[tuple[str, ...]] | None = None  # case-sensitive aliases: exact spellings
+    guard: _Guard | None = None
+    boundary: str | None = None  # substring aliases: "hangul" or "isolated" (`_bounded`)
 
 
 class _Spelling(NamedTuple):
@@ -52,6 +111,7 @@ class _Spelling(NamedTuple):
     group: str
     alias: str
     cased: frozenset[tuple[str, ...]] | None  # case-sensitive aliases: exact spellings
+    guard: _Guard | None  # its `not_in` phrases
 
 
 class _Spellings(NamedTuple):
@@ -159,13 +219,22 @@ class Matcher:
     def __init__(self, watchlists: Sequence[Watchlist]) -> None:
         self.watchlists = tuple(watchlists)
         self._index: dict[str, list[_Spelling]] = defaultdict(list)
+        self._prefixes: dict[str, list[_Spelling]] = defaultdict(list)
         self._substrings: dict[str, list[_Entry]] = defaultdict(list)
-        self._fuzzy: dict[tuple[int, str], list[tuple[str, int, Alias]]] = defaultdict(list)
+        self._fuzzy: dict[tuple[int, str], list[tuple[str, int, Alias, _Guard | None]]] = (
+            defaultdict(list)
+        )
         for wi, watchlist in enumerate(self.watchlists):
             for group in watchlist.groups:
                 for alias in group.aliases:
-                    self._add(_Entry(wi, group.name, alias))
+                    guard = _guard(alias)
+                    for name in (group.name, *alias.implies):  # a hit counts for each
+                        self._add(_Entry(wi, name, alias, guard=guard))
         self._index = dict(self._index)
+        self._prefix_heads: dict[str, list[tuple[str, list[_Spelling]]]] = defaultdict(list)
+        for prefix, spellings in self._prefixes.items():
+            self._prefix_heads[prefix[:3]].append((prefix, spellings))
+        self._prefix_heads = dict(self._prefix_heads)
         self._views: dict[frozenset[int] | None, _View] = {}
         self._prefilter = Prefilter(self.watchlists)
         self._possible: dict[tuple[int, frozenset[str]], bool] = {}
@@ -183,26 +252,37 @@ class Matcher:
 
     def _add(self, entry: _Entry) -> None:
         alias = entry.alias
-        folded = fold(nfkc(alias.text), lower=not alias.case_sensitive)
-        if has_cjk(folded) or not alias.whole_word:
-            self._substrings[folded.lower()].append(entry)
+        folded = fold(nfkc(alias.text.removesuffix("*")), lower=not alias.case_sensitive)
+        if unspaced(folded) or not alias.whole_word:
+            boundary = _boundary(alias, folded)
+            self._substrings[folded.lower()].append(replace(entry, boundary=boundary))
             return
         tokens = words(folded)
         if not tokens:
             return
-        forms = variants(tokens, folded)
+        if alias.prefix:
+            spelling = _Spelling([], 1, entry.watchlist, entry.group, alias.text, None, entry.guard)
+            self._prefixes[tokens[0]].append(spelling)
+            return
+        forms = variants(tokens, folded, alias.lang)
         if alias.case_sensitive:  # indexed lower-cased; the spelling is checked on a hit
             lowered = {tuple(t.lower() for t in v) for v in forms}
             entry = replace(entry, cased=frozenset(forms))
             forms = lowered
         for v in forms:
             spelling = _Spelling(
-                list(v[1:]), len(v), entry.watchlist, entry.group, alias.text, entry.cased
+                list(v[1:]),
+                len(v),
+                entry.watchlist,
+                entry.group,
+                alias.text,
+                entry.cased,
+                entry.guard,
             )
             self._index[v[0]].append(spelling)
         if alias.fuzzy and len(folded) >= MIN_FUZZY_LENGTH and not alias.case_sensitive:
             key = (entry.watchlist, entry.group)
-            self._fuzzy[key].append((" ".join(tokens), len(tokens), alias))
+            self._fuzzy[key].append((" ".join(tokens), len(tokens), alias, entry.guard))
 
     def match(self, title: str, summary: str = "") -> list[Match]:
         """The watchlists this text matches, each with score and evidence."""
@@ -370,7 +450,7 @@ class Matcher:
         for i in [i for i, tok in enumerate(toks) if tok in present] if present else ():
             single, by_second = index[toks[i]]
             candidates = by_second.get(toks[i + 1], single) if by_second and i < last else single
-            for tail, size, wi, group, alias, spellings in candidates:
+            for tail, size, wi, group, alias, spellings, guard in candidates:
                 end = i + size
                 if tail and toks[i + 1 : end] != tail:
                     continue
@@ -378,28 +458,59 @@ class Matcher:
                     cased = cased if cased is not None else words(fold(f.text, lower=False))
                     if tuple(cased[i:end]) not in spellings:
                         continue
+                if guard is not None and guard.cancels(f, i, end, None):
+                    continue
                 _add_hit(hits, wi, _Hit(group, alias, fi, i, end))
         for start, joined, size in f.hyphenations:
             filed = index.get(joined)
             for s in filed.single if filed is not None else ():
                 if s.cased is None:
                     pos = f.position(start)
-                    _add_hit(hits, s.watchlist, _Hit(s.group, s.alias, fi, pos, pos + size))
+                    if s.guard is None or not s.guard.cancels(f, pos, pos + size, None):
+                        _add_hit(hits, s.watchlist, _Hit(s.group, s.alias, fi, pos, pos + size))
+        if self._prefixes:
+            self._prefix_hits(fi, f, hits, only)
         if self._substring_finder and (self._ascii_substrings or not f.folded.isascii()):
             self._substring_hits(fi, f, hits)
+
+    def _prefix_hits(
+        self, fi: int, f: _Field, hits: dict[int, list[_Hit]], only: frozenset[int] | None
+    ) -> None:
+        """Hits of the aliases ending in `*`: words that begin with one of them (looked up
+        by their first three letters, then compared)."""
+        heads = self._prefix_heads
+        for i, tok in enumerate(f.words):
+            candidates = heads.get(tok[:3])
+            if candidates is None:
+                continue
+            for prefix, spellings in candidates:
+                if not tok.startswith(prefix):
+                    continue
+                for s in spellings:
+                    if only is not None and s.watchlist not in only:
+                        continue
+                    if s.guard is None or not s.guard.cancels(f, i, i + 1, None):
+                        _add_hit(hits, s.watchlist, _Hit(s.group, s.alias, fi, i, i + 1))
 
     def _substring_hits(self, fi: int, f: _Field, hits: dict[int, list[_Hit]]) -> None:
         """CJK and substring aliases, all found in one Aho-Corasick pass over the field."""
         assert self._substring_finder is not None
         cased: str | None = None
         found = self._substring_finder.find_matches_as_indexes(f.folded, overlapping=True)
+        text = f.folded
         for index, start, end in found:
             for entry in self._substrings[self._needles[index]]:
+                if entry.boundary is not None and not _bounded(entry.boundary, text, start, end):
+                    continue
                 if entry.alias.case_sensitive:
                     cased = cased if cased is not None else fold(f.text, lower=False)
                     if cased[start:end] != fold(nfkc(entry.alias.text), lower=False):
                         continue
                 position = f.position(start)
+                if entry.guard is not None and entry.guard.cancels(
+                    f, position, position + 1, (start, end)
+                ):
+                    continue
                 hit = _Hit(entry.group, entry.alias.text, fi, position, position + 1, 100.0,
                            (start, end))  # fmt: skip
                 _add_hit(hits, entry.watchlist, hit)
@@ -411,13 +522,40 @@ class Matcher:
         extra: list[_Hit] = []
         for group in groups:
             for fi, f in enumerate(fields):
-                for target, size, alias in self._fuzzy.get((wi, group), ()):
+                for target, size, alias, guard in self._fuzzy.get((wi, group), ()):
                     best = _best_fuzzy(target, size, alias.fuzzy_threshold, f.words)
                     if best is not None:
                         start, score = best
+                        if guard is not None and guard.cancels(f, start, start + size, None):
+                            continue
                         hit = _Hit(group, alias.text, fi, start, start + size, round(score, 1))
                         extra.append(hit)
         return extra
+
+
+def _boundary(alias: Alias, folded: str) -> str | None:
+    """How a substring alias must sit in the text (`_bounded`): Korean aliases at the start
+    of a word ("hangul"), Korean abbreviations in Chinese characters (中, 日) alone
+    ("isolated"); None for the rest."""
+    if not alias.whole_word or not folded:
+        return None
+    if is_hangul(folded[0]):
+        return "hangul"
+    if alias.lang == "ko" and all(map(is_han_or_kana, folded)):
+        return "isolated"
+    return None
+
+
+def _bounded(boundary: str, text: str, start: int, end: int) -> bool:
+    """Whether a substring hit at `start`..`end` sits as its boundary requires: "hangul",
+    not after another Hangul character (a Korean word begins there; particles such as
+    캐나다와, 캐나다산 may follow); "isolated", next to no other Chinese character or kana
+    and not after a digit (中 in "中, 加 카놀라" but not in 中国, 日 not in "16日")."""
+    before = text[start - 1] if start else " "
+    if boundary == "hangul":
+        return not is_hangul(before)
+    after = text[end] if end < len(text) else " "
+    return not (is_han_or_kana(before) or before.isdigit() or is_han_or_kana(after))
 
 
 def _field(name: str, text: str) -> _Field:

@@ -16,9 +16,9 @@ from typing import Protocol
 
 from ahocorasick_rs import AhoCorasick, Implementation, MatchKind
 
-from bot.matching.normalize import fold, has_cjk, nfkc, variants, words
+from bot.matching.normalize import fold, inflections, nfkc, unspaced, variants, words
 from bot.matching.rules import may_hold
-from bot.matching.watchlists import Alias, Group, Rule, Watchlist
+from bot.matching.watchlists import Alias, Rule, Watchlist
 
 MIN_FUZZY_LENGTH = 5  # shorter aliases never match fuzzily: "PLA" must not hit "plan"
 # Shorter Latin key parts ("c" of "B.C.", "8" of "P-8") would hit nearly every text and slow
@@ -59,10 +59,11 @@ class Prefilter:
         gates: list[list[str] | None] = []
         for wi, watchlist in enumerate(watchlists):
             parts: dict[str, list[str] | None] = {}
+            members = _members(watchlist)
             for group in watchlist.groups:
                 bit = 1 << len(self._group_bits)
                 self._group_bits.append((wi, group.name, bit))
-                parts[group.name] = self._add_group(group, bit, masks)
+                parts[group.name] = self._add_group(members[group.name], bit, masks)
             gates.append(_gate(watchlist.rule, parts))
         patterns = list(masks)
         self._automaton = AhoCorasick(
@@ -75,11 +76,13 @@ class Prefilter:
             self._gate = AhoCorasick(gate_parts, implementation=Implementation.DFA)
         self._decisions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
 
-    def _add_group(self, group: Group, bit: int, masks: dict[str, int]) -> list[str] | None:
-        """File the key parts of a group's aliases under its bit; return them, or None
-        when one of its aliases is too short to have any."""
+    def _add_group(
+        self, aliases: Sequence[Alias], bit: int, masks: dict[str, int]
+    ) -> list[str] | None:
+        """File the key parts of a group's aliases (its own and those that imply it) under
+        its bit; return them, or None when one of its aliases is too short to have any."""
         group_parts: list[str] | None = []
-        for alias in group.aliases:
+        for alias in aliases:
             parts = _key_parts(alias)
             if parts is None:
                 self._add_short(alias, bit)
@@ -95,7 +98,7 @@ class Prefilter:
         """Index the lower-cased spellings of an alias whose key parts are too short."""
         folded = fold(nfkc(alias.text))
         self._short_bits |= bit
-        for variant in variants(words(folded), folded):
+        for variant in variants(words(folded), folded, alias.lang):
             self._short[variant[0]].append((variant[1:], bit))
 
     def groups(self, folded: str) -> int | None:
@@ -149,30 +152,56 @@ class Prefilter:
         return found
 
 
+def _members(watchlist: Watchlist) -> dict[str, list[Alias]]:
+    """Each group's aliases: its own, then those of other groups that imply it."""
+    members: dict[str, list[Alias]] = {g.name: list(g.aliases) for g in watchlist.groups}
+    for group in watchlist.groups:
+        for alias in group.aliases:
+            for implied in alias.implies:
+                members[implied].append(alias)
+    return members
+
+
 def _key_parts(alias: Alias) -> list[str] | None:
     """Substrings found (folded, hyphens and apostrophes removed) in every text the alias
     can hit; None for an alias whose parts would be too short to be selective.
 
-    Exact: its longest word, less a final y or e that inflection may change ("duty" is
-    in "duties", "impos" in "imposing"). Fuzzy, several words: each word of three letters
-    or more, since a hit within the threshold (at most two edits) leaves one of them
-    intact. Fuzzy, one word: its first and its last three letters, since one typo cannot
-    spoil both. The one case given up is a typo in every longer word of a several-word
-    alias. Chinese and Japanese aliases and substrings: the alias itself.
+    Exact: the longest word of each of its spellings (every inflection in its language
+    and its hyphen-joined form: "duty" and "duties", "Канада" and "Канады"), since the
+    matcher hits only those. Ending in `*`: what comes before it. Fuzzy, several words:
+    the start every inflection of each word keeps, of three letters or more, since a
+    hit within the threshold (at most two edits) leaves one of them intact. Fuzzy, one
+    word: its first three letters and the last three of what its inflections keep (four
+    from ten letters on), since one typo cannot spoil both. The one case given up is a
+    typo in every longer word of a several-word alias. Unspaced scripts (Chinese,
+    Japanese, Korean ...) and substrings: the alias itself.
     """
-    folded = fold(nfkc(alias.text))
-    if has_cjk(folded) or not alias.whole_word:
+    folded = fold(nfkc(alias.text.removesuffix("*")))
+    if unspaced(folded) or not alias.whole_word:
         part = folded.replace("-", "").replace("'", "")
         return [part] if part else []
     tokens = words(folded)
     if not tokens:
         return []
     if alias.fuzzy and not alias.case_sensitive and len(folded) >= MIN_FUZZY_LENGTH:
+        # what every inflection of a word keeps (Ukrainian "тайванськ" of its endings)
+        stems = [_common_start(inflections(t, alias.lang)) for t in tokens]
         if len(tokens) == 1:
-            return [tokens[0][:3], tokens[0][-3:]]
-        return [_stem(t) for t in tokens if len(t) >= _MIN_KEY_PART] or tokens
-    longest = _stem(max(reversed(tokens), key=len))
-    return [longest] if len(longest) >= _MIN_KEY_PART else None
+            end = 4 if len(tokens[0]) >= 10 else 3  # (a swap of two letters spoils one end)
+            head, stem = tokens[0][:end], stems[0]
+            return [head, stem[-end:]] if len(stem) >= 2 * end else [head]
+        return [s for s in stems if len(s) >= _MIN_KEY_PART] or tokens
+    if alias.prefix:
+        return [tokens[0]] if len(tokens[0]) >= _MIN_KEY_PART else None
+    at = max(reversed(range(len(tokens))), key=lambda i: len(tokens[i]))  # its longest word
+    parts = set()
+    for variant in variants(tokens, folded, alias.lang):
+        part = variant[at] if len(variant) == len(tokens) else max(variant, key=len)
+        if len(part) < _MIN_KEY_PART:
+            return None
+        parts.add(part)
+    # a text holding "canadas" holds "canada": the shortest parts are enough
+    return sorted(p for p in parts if not any(q != p and q in p for q in parts))
 
 
 def _gate(rule: Rule, parts: dict[str, list[str] | None]) -> list[str] | None:
@@ -200,6 +229,8 @@ def _chance(part: str) -> float:
     return 26.0 ** -len(part.encode())
 
 
-def _stem(token: str) -> str:
-    """A word less a final y or e that inflection may change."""
-    return token[:-1] if len(token) > 3 and token[-1] in "ye" else token
+def _common_start(forms: set[str]) -> str:
+    """The longest start all of `forms` share."""
+    first, last = min(forms), max(forms)
+    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), None)
+    return first[: min(len(first), len(last)) if size is None else size]

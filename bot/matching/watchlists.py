@@ -18,6 +18,7 @@ from bot.core.config import Interval, OneLine, Settings
 from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec
 from bot.core.yaml_source import Loc, YamlDocument, load_yaml
+from bot.matching.normalize import fold, nfkc, unspaced, variants, words
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "watchlists"
 
@@ -27,13 +28,23 @@ BUNDLED_DIR = Path(__file__).resolve().parents[2] / "watchlists"
 
 @dataclass(frozen=True, slots=True)
 class Alias:
-    """One way of naming a concept. `whole_word` off means substring matching."""
+    """One way of naming a concept. `whole_word` off means substring matching; a final `*`
+    matches any ending; `lang` picks the inflections generated; a hit also counts for the
+    groups it `implies`, and not where it lies inside one of the `not_in` phrases."""
 
     text: str
     whole_word: bool = True
     fuzzy: bool = False
     fuzzy_threshold: float = 88.0
     case_sensitive: bool = False
+    lang: str | None = None
+    implies: tuple[str, ...] = ()
+    not_in: tuple[str, ...] = ()
+
+    @property
+    def prefix(self) -> bool:
+        """Whether the alias ends in `*`: a word beginning with the rest matches."""
+        return self.text.endswith("*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +131,9 @@ class AliasModel(_Strict):
     fuzzy: bool | None = None
     fuzzy_threshold: float | None = Field(default=None, ge=60, le=100)
     case_sensitive: bool = False
-    lang: str | None = None
+    lang: str | None = Field(default=None, pattern=r"^[a-z]{2,3}([-_][A-Za-z0-9]+)*$")
+    implies: list[Annotated[str, Field(min_length=1)]] = []
+    not_in: list[Annotated[str, Field(min_length=1)]] = []
 
 
 class GroupModel(_Strict):
@@ -209,6 +222,7 @@ def load_watchlist(path: Path) -> Watchlist:
     model = doc.validate(WatchlistModel)
     problems: list[str] = []
     rule = _compile_rule(model.rule, set(model.groups), ("rule",), doc, problems)
+    _check_aliases(model, doc, problems)
     if model.alert_threshold is not None and model.alert_threshold < model.threshold:
         line = doc.line_of(("alert_threshold",))
         problems.append(f"{path}:{line}: alert_threshold: must not be below threshold")
@@ -247,12 +261,66 @@ def _compile_group(name: str, model: GroupModel) -> Group:
             Alias(
                 text=spec.text,
                 whole_word=spec.whole_word,
-                fuzzy=model.fuzzy if spec.fuzzy is None else spec.fuzzy,
+                fuzzy=(model.fuzzy if spec.fuzzy is None else spec.fuzzy)
+                and not spec.text.endswith("*"),
                 fuzzy_threshold=spec.fuzzy_threshold or model.fuzzy_threshold,
                 case_sensitive=spec.case_sensitive,
+                lang=spec.lang,
+                implies=tuple(dict.fromkeys(g for g in spec.implies if g != name)),
+                not_in=tuple(spec.not_in),
             )
         )
     return Group(name=name, weight=model.weight, aliases=tuple(aliases))
+
+
+def _check_aliases(model: WatchlistModel, doc: YamlDocument, problems: list[str]) -> None:
+    """Problems with aliases' `implies`, `not_in` and final `*` that the schema cannot see."""
+    for name, group in model.groups.items():
+        for i, entry in enumerate(group.aliases):
+            spec = AliasModel(text=entry) if isinstance(entry, str) else entry
+            loc = ("groups", name, "aliases", i)
+            for j, implied in enumerate(spec.implies):
+                _check_group(implied, set(model.groups), (*loc, "implies", j), doc, problems)
+            for j, phrase in enumerate(spec.not_in):
+                if not _contains(phrase, spec):
+                    where = f"{doc.path}:{doc.line_of((*loc, 'not_in', j))}"
+                    problems.append(
+                        f"{where}: {_dotted(loc, 'not_in', j)}: {phrase!r} does not contain"
+                        f" {spec.text!r} (not_in lists the longer phrases an alias is part of)"
+                    )
+            if "*" in spec.text:
+                stem = spec.text[:-1]
+                if (
+                    not spec.text.endswith("*")
+                    or "*" in stem
+                    or len(words(fold(stem))) != 1
+                    or len(stem.strip()) < 3
+                    or unspaced(stem)
+                    or not spec.whole_word
+                    or spec.fuzzy
+                    or spec.case_sensitive
+                ):
+                    where = f"{doc.path}:{doc.line_of((*loc,))}"
+                    problems.append(
+                        f"{where}: {_dotted(loc)}: {spec.text!r}: a * may only end a single"
+                        " word of three letters or more, written with spaces, neither fuzzy"
+                        " nor case-sensitive"
+                    )
+
+
+def _contains(phrase: str, alias: AliasModel) -> bool:
+    """Whether a `not_in` phrase contains the alias in one of its spellings."""
+    text = fold(nfkc(alias.text.removesuffix("*")))
+    folded = fold(nfkc(phrase))
+    if unspaced(text) or not alias.whole_word or alias.text.endswith("*"):
+        return text in folded
+    spellings = variants(words(text), text, alias.lang)
+    phrase_words = words(folded)
+    return any(
+        tuple(phrase_words[i : i + len(v)]) == v
+        for v in spellings
+        for i in range(len(phrase_words) - len(v) + 1)
+    )
 
 
 def _compile_rule(

@@ -1,0 +1,135 @@
+"""The labelled public headlines: what the set holds, its one fixed split, and the
+held-out scores the shipped watchlists must keep (`wirewatch eval --split held-out`)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli.main import main
+from bot.matching.evaluation import (
+    HELD_OUT_SHARE,
+    SPLIT_SEED,
+    diagnose,
+    evaluate,
+    load_examples,
+    split_lines,
+)
+from bot.matching.matcher import Matcher
+from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
+
+FOLDER = BUNDLED_DIR / "examples" / "headlines"
+PARTS = {name: FOLDER / f"{name}.jsonl" for name in ("tuning", "held-out")}
+WATCHLISTS = ("canada-china", "canada-japan", "canola", "taiwan-strait")
+LANGUAGES = ("en", "fr", "zh", "ja", "ko", "es", "de", "it", "pt", "ru", "id", "vi", "tl")
+
+# What `wirewatch eval --split held-out` must keep: the targets (F1 0.95, recall 0.93),
+# and for canola the level it reached, short of them (watchlists/README.md, Measured).
+TARGET = (0.95, 0.93)
+MEASURED_BELOW_TARGET = {"canola": (0.935, 0.88)}
+
+
+def lines(name: str) -> list[str]:
+    return PARTS[name].read_text(encoding="utf-8").splitlines()
+
+
+def rows() -> list[dict[str, Any]]:
+    return [json.loads(line) for name in PARTS for line in lines(name)]
+
+
+def test_the_set_holds_what_the_watchlists_are_measured_on() -> None:
+    everything = rows()
+    labels = Counter(label for r in everything for label in r["labels"])
+    assert all(labels[w] >= 120 for w in WATCHLISTS), labels
+    assert sum(1 for r in everything if not r["labels"]) >= 300
+    langs = Counter(str(r["lang"]) for r in everything)
+    assert sum(n for lang, n in langs.items() if lang != "en") >= 0.15 * len(everything)
+    assert set(LANGUAGES) <= set(langs), langs
+    for r in everything:
+        assert set(r) <= {"title", "summary", "labels", "lang", "url", "source", "either"}
+        assert str(r["url"]).startswith(("http://", "https://")) and r["title"] and r["source"]
+        assert set(r["labels"]) <= set(WATCHLISTS)
+        assert set(r.get("either", [])) <= {"canada-china"}
+    titles = Counter(str(r["title"]) for r in everything)
+    assert titles.most_common(1)[0][1] == 1
+
+
+def test_the_committed_parts_are_the_split_of_the_set() -> None:
+    """What `python bench/split_headlines.py --check` verifies: splitting both parts
+    together again gives the same files, line for line."""
+    tuning, held_out = split_lines(lines("tuning") + lines("held-out"), SPLIT_SEED, HELD_OUT_SHARE)
+    assert tuning == lines("tuning")
+    assert held_out == lines("held-out")
+
+
+def test_the_split_is_stratified_and_ignores_the_order_of_lines() -> None:
+    everything = lines("tuning") + lines("held-out")
+    random.Random(3).shuffle(everything)
+    tuning, held_out = split_lines(everything)
+    assert (tuning, held_out) == (lines("tuning"), lines("held-out"))
+    assert abs(len(held_out) / len(everything) - HELD_OUT_SHARE) < 0.005
+
+    def strata(part: list[str]) -> Counter[tuple[tuple[str, ...], str]]:
+        objs = [json.loads(line) for line in part]
+        return Counter((tuple(sorted(o["labels"])), o["lang"]) for o in objs)
+
+    held, tuned = strata(held_out), strata(tuning)
+    for key in held | tuned:
+        size = held[key] + tuned[key]
+        assert abs(held[key] - size * HELD_OUT_SHARE) <= 1.5, key
+
+
+def test_a_different_seed_gives_a_different_split() -> None:
+    everything = lines("tuning") + lines("held-out")
+    assert split_lines(everything, "another seed")[1] != lines("held-out")
+
+
+@pytest.mark.parametrize("part", ["tuning", "held-out"])
+def test_the_shipped_watchlists_keep_their_scores(part: str) -> None:
+    result = evaluate(
+        Matcher(load_watchlists(watchlist_files(BUNDLED_DIR))), load_examples([PARTS[part]])
+    )
+    for score in result.scores:
+        f1, recall = MEASURED_BELOW_TARGET.get(score.name, TARGET) if part == "held-out" else TARGET
+        assert score.f1 >= f1 and score.recall >= recall, (part, score)
+
+
+def test_eval_of_a_split_reports_languages_and_what_each_miss_lacked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI's gate on the held-out part, as a user runs it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREWATCH_WATCHLISTS", str(BUNDLED_DIR))
+    low_f1, low_recall = MEASURED_BELOW_TARGET["canola"]
+    args = ["eval", "--split", "held-out", "--min-f1", str(low_f1)]
+    assert main([*args, "--min-recall", str(low_recall)]) == 0
+    out = capsys.readouterr().out
+    assert "275 examples" in out and "counted either way" in out
+    assert "  ja " in out and "  ko " in out and "by language" in out
+    assert "false negative [" in out and ("needs " in out or "blocked by " in out)
+    assert main([*args, "--min-recall", "0.99", "--quiet"]) == 1
+    assert "recall below 0.99: " in capsys.readouterr().err
+    assert main(["eval", "--split", "tuning", "--min-f1", "0.95", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--split", "all", "--quiet"]) == 0
+    assert "918 examples" in capsys.readouterr().out
+    assert main(["eval", "--split", "tuning", str(PARTS["tuning"])]) == 2
+
+
+def test_a_miss_names_the_groups_it_lacked_or_that_blocked_it() -> None:
+    watchlists = {w.id: w for w in load_watchlists(watchlist_files(BUNDLED_DIR))}
+    matcher = Matcher(list(watchlists.values()))
+
+    def why(watchlist: str, title: str) -> str:
+        verdicts = {v.watchlist.id: v for v in matcher.judge(title)}
+        return diagnose(watchlists[watchlist], verdicts.get(watchlist))
+
+    assert why("canada-japan", "Japan and Canada hold talks") == "matched on canada, deal, japan"
+    assert why("canada-japan", "Japan and Korea hold talks") == "needs canada"
+    assert why("canada-japan", "Nothing here") == "no alias of this watchlist appears"
+    assert "blocked by sport" in why("canada-japan", "Japan and Canada talks before hockey final")

@@ -19,7 +19,7 @@ from bot.chat.adapter import PartSent
 from bot.chat.commands import CommandCore
 from bot.chat.message import Entry, Message, Section
 from bot.core.channels import ChannelRef
-from bot.core.clock import format_utc
+from bot.core.clock import format_time
 from bot.core.errors import DeliveryError
 from bot.core.safe_text import one_line
 
@@ -82,24 +82,24 @@ def render(message: Message) -> str:
     if one_line(message.text):
         lines.append(_line("", message.text))
     for section in message.sections:
-        lines += ["", *_section_lines(section)]
+        lines += ["", *_section_lines(section, message.timezone)]
     if message.footer:
         lines += ["", _line("", message.footer)]
     return "\n".join(lines) + "\n"
 
 
-def _section_lines(section: Section) -> list[str]:
+def _section_lines(section: Section, timezone: str) -> list[str]:
     lines = [_line("", section.heading)]
     for entry in section.entries:
-        lines += _entry_lines(entry)
+        lines += _entry_lines(entry, timezone)
     if section.more:
         lines.append(f"  +{section.more} more")
     return lines
 
 
-def _entry_lines(entry: Entry) -> list[str]:
+def _entry_lines(entry: Entry, timezone: str) -> list[str]:
     """Title; source, time and score; the URL whole; the evidence; the other outlets."""
-    when = format_utc(entry.published) if entry.published else "undated"
+    when = format_time(entry.published, timezone) if entry.published else "undated"
     lines = [
         _line("  • ", entry.title or "(no title)"),
         _line(_INDENT, f"{one_line(entry.source)} · {when} · score {entry.score:g}"),

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.chat.message import Entry, Message, Tone
-from bot.core.clock import format_utc
+from bot.core.clock import format_time
 from bot.core.safe_text import without_controls
 
 TITLE_LIMIT = 256
@@ -137,7 +137,7 @@ def render(message: Message) -> list[DiscordMessage]:
         continued = (fit(heading, TITLE_LIMIT - len(CONTINUED)) + CONTINUED).lstrip()
         book.open(fit(heading, TITLE_LIMIT), continued)
         for entry in section.entries:
-            book.add(entry_block(entry))
+            book.add(entry_block(entry, message.timezone))
         if section.more:
             book.add(f"+{section.more} more")
     pages = book.close()
@@ -158,7 +158,7 @@ def render(message: Message) -> list[DiscordMessage]:
     ]
 
 
-def entry_block(entry: Entry) -> str:
+def entry_block(entry: Entry, timezone: str) -> str:
     """An entry as description lines: its title, bold and linked (the URL whole; a URL
     too long for Discord is left out and said so), then source · time · score, the
     evidence and the other outlets, each line cut to its own limit."""
@@ -167,7 +167,7 @@ def entry_block(entry: Entry) -> str:
     lines = [f"**[{label}]({target})**" if 0 < len(target) <= LINK_LIMIT else f"**{label}**"]
     meta = [plain(entry.source)]
     if entry.published:
-        meta.append(format_utc(entry.published))
+        meta.append(format_time(entry.published, timezone))
     meta.append(f"score {entry.score:g}")
     if len(target) > LINK_LIMIT:
         meta.append("link too long to show")

@@ -67,7 +67,7 @@ from bot.chat.commands import Caller, CommandCore
 from bot.chat.message import Entry, Message, Tone
 from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
-from bot.core.clock import format_utc
+from bot.core.clock import format_time
 from bot.core.environment import SlackSettings
 from bot.core.errors import DeliveryError
 from bot.core.safe_text import one_line, without_controls
@@ -424,7 +424,7 @@ def render(message: Message) -> list[dict[str, Any]]:
         units.append([{"type": "section", "text": summary}])
     for section in message.sections:
         units.append([_section(f"*{escape(section.heading)}*")])
-        units += [_entry_blocks(entry) for entry in section.entries]
+        units += [_entry_blocks(entry, message.timezone) for entry in section.entries]
         if section.more:
             units.append([_context(f"+{section.more} more")])
     if message.footer:
@@ -441,7 +441,7 @@ def render(message: Message) -> list[dict[str, Any]]:
     ]
 
 
-def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
+def _entry_blocks(entry: Entry, timezone: str) -> list[dict[str, Any]]:
     """An entry: its bold linked title (the URL whole, escaped for Slack's link syntax),
     then plain context lines with source, time, score, evidence and the other outlets."""
     title = _cut(escape(entry.title) or "(no title)", 1000)
@@ -449,7 +449,7 @@ def _entry_blocks(entry: Entry) -> list[dict[str, Any]]:
     link = f"<{target}|{title}>" if target and len(target) <= LINK_LIMIT else title
     meta = [one_line(entry.source)]
     if entry.published:
-        meta.append(format_utc(entry.published))
+        meta.append(format_time(entry.published, timezone))
     meta.append(f"score {entry.score:g}")
     lines = [" · ".join(meta)]
     if entry.evidence:

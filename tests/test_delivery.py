@@ -627,3 +627,25 @@ async def test_weekday_digest_keeps_local_time_across_the_dst_change(
         (sub_row,) = await app.outbox.subscriptions.list_active(CHANNEL)
     assert len(adapter.sent) == 2  # the weekend had no digest, Monday's came at 08:00 local
     assert sub_row.next_digest_at == datetime(2026, 11, 3, 13, 0, tzinfo=UTC)
+
+
+async def test_alerts_and_digests_read_in_the_subscription_s_time_zone(
+    feed_server: FeedServer, sqlite_url: str, clock: ManualClock
+) -> None:
+    from adapters.console import render
+
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, sqlite_url,
+        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"], timezone="America/Toronto"),
+    )  # fmt: skip
+    async with running(config, adapter, clock) as app:
+        await poll_canola_after_baseline(feed_server, app, clock)
+    (sent,) = adapter.sent
+    assert sent.message.timezone == "America/Toronto"
+    (section,) = sent.message.sections
+    (entry,) = section.entries
+    dated = replace(
+        sent.message, sections=(replace(section, entries=(replace(entry, published=START),)),)
+    )
+    assert "2026-11-23 06:00 EST · score " in render(dated)

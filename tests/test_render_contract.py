@@ -593,7 +593,7 @@ def test_alert_has_a_section_per_watchlist_best_first() -> None:
     assert message.links() == [url(3)] * 3
 
 
-def test_digest_lists_each_story_once_under_its_best_watchlist() -> None:
+def test_digest_lists_a_story_under_every_subscribed_watchlist_it_matched() -> None:
     stories = [
         story(1, ("canola", 90), ("trade", 95)),
         story(2, ("canola", 85), ("strait", 60)),
@@ -604,12 +604,16 @@ def test_digest_lists_each_story_once_under_its_best_watchlist() -> None:
     assert message is not None and message.tone is Tone.DIGEST
     assert message.title == "Digest: canola"
     assert [(s.heading, [e.title for e in s.entries]) for s in message.sections] == [
-        ("Canola", ["Story 2"]),
-        ("Taiwan Strait", ["Story 3"]),
+        ("Canola", ["Story 1", "Story 2"]),
+        ("Taiwan Strait", ["Story 3", "Story 2"]),
         ("Trade", ["Story 1"]),
     ]
-    assert message.text == "3 stories since 2026-11-23 06:00 UTC"
+    assert message.text == "3 stories since 2026-11-23 06:00 UTC"  # each story counted once
     assert message.footer == "as of 2026-11-23 09:00 UTC"
+    toronto = build_digest(stories, TITLES, heading="Digest", now=NOW, timezone="America/Toronto")
+    assert toronto is not None and toronto.timezone == "America/Toronto"
+    assert toronto.text == "3 stories since 2026-11-23 01:00 EST"
+    assert toronto.footer == "as of 2026-11-23 04:00 EST"
 
 
 def test_digest_ranks_by_score_then_newer_first_and_counts_the_rest() -> None:
@@ -656,3 +660,17 @@ def built_messages() -> list[Message]:
 def test_message_json_round_trip(message: Message) -> None:
     stored = json.loads(json.dumps(message_to_json(message)))
     assert message_from_json(stored) == message
+
+
+def test_evidence_names_each_group_once_with_all_it_hit() -> None:
+    hits = (
+        Evidence("vessels", "frigate", "title", "frigate", 100),
+        Evidence("strait", "Taiwan Strait", "title", "Taiwan Strait", 100),
+        Evidence("vessels", "warship", "title", "warship", 100),
+        Evidence("vessels", "frigate", "title", "frigate", 100),
+        Evidence("vessels", "transit", "summary", "transited", 100),
+    )
+    assert evidence_strings(hits) == (
+        'vessels: "frigate" (title), "warship" (title), "transited" (summary)',
+        'strait: "Taiwan Strait" (title)',
+    )

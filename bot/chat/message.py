@@ -14,8 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.core.clock import as_utc, format_utc
+from bot.core.clock import as_utc, format_time
 from bot.core.models import Match, StoryMatch, evidence_strings
+from bot.core.wording import counted
 
 
 class Tone(StrEnum):
@@ -61,6 +62,7 @@ class Message:
     sections: tuple[Section, ...] = ()
     footer: str = ""
     mention_role: str | None = None  # an alert's role to ping (Discord), from its subscription
+    timezone: str = "UTC"  # the zone its times are shown in: its subscription's
 
     def links(self) -> list[str]:
         """Every entry URL in order (the render contract: each one survives rendering)."""
@@ -75,6 +77,7 @@ def message_to_json(message: Message) -> dict[str, Any]:
         "text": message.text,
         "footer": message.footer,
         "mention_role": message.mention_role,
+        "timezone": message.timezone,
         "sections": [
             {
                 "heading": s.heading,
@@ -106,6 +109,7 @@ def message_from_json(data: dict[str, Any]) -> Message:
         text=data.get("text", ""),
         footer=data.get("footer", ""),
         mention_role=data.get("mention_role"),
+        timezone=data.get("timezone", "UTC"),
         sections=tuple(
             Section(
                 heading=s["heading"],
@@ -155,33 +159,35 @@ def build_digest(
     now: datetime,
     per_section: int = 10,
     nothing_new: bool = False,
+    timezone: str = "UTC",
 ) -> Message | None:
     """A digest of `stories`, or None when none of them matched a watchlist in `titles`
     (with `nothing_new`: an INFO message saying so instead).
 
-    Each story is listed once, under its best-scoring watchlist among those in `titles`;
-    sections follow the order of `titles`, leave out watchlists with no story, rank by
-    score then recency (newer first) and keep `per_section` entries, counting the rest
-    in `more`. The text counts the stories and says since when; the footer gives `now`.
+    Each story is listed under every watchlist in `titles` it matched, with that
+    watchlist's match; sections follow the order of `titles`, leave out watchlists with
+    no story, rank by score then recency (newer first) and keep `per_section` entries,
+    counting the rest in `more`. The text counts the stories and says since when; the
+    footer gives `now`; times read in `timezone`.
     """
     groups = _group(stories, titles)
-    footer = f"as of {format_utc(now)}"
+    footer = f"as of {format_time(now, timezone)}"
     if not groups:
         if not nothing_new:
             return None
         text = "Nothing new since the last digest."
-        return Message(title=heading, tone=Tone.INFO, text=text, footer=footer)
-    placed = [story for group in groups.values() for story, _ in group]
-    since = min(as_utc(story.first_seen) for story in placed)
-    noun = "story" if len(placed) == 1 else "stories"
+        return Message(heading, Tone.INFO, text, footer=footer, timezone=timezone)
+    placed = {story.story_id: story for group in groups.values() for story, _ in group}
+    since = min(as_utc(story.first_seen) for story in placed.values())
     return Message(
         title=heading,
         tone=Tone.DIGEST,
-        text=f"{len(placed)} {noun} since {format_utc(since)}",
+        text=f"{counted(len(placed), 'story')} since {format_time(since, timezone)}",
         sections=tuple(
             _section(titles[watchlist], group, per_section) for watchlist, group in groups.items()
         ),
         footer=footer,
+        timezone=timezone,
     )
 
 
@@ -203,14 +209,13 @@ def _entry(story: StoryMatch, match: Match) -> Entry:
 def _group(
     stories: Iterable[StoryMatch], titles: Mapping[str, str]
 ) -> dict[str, list[tuple[StoryMatch, Match]]]:
-    """Watchlist id (in the order of `titles`) → its stories, each story under its best
-    match among the watchlists in `titles`; watchlists with no story are left out."""
+    """Watchlist id (in the order of `titles`) → its stories, each story under every
+    watchlist in `titles` it matched; watchlists with no story are left out."""
     groups: dict[str, list[tuple[StoryMatch, Match]]] = {w: [] for w in titles}
     for story in stories:
-        candidates = [m for m in story.matches if m.watchlist in groups]
-        if candidates:
-            best = max(candidates, key=lambda m: m.score)
-            groups[best.watchlist].append((story, best))
+        for match in story.matches:
+            if match.watchlist in groups:
+                groups[match.watchlist].append((story, match))
     return {w: group for w, group in groups.items() if group}
 
 

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from bot.core.clock import format_utc
+from bot.core.clock import format_time, format_utc
 from bot.core.models import (
     CycleSummary,
     Delivery,
@@ -330,7 +330,9 @@ def print_subscriptions(
         state = f"STOPPED: {one_line(sub.disabled_reason)}" if sub.disabled_reason else "ok"
         modes = ["alerts"] if sub.alerts else []
         if sub.digest:
-            upcoming = format_utc(sub.next_digest_at) if sub.next_digest_at else "not set"
+            upcoming = (
+                format_time(sub.next_digest_at, sub.timezone) if sub.next_digest_at else "not set"
+            )
             modes.append(f'digest "{sub.digest}" {sub.timezone} (next {upcoming})')
         fields = [state, str(sub.channel), ", ".join(sub.watchlists), " + ".join(modes)]
         fields.append(sub.origin)

@@ -136,13 +136,23 @@ class Evidence:
     def quote(self) -> str:
         """The hit as one inert line (`bot.core.safe_text.one_line`: the quoted text may
         be anyone's): `canola: "canola" (title)`, `trade: "tariffs" (title, fuzzy 91)`."""
+        return f"{self.group}: {self.where()}"
+
+    def where(self) -> str:
+        """What was hit and where, inert: `"tariffs" (title, fuzzy 91)`."""
         fuzzy = "" if self.similarity >= 100 else f", fuzzy {self.similarity:g}"
-        return one_line(f'{self.group}: "{self.text}" ({self.field}{fuzzy})')
+        return one_line(f'"{self.text}" ({self.field}{fuzzy})')
 
 
 def evidence_strings(evidence: Iterable[Evidence]) -> tuple[str, ...]:
-    """One quote per hit, in order (`Evidence.quote`)."""
-    return tuple(e.quote() for e in evidence)
+    """One line per group hit, groups in the order of their first hit, each text quoted
+    once: `vessels: "frigate" (title), "warship" (title)`."""
+    by_group: dict[str, list[str]] = {}
+    for hit in evidence:
+        quotes = by_group.setdefault(hit.group, [])
+        if (quote := hit.where()) not in quotes:
+            quotes.append(quote)
+    return tuple(f"{one_line(group)}: {', '.join(quotes)}" for group, quotes in by_group.items())
 
 
 @dataclass(frozen=True, slots=True)

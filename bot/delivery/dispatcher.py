@@ -321,6 +321,7 @@ class Dispatcher:
             now=self.clock(),
             per_section=self.digest_size,
             nothing_new=sub.nothing_new,
+            timezone=sub.timezone,
         )
         return message, content.window_end
 

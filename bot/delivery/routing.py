@@ -218,7 +218,7 @@ async def _queue_alerts(
             if until is not None and sub.digest is not None:
                 continue  # the next digest carries it
             (view,) = story_matches(chosen, outlets, stories_of)
-            alert = build_alert(view)
+            alert = replace(build_alert(view), timezone=sub.timezone)
             if sub.mention_role is not None:
                 alert = replace(alert, mention_role=sub.mention_role)
             queued[dedupe] = pending_delivery(

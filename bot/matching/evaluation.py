@@ -6,7 +6,6 @@ public labelled headlines into a tuning part and a held-out part.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,8 +14,7 @@ from pathlib import Path
 
 from bot.core.errors import ConfigError
 from bot.matching.matcher import Matcher, Verdict
-from bot.matching.rules import may_hold
-from bot.matching.watchlists import Watchlist, describe_rule
+from bot.matching.watchlists import Watchlist
 
 SPLITS = ("tuning", "held-out")
 SPLIT_SEED = "wirewatch-19"
@@ -176,34 +174,13 @@ def evaluate(matcher: Matcher, examples: Sequence[Example]) -> Evaluation:
 
 
 def diagnose(watchlist: Watchlist, verdict: Verdict | None) -> str:
-    """What a verdict lacked to match (the groups that would make the rule hold, the
-    groups that blocked it, or the score), or on a match the groups that made it."""
+    """What a verdict lacked to match (`Verdict.shortfall`), or on a match the groups
+    that made it."""
     if verdict is None:
         return "no alias of this watchlist appears"
-    hit = {e.group for e in verdict.evidence}
     if verdict.matched:
-        return "matched on " + ", ".join(sorted(hit))
-    if verdict.rule_ok:
-        return f"score {verdict.score:g} below threshold {watchlist.threshold:g}"
-    names = [g.name for g in watchlist.groups]
-    wanted: list[str] = []
-    for size in (1, 2, 3):
-        for extra in itertools.combinations([n for n in names if n not in hit], size):
-            if may_hold(watchlist.rule, hit | set(extra)) and not any(
-                set(w.split(" + ")) <= set(extra) for w in wanted
-            ):
-                wanted.append(" + ".join(extra))
-        if wanted:
-            break
-    blocking = [n for n in sorted(hit) if may_hold(watchlist.rule, hit - {n})]
-    parts = []
-    if wanted:
-        parts.append("needs " + " or ".join(wanted[:4]) + (" or ..." if len(wanted) > 4 else ""))
-    if blocking:
-        parts.append("blocked by " + " or ".join(blocking))
-    if not parts:
-        parts.append(f"rule {describe_rule(watchlist.rule)} fails (a `near` too far apart)")
-    return "; ".join(parts)
+        return "matched on " + ", ".join(sorted({e.group for e in verdict.evidence}))
+    return verdict.shortfall()
 
 
 def split_lines(

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from ahocorasick_rs import AhoCorasick, MatchKind
 from rapidfuzz import fuzz
 
-from bot.core.models import Evidence, Item, Match, evidence_strings
+from bot.core.models import Evidence, Item, Match
 from bot.matching.normalize import (
     fold,
     is_han_or_kana,
@@ -36,7 +36,7 @@ from bot.matching.normalize import (
     words,
 )
 from bot.matching.prefilter import MIN_FUZZY_LENGTH, Prefilter
-from bot.matching.rules import has_near, holds, may_hold
+from bot.matching.rules import has_near, holds, may_hold, what_it_lacks
 from bot.matching.watchlists import Alias, Watchlist, describe_rule
 
 
@@ -169,15 +169,29 @@ class Verdict:
         return Match(self.watchlist.id, round(self.score, 3), self.alert, self.evidence)
 
     def shortfall(self) -> str:
-        """Why this verdict did not match: the rule, or the score below the threshold."""
-        hits = "; ".join(evidence_strings(self.evidence)) or "none"
-        if not self.rule_ok:
-            return f"rule not satisfied ({describe_rule(self.watchlist.rule)}); hits: {hits}"
-        short = self.watchlist.threshold - self.score
-        return (
-            f"score {self.score:g} below threshold {self.watchlist.threshold:g} "
-            f"(short by {short:.3g}); hits: {hits}"
-        )
+        """Why this verdict did not match, in the watchlist's group names: what its rule
+        still needs or what blocked it, or the score short of the threshold; then the
+        groups it found (`needs china; found canada, trade`)."""
+        hit = {e.group for e in self.evidence}
+        found = "found " + (", ".join(sorted(hit)) or "no group")
+        if self.rule_ok:
+            short = self.watchlist.threshold - self.score
+            return (
+                f"score {self.score:g} below threshold {self.watchlist.threshold:g} (short by "
+                f"{short:.3g}); {found}"
+            )
+        names = [g.name for g in self.watchlist.groups]
+        wanted, blocking = what_it_lacks(self.watchlist.rule, hit, names)
+        parts = []
+        if wanted:
+            parts.append(
+                "needs " + " or ".join(wanted[:4]) + (" or ..." if len(wanted) > 4 else "")
+            )
+        if blocking:
+            parts.append("blocked by " + " or ".join(blocking))
+        if not parts:  # every group is there: a `near` found them too far apart
+            parts.append(f"its groups too far apart for {describe_rule(self.watchlist.rule)}")
+        return "; ".join([*parts, found])
 
 
 class _Field:

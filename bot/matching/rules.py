@@ -8,6 +8,7 @@ also reads the hits' positions, which `near` needs.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Protocol
@@ -76,3 +77,20 @@ def holds(rule: Rule, hits: Mapping[str, Sequence[_Placed]]) -> bool:
         case GroupRef(group):
             return group in hits
     raise TypeError(f"unknown rule {rule!r}")
+
+
+def what_it_lacks(rule: Rule, hit: set[str], names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Why `rule` fails with the groups in `hit`: the fewest other groups of `names` that
+    would make it hold (each way as `a + b`, smallest ways first), and the groups hit
+    that block it (a `none`)."""
+    wanted: list[str] = []
+    for size in (1, 2, 3):
+        for extra in itertools.combinations([n for n in names if n not in hit], size):
+            if may_hold(rule, hit | set(extra)) and not any(
+                set(w.split(" + ")) <= set(extra) for w in wanted
+            ):
+                wanted.append(" + ".join(extra))
+        if wanted:
+            break
+    blocking = [n for n in sorted(hit) if may_hold(rule, hit - {n})]
+    return wanted, blocking

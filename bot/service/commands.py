@@ -27,7 +27,7 @@ from bot.chat.commands import (
     split_words,
 )
 from bot.chat.message import Entry, Message, Section, Tone, build_digest
-from bot.core.clock import format_utc
+from bot.core.clock import format_time, format_utc
 from bot.core.cron import check_cron, check_timezone
 from bot.core.models import evidence_strings
 from bot.core.wording import counted
@@ -263,7 +263,7 @@ class Commands:
             digest=cron if mode == "digest" else None, timezone=timezone,
         )  # fmt: skip
         if sub.digest:
-            when = format_utc(sub.next_digest_at) if sub.next_digest_at else "soon"
+            when = format_time(sub.next_digest_at, timezone) if sub.next_digest_at else "soon"
             text = (
                 f'This channel gets a {w.title} digest on "{sub.digest}" ({timezone}); next {when}.'
             )

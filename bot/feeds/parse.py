@@ -7,7 +7,8 @@ are found in the bytes before the fast parser runs (`_needs_reference`: one pass
 for entity references, attributes, child markup and namespaced fields), or in its
 entries after it ran (`_fast_entries`), and a differential test over feedparser's own
 test corpus (tests/fixtures/feedparser) holds both readings to the same items.
-feedparser is only ever given bytes; it never fetches a URL itself.
+feedparser is only ever given bytes; it never fetches a URL itself. A body whose first
+character is `{` is a JSON Feed (`jsonfeed`).
 
 Before either parser sees a body, it is cut to `max_items` entries (`entry_cap`) and,
 when its declared charset is wrong, made readable (`charset`); both say so in the
@@ -41,6 +42,7 @@ from bot.feeds.entries import (
     parse_warning,
 )
 from bot.feeds.entry_cap import ENTRY_TAG, cap_entries
+from bot.feeds.jsonfeed import is_json, read_json_feed
 from bot.feeds.plaintext import to_plain_text
 
 __all__ = ["FeedParseError", "ParsedFeed", "parse_feed", "parse_feed_reference"]
@@ -121,6 +123,8 @@ def parse_feed(
     one the response's Content-Type declared, if any. No text of an item (title,
     summary, source, link) holds a control or invisible character.
     """
+    if is_json(body):
+        return read_json_feed(body, url, source, max_items=max_items)
     tags = len(ENTRY_TAG.findall(body))
     capped = cap_entries(body, max_items, tags)
     if capped.found is not None:

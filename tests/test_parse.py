@@ -333,9 +333,15 @@ def test_ordinary_shapes_of_real_feeds_stay_on_the_fast_path() -> None:
         "&amp;#39;s ministry&lt;/p&gt;</content><link rel='replies' href='https://w.example"
         ".test/c'/><link rel='alternate' type='text/html' href='https://w.example.test/p'/>"
     )
+    media_rss = rss_items(
+        "<title>Canola talks</title><link>https://w.example.test/a</link><description>Met."
+        '</description><media:content url="https://w.example.test/a.jpg"><media:title '
+        'type="plain">Ministers</media:title><media:credit>AP</media:credit></media:content>'
+    )
     for body, expected in (
         (wordpress, ("China’s canola tariff", "Duties on canola […] more")),
         (blogger, ("Canola & peas", "China's ministry")),
+        (media_rss, ("Canola talks", "Met.")),
     ):
         parsed = parse_feed(body, URL)
         assert parsed.parser == "fast"

@@ -68,7 +68,7 @@ _ATTRIBUTE = re.compile(rb"=(?:(?<=type=)|(?<=mode=)|(?<=:base=))\s*[\"']([^\"'<
 # an element of a field ending right after markup of its own (inline XHTML, naked
 # HTML): the fast parser reads only the text before the first child element;
 _CHILD_END = re.compile(
-    rb"></(?:[A-Za-z][\w.-]*:)?(title|description|summary|content|encoded|body|fullitem)\s*>"
+    rb"></([A-Za-z][\w.-]*:)?(title|description|summary|content|encoded|body|fullitem)\s*>"
 )
 _MARKUP_IN_TITLE = re.compile(rb"<title[^>]*>[^<]*<(?!/title|!\[CDATA)")
 # a namespaced element with a field's name (media:title, itunes:summary): in RSS the
@@ -94,7 +94,7 @@ _TEXT_ELEMENTS = frozenset(
     (b"title", b"summary", b"content", b"description", b"subtitle", b"tagline", b"info")
 )
 _DATE_LIKE = re.compile(r"[\d\s:/.,+TZ-]+$")
-# What the fast parser reads differently, found in its entries (`_fast_entries`): in
+# What the fast parser reads differently, found in its entries (`_FastReading`): in
 # Atom, a title or summary whose declared type decides how it reads;
 _TYPED_FIELD = re.compile(rb"<(?:[\w.-]+:)?(title|summary)\b([^>]*)>")
 _TYPE_VALUE = re.compile(rb"""\btype\s*=\s*["']([^"']*)""")
@@ -253,8 +253,9 @@ def _attribute_says(body: bytes, found: re.Match[bytes]) -> bool:
         return False
     opened = body.rfind(b"<", 0, name_end)
     tag = _TAG_NAME.match(body, opened + 1)
-    if tag is None or tag.group().rpartition(b":")[2].lower() not in _TEXT_ELEMENTS:
-        return False
+    prefix, _, local = tag.group().lower().rpartition(b":") if tag else (b"", b"", b"")
+    if local not in _TEXT_ELEMENTS or prefix not in (b"", b"atom"):
+        return False  # media:title type="plain" and its kind: nothing the fields read
     if not value or value in _HTML_TYPES or value in _TEXT_TYPES:
         return False
     return value in _XHTML_TYPES or not (
@@ -268,11 +269,14 @@ def _is_child_markup(body: bytes, found: re.Match[bytes]) -> bool:
     end = found.start()
     if body[end - 2 : end] == b"]]":
         return False
+    field = found.group(2).lower()
+    if found.group(1) and field not in (b"encoded", b"body"):
+        return False  # media:content holding media:title, and its kind: not a field
     opened = body.rfind(b"<", 0, end)
     if body[opened + 1 : opened + 2] == b"/":
         return True  # a child's end tag
     tag = _TAG_NAME.match(body, opened + 1)  # else the field's own start tag, or a child's
-    return tag is None or tag.group().rpartition(b":")[2].lower() != found.group(1).lower()
+    return tag is None or tag.group().rpartition(b":")[2].lower() != field
 
 
 def _has_namespaced_field(body: bytes) -> bool:

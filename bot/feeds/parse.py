@@ -309,7 +309,7 @@ class _FastReading:
         summary whose declared type is unclear, a field the fast parser did not read."""
         entries: list[Entry] = []
         missing: list[int] = []
-        same_link = False
+        same_link = no_link = no_title = empty = False
         atom = self.atom
         plain_title, plain_summary = self.plain("title"), self.plain("summary")
         for e in raw:
@@ -336,6 +336,12 @@ class _FastReading:
                 same_link = same_link or (link is not None and link == guid)
             if not summary:
                 missing.append(len(entries))
+            if not link:
+                no_link = True
+                no_title = no_title or not title
+                empty = empty or not (title or summary)
+            elif not title:
+                no_title = True
             entries.append(  # positional: keywords cost a tenth of this loop
                 Entry(
                     guid,
@@ -351,11 +357,11 @@ class _FastReading:
             return None
         if missing and not self._content_summaries(entries, missing):
             return None
-        if any(not (e.title or e.summary or e.link) for e in entries):
+        if empty and any(not (e.title or e.summary or e.link) for e in entries):
+            return None  # feedparser may find what the fast parser did not read
+        if no_link and self._finds(_LINK_WITH_ATTRIBUTES):
             return None
-        if any(not e.link for e in entries) and self._finds(_LINK_WITH_ATTRIBUTES):
-            return None
-        if atom and any(not e.title for e in entries) and b":title" in self.body:
+        if atom and no_title and b":title" in self.body:
             return None
         return entries
 

@@ -13,6 +13,7 @@ the figures README.md quotes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html.entities
 import warnings
@@ -22,6 +23,8 @@ from typing import Any
 
 import feedparser
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.feeds.canonical import canonical_url
 from bot.feeds.entries import SUMMARY_LIMIT, TITLE_LIMIT, guid_link
@@ -180,6 +183,23 @@ def test_the_corpus_is_all_there_and_mostly_read_fast() -> None:
     assert all((CORPUS / name).is_file() for name in KNOWN_DIFFERENCES)
     counts = figures()
     assert counts["parser fast"] >= 500  # only what the fast parser reads wrong goes slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    path=st.sampled_from(FILES),
+    cut=st.integers(min_value=0, max_value=4000),
+    edits=st.lists(st.tuples(st.integers(min_value=0), st.binary(max_size=8)), max_size=4),
+)
+def test_a_corpus_file_cut_or_mangled_is_a_feed_or_a_feed_error(
+    path: Path, cut: int, edits: list[tuple[int, bytes]]
+) -> None:
+    body = bytearray(path.read_bytes()[: max(cut, 1)])
+    for at, insert in edits:
+        at %= len(body) + 1
+        body[at : at + len(insert)] = insert
+    with contextlib.suppress(FeedParseError):
+        parse_feed(bytes(body), URL)
 
 
 # --- every HTML 4 entity, undeclared, in an item's title and summary -----------------------

@@ -36,6 +36,12 @@ def test_ordinary_feeds_take_the_fast_path() -> None:
         assert parse_feed((FEEDS / name).read_bytes(), URL).parser == "fast", name
 
 
+def test_a_body_that_crashes_feedparser_is_a_feed_error() -> None:
+    body = b'<rss version="2.0"><channel><image><link>x</lin<]{lwidth>80</width></image>'
+    with pytest.raises(FeedParseError, match="feedparser failed"):
+        parse_feed(body + b"</channel></rss>", URL)  # feedparser: int(None) in _end_width
+
+
 @pytest.mark.parametrize("name", ["unreadable.xml", "garbage.bin"])
 def test_unreadable_bodies_are_feed_errors(name: str) -> None:
     with pytest.raises(FeedParseError):

@@ -174,7 +174,10 @@ def _reference(
 ) -> ParsedFeed:
     """feedparser's reading of `body`, its warning after `charset_warning`; `found` is
     how many entries the body had before `cap_entries` cut it, if it did."""
-    parsed = feedparser.parse(body)
+    try:
+        parsed = feedparser.parse(body)
+    except Exception as exc:  # feedparser's own bugs on broken bodies (int(None) on <width/>)
+        raise FeedParseError(f"not a readable feed: feedparser failed ({exc!r:.200})") from None
     raw_entries = parsed.get("entries") or []
     if parsed.get("bozo") and not raw_entries:
         raise FeedParseError(f"not a readable feed: {_bozo_reason(parsed)}")

@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     prs.add_argument(
         "--base-url",
         metavar="URL",
-        help="the URL the files were fetched from: relative links resolve against it "
-        "(default: none resolve)",
+        help="the URL the files were fetched from: relative links resolve against the "
+        "feed's own site link, else against it (default: no http(s) URL, so they stay unresolved)",
     )
     prs.add_argument(
         "--jsonl",

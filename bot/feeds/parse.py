@@ -96,7 +96,7 @@ _TEXT_ELEMENTS = frozenset(
 _DATE_LIKE = re.compile(r"[\d\s:/.,+TZ-]+$")
 # What the fast parser reads differently, found in its entries (`_FastReading`): in
 # Atom, a title or summary whose declared type decides how it reads;
-_TYPED_FIELD = re.compile(rb"<(?:[\w.-]+:)?(title|summary)\b([^>]*)>")
+_TYPED_FIELD = re.compile(rb"<(?:atom:)?(title|summary)\b([^>]*)>")
 _TYPE_VALUE = re.compile(rb"""\btype\s*=\s*["']([^"']*)""")
 # elements feedparser reads a summary, a link or a title from and the fast parser not
 _MORE_SUMMARY = {

@@ -36,6 +36,12 @@ def test_ordinary_feeds_take_the_fast_path() -> None:
         assert parse_feed((FEEDS / name).read_bytes(), URL).parser == "fast", name
 
 
+def test_a_body_that_crashes_feedparser_is_a_feed_error() -> None:
+    body = b'<rss version="2.0"><channel><image><link>x</lin<]{lwidth>80</width></image>'
+    with pytest.raises(FeedParseError, match="feedparser failed"):
+        parse_feed(body + b"</channel></rss>", URL)  # feedparser: int(None) in _end_width
+
+
 @pytest.mark.parametrize("name", ["unreadable.xml", "garbage.bin"])
 def test_unreadable_bodies_are_feed_errors(name: str) -> None:
     with pytest.raises(FeedParseError):
@@ -200,3 +206,149 @@ def test_a_canonical_link_never_holds_a_control_or_invisible_character(path: str
 def test_a_configured_feed_name_and_url_are_kept_without_controls(text: str) -> None:
     spec = FeedSpec(f"https://feeds.example.test/{text}", f"Wire {text}", "config")
     assert inert(spec.name) and inert(spec.url) and spec.name.startswith("Wire")
+
+
+# --- what the fast parser read wrong, read as feedparser reads it ---------------------------
+
+
+def rss_items(items: str, head: str = '<?xml version="1.0" encoding="utf-8"?>') -> bytes:
+    return (
+        f'{head}<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>W</title>'
+        f"<link>https://w.example.test/</link><item>{items}</item></channel></rss>"
+    ).encode()
+
+
+def atom_entry(entry: str) -> bytes:
+    return (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>W</title>'
+        f'<link href="https://w.example.test/"/><entry><id>tag:w,1</id>{entry}</entry></feed>'
+    ).encode()
+
+
+READ_RIGHT = {
+    "an undeclared HTML entity": (
+        rss_items(
+            "<title>testing &aacute; entity</title><description>a&nbsp;b&rsquo;s</description>"
+        ),
+        ("testing á entity", "a b’s", None),
+    ),
+    "a script in content only": (
+        rss_items(
+            "<title>t</title><content:encoded>&lt;p&gt;safe&lt;/p&gt;&lt;script&gt;"
+            "location.href='x'&lt;/script&gt; text</content:encoded>"
+        ),
+        ("t", "safe text", None),
+    ),
+    "a media:title before the title": (
+        rss_items("<media:title>bar</media:title><title>foo</title>"),
+        ("foo", "", None),
+    ),
+    "another namespace's description": (
+        rss_items(
+            '<title>t</title><x:description xmlns:x="http://x.example/">wrong</x:description>'
+            "<description>right</description>"
+        ),
+        ("t", "right", None),
+    ),
+    "an XHTML summary": (
+        atom_entry(
+            '<title>t</title><summary type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">'
+            "Example <b>Atom</b></div></summary>"
+        ),
+        ("t", "Example Atom", None),
+    ),
+    "naked markup in a description": (
+        rss_items("<title>t</title><description><p>Example description</p></description>"),
+        ("t", "Example description", None),
+    ),
+    "HTML content held in a div": (
+        atom_entry(
+            '<content type="html"><div xmlns="http://www.w3.org/1999/xhtml">Example '
+            "&lt;b&gt;Atom&lt;/b&gt;</div></content>"
+        ),
+        ("", "Example Atom", None),
+    ),
+    "a DOCTYPE in escaped HTML": (
+        rss_items(
+            '<title>t</title><description>&lt;!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN"&gt;'
+            "&lt;p&gt;Hello&lt;/p&gt;</description>"
+        ),
+        ("t", "Hello", None),
+    ),
+    "base64 content": (
+        atom_entry('<title>t</title><content type="application/octet-stream">SGVsbG8=</content>'),
+        ("t", "Hello", None),
+    ),
+    "a self link only": (
+        atom_entry('<title>t</title><link rel="self" href="https://w.example.test/self"/>'),
+        ("t", "", None),
+    ),
+    "an enclosure before the alternate link": (
+        atom_entry(
+            '<title>t</title><link rel="enclosure" href="https://w.example.test/a.mp3"/>'
+            '<link href="https://w.example.test/post"/>'
+        ),
+        ("t", "", "https://w.example.test/post"),
+    ),
+    "a guid that is not a permalink": (
+        rss_items('<title>t</title><guid isPermaLink="false">https://w.example.test/g</guid>'),
+        ("t", "", None),
+    ),
+    "Windows-1252 quotes in a feed labelled Latin-1": (
+        rss_items("<title>don\x92t</title>", '<?xml version="1.0" encoding="iso-8859-1"?>').replace(
+            b"\xc2\x92", b"\x92"
+        ),
+        ("don’t", "", None),
+    ),
+    "text declared plain": (
+        atom_entry('<title type="text">History of the &lt;blink&gt; tag</title>'),
+        ("History of the <blink> tag", "", None),
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "expected"), READ_RIGHT.values(), ids=READ_RIGHT.keys())
+def test_what_the_fast_parser_read_wrong_reads_as_feedparser_reads_it(
+    body: bytes, expected: tuple[str, str, str | None]
+) -> None:
+    (item,) = parse_feed(body, URL).items
+    assert (item.title, item.summary, item.url) == expected
+
+
+def test_plain_text_maps_windows_1252_controls_and_repairs_double_encoding() -> None:
+    assert to_plain_text("don\x92t \x93quoted\x94") == "don’t “quoted”"
+    assert to_plain_text("â€¦ and CafÃ©") == "… and Café"
+    assert to_plain_text("Pékin") == "Pékin"  # Latin-1 text that is no UTF-8 stays
+    assert to_plain_text("History of the <blink> tag", markup=False) == (
+        "History of the <blink> tag"
+    )
+    assert to_plain_text("&lt;?xml version='1.0'?&gt;&lt;!DOCTYPE html&gt;Hi") == "Hi"
+
+
+def test_ordinary_shapes_of_real_feeds_stay_on_the_fast_path() -> None:
+    wordpress = rss_items(
+        "<title>China&#8217;s canola tariff</title><link>https://w.example.test/p/1</link>"
+        '<guid isPermaLink="false">https://w.example.test/?p=1</guid>'
+        "<description><![CDATA[<p>Duties&nbsp;on canola [&#8230;] "
+        '<a href="https://w.example.test/?a=1&b=2">more</a></p>]]></description>'
+        "<content:encoded><![CDATA[<p>Full&nbsp;text</p>]]></content:encoded>"
+    )
+    blogger = atom_entry(
+        "<title type='text'>Canola &amp; peas</title><content type='html'>&lt;p&gt;China"
+        "&amp;#39;s ministry&lt;/p&gt;</content><link rel='replies' href='https://w.example"
+        ".test/c'/><link rel='alternate' type='text/html' href='https://w.example.test/p'/>"
+    )
+    media_rss = rss_items(
+        "<title>Canola talks</title><link>https://w.example.test/a</link><description>Met."
+        '</description><media:content url="https://w.example.test/a.jpg"><media:title '
+        'type="plain">Ministers</media:title><media:credit>AP</media:credit></media:content>'
+    )
+    for body, expected in (
+        (wordpress, ("China’s canola tariff", "Duties on canola […] more")),
+        (blogger, ("Canola & peas", "China's ministry")),
+        (media_rss, ("Canola talks", "Met.")),
+    ):
+        parsed = parse_feed(body, URL)
+        assert parsed.parser == "fast"
+        assert (parsed.items[0].title, parsed.items[0].summary) == expected

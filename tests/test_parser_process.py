@@ -142,7 +142,7 @@ async def test_the_child_keeps_its_max_items_and_reads_the_content_type_charset(
 async def test_the_child_logs_to_the_shared_stderr_at_the_bots_level(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    unreadable = (FEEDS / "unreadable.xml").read_bytes()  # the fast parser gives up on it
+    unreadable = (FEEDS / "unreadable.xml").read_bytes()  # the fast parser is not used
     bot_logger = logging.getLogger("bot")
     before = bot_logger.level
     try:
@@ -157,7 +157,7 @@ async def test_the_child_logs_to_the_shared_stderr_at_the_bots_level(
             debug_lines = [
                 line
                 for line in capfd.readouterr().err.splitlines()
-                if "DEBUG bot.feeds.parse (parser process): fast parser failed on" in line
+                if "DEBUG bot.feeds.parse (parser process): fast parser not used on" in line
             ]
             assert len(debug_lines) == (level == logging.DEBUG), debug_lines
     finally:

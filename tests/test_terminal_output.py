@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from bot.cli import main as cli_main
+from bot.cli.jsonl import inert_json
 from bot.cli.main import _report
-from bot.cli.matching import inert_json
 from bot.cli.reports import (
     print_evaluation,
     print_feed_health,

@@ -134,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument(
         "--force", action="store_true", help="delete what the target holds, then copy over it"
     )
+    prs = sub.add_parser(
+        "parse",
+        parents=[common],
+        help="read local feed files (RSS, Atom, RDF, JSON Feed) and show what the bot "
+        "would store from each",
+    )
+    prs.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a feed file")
+    prs.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the URL the files were fetched from: relative links resolve against the "
+        "feed's own site link, else against it (default: no http(s) URL, so they stay unresolved)",
+    )
+    prs.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON line per file: {file, parser, items: [{key, title, summary, link, "
+        "published}], warning, error}",
+    )
     imp = sub.add_parser("import-opml", parents=[common], help="add the feeds of an OPML file")
     imp.add_argument("file", type=Path)
     exp = sub.add_parser("export-opml", parents=[common], help="write the feed list as OPML")

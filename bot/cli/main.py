@@ -47,6 +47,7 @@ COMMANDS = {
     "match": Handler("matching", "match"),
     "eval": Handler("matching", "evaluate_watchlists"),
     "backtest": Handler("matching", "backtest"),
+    "parse": Handler("parse", "parse", takes="settings"),
     "import-opml": Handler("opml", "import_opml"),
     "export-opml": Handler("opml", "export_opml"),
     "backup": Handler("database", "backup", takes="settings"),

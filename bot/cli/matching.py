@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -20,18 +19,16 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from bot.cli.jsonl import inert_json
 from bot.cli.reports import evidence_line, print_evaluation, print_reports
 from bot.core.clock import utcnow
 from bot.core.config import Settings
 from bot.core.errors import UsageError
 from bot.core.models import Report, StoredItem
-from bot.core.safe_text import CONTROLS, INVISIBLE
 from bot.matching.evaluation import SPLITS, evaluate, load_examples
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import Watchlist, load_watchlist, watchlist_folders
 from bot.service.app import open_app
-
-_UNSAFE = re.compile(f"{CONTROLS.pattern}|{INVISIBLE.pattern}")
 
 
 def match(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
@@ -62,16 +59,6 @@ def match(args: argparse.Namespace, settings: Settings, watchlists: list[Watchli
                 Text(f"{verdict.watchlist.id}: no match ({verdict.shortfall()})", style="dim")
             )
     return 0
-
-
-def inert_json(obj: Any) -> str:
-    """`obj` as one line of JSON, non-ASCII text as itself but every control or invisible
-    character (and lone surrogate) as a `\\u` escape: the same data, inert on a terminal."""
-    return _UNSAFE.sub(_json_escape, json.dumps(obj, ensure_ascii=False))
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return json.dumps(match.group())[1:-1]  # ASCII-only: `\\u` escapes, surrogate pairs
 
 
 def match_json_line(matcher: Matcher, line: str) -> dict[str, Any]:

@@ -65,9 +65,9 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     url = url_without_controls(url.strip())
     if _CLEAN.match(url) and "?" not in url and "#" not in url:
         return url  # the common case: already absolute, lower-case, nothing to drop
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = urljoin(base, url)  # raises on a malformed host ("http://[x")
         parts = urlsplit(url)
         port = parts.port
     except ValueError:

@@ -31,7 +31,7 @@ LANGUAGES = ("en", "fr", "zh", "ja", "ko", "es", "de", "it", "pt", "ru", "id", "
 # What `wirewatch eval --split held-out` must keep: the targets (F1 0.95, recall 0.93),
 # and for canola the level it reached, short of them (watchlists/README.md, Measured).
 TARGET = (0.95, 0.93)
-MEASURED_BELOW_TARGET = {"canola": (0.935, 0.88)}
+MEASURED_BELOW_TARGET = {"canola": (0.95, 0.90)}
 
 
 def lines(name: str) -> list[str]:

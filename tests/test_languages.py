@@ -95,6 +95,15 @@ def test_russian_yo_is_read_as_ye() -> None:
     assert hit(Alias("ещё"), "Канада еще раз") == ["еще"]
 
 
+def test_french_and_italian_elisions_are_removed() -> None:
+    assert words(fold("l'Inde d'Ottawa all'olio dell'export sull'UE un'intesa")) == [
+        "inde", "ottawa", "olio", "export", "ue", "intesa"
+    ]  # fmt: skip
+    found = hit(Alias("olio da cucina", lang="it"), "Auto cinesi grazie all’olio da cucina")
+    assert found == ["all’olio da cucina"]  # quoted as written
+    assert words(fold("o'neill y'all rock'n'roll")) == ["oneill", "yall", "rocknroll"]
+
+
 def test_vietnamese_keeps_its_tone_marks() -> None:
     """Folding them would make Nhật (Japan) the same word as nhất (most)."""
     assert hit(Alias("Nhật", lang="vi"), "Thủ tướng Nhật đi chào") == ["Nhật"]

@@ -50,7 +50,11 @@ WORD = re.compile(rf"[{_CJK_CHARS}]++|{_LETTER}++(?:'{_LETTER}++)*+")
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]++(?:'[A-Za-z0-9]++)*+")  # WORD on ASCII text, faster
 _HYPHENATED = re.compile(rf"{_LETTER}++(?:-{_LETTER}++)+")
 _ASCII_HYPHENATED = re.compile(r"[A-Za-z0-9]++(?:-[A-Za-z0-9]++)+")
-_ELISIONS = ("l", "d", "j", "n", "s", "c", "m", "t", "qu", "jusqu", "lorsqu", "puisqu")
+# French (l', jusqu') and Italian (all', dell', un') elided words before an apostrophe
+_ELISIONS = frozenset(
+    {"l", "d", "j", "n", "s", "c", "m", "t", "qu", "jusqu", "lorsqu", "puisqu"}
+    | {"all", "dall", "dell", "nell", "sull", "coll", "un", "quest", "quell", "tutt"}
+)
 _CJK = re.compile(rf"[{_CJK_CHARS}]")
 _HANGUL = re.compile(rf"[{_HANGUL_CHARS}]")
 _HAN_KANA = re.compile(rf"[{_HAN_KANA_CHARS}]")
@@ -126,7 +130,7 @@ def is_han_or_kana(char: str) -> bool:
 
 
 def word(token: str) -> str:
-    """A token with possessive `'s` and French elision (`l'`, `d'`) removed."""
+    """A token with possessive `'s` and French or Italian elision (`l'`, `d'`, `all'`) removed."""
     if "'" not in token:
         return token
     head, _, tail = token.partition("'")

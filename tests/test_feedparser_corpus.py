@@ -8,7 +8,7 @@ summary. Only the files in KNOWN_DIFFERENCES may differ, each for the reason giv
 there; and each of them must still differ, so the list stays true.
 
 Run as a script (`PYTHONPATH=$PWD python3 tests/test_feedparser_corpus.py`) to print
-the figures README.md quotes.
+the figures docs/feeds.md quotes.
 """
 
 from __future__ import annotations

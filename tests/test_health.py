@@ -125,7 +125,7 @@ async def test_wirewatch_health_exits_0_when_ready_and_1_otherwise(
     (tmp_path / "wirewatch.yaml").write_text("default_feeds: false\n")
     async with serving(feed_server, sqlite_url, adapter, ManualClock(START)) as (app, base):
         await app.tick()
-        code, out, _ = await health("--url", f"{base}/readyz", cwd=tmp_path)
+        code, out, _ = await health("--url", base, cwd=tmp_path)  # the address alone
         assert (code, out.splitlines()[0]) == (0, "ready") and "store: ok" in out
         adapter.down = "gateway disconnected"
         code, out, _ = await health("--url", f"{base}/readyz", cwd=tmp_path)

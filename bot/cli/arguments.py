@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser(
         "health", parents=[common], help="ask the running bot if it is ready: exit 0, else 1"
     )
-    health.add_argument("--url", help="the bot's /readyz URL (default: from web.host, web.port)")
+    health.add_argument(
+        "--url",
+        help="the bot's address (http://host:8080) or its /readyz URL "
+        "(default: from web.host, web.port)",
+    )
     _feeds_parser(sub, common)
     sub.add_parser(
         "subscriptions",

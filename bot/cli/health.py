@@ -10,6 +10,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 from bot.core.safe_text import without_controls
 from bot.core.web_settings import WebSettings
@@ -21,6 +22,8 @@ def health(args: argparse.Namespace, web: WebSettings) -> int:
     """Ask the running bot's `/readyz`: exit 0 when ready, 1 otherwise (the image's
     HEALTHCHECK runs this every 30 s, so it loads nothing it does not need)."""
     url: str | None = args.url
+    if url is not None and urlsplit(url).path in ("", "/"):  # the bot's address alone
+        url = url.rstrip("/") + "/readyz"
     if url is None:
         if web.port is None:
             print(

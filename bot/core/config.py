@@ -149,7 +149,7 @@ def _no_controls(value: Any) -> Any:
     return value
 
 
-# Each duration setting is held to its own range, documented in README (Configuration).
+# Each duration setting is held to its own range, documented in docs/configuration.md.
 Interval = Annotated[timedelta, _duration_between(_MINUTE, 30 * _DAY)]  # polling a feed
 Timeout = Annotated[timedelta, _duration_between(_SECOND, _HOUR)]
 # text that reaches the file system, a socket or an HTTP header
@@ -229,7 +229,7 @@ def unconfigured_platform(channel: str, platforms: Collection[str]) -> str | Non
     variable = "WIREWATCH_DISCORD_TOKEN" if adapter == "discord" else "WIREWATCH_SLACK_BOT_TOKEN"
     return (
         f"{channel} needs the {adapter} adapter, which is not configured: set {variable} "
-        "(or a webhook variable) in the environment (README: Discord and Slack)"
+        "(or a webhook variable) in the environment (docs/slack.md, docs/discord.md)"
     )
 
 

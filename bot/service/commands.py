@@ -100,12 +100,13 @@ class Commands:
         scope = f" in {watchlist}" if watchlist else ""
         if not ranked:
             return Message(
-                f"Search: {query}", Tone.INFO, f"Nothing{scope} in the last {days} days."
+                f"Search: {query}", Tone.INFO, f"Nothing{scope} in the last {counted(days, 'day')}."
             )
         return Message(
             f"Search: {query}",
             Tone.INFO,
-            f"{len(ranked)} stories{scope} in the last {days} days, best first",
+            f"{counted(len(ranked), 'story')}{scope} in the last {counted(days, 'day')}, "
+            "best first",
             (Section("Results", tuple(ranked[:RESULTS]), max(0, len(ranked) - RESULTS)),),
         )
 
@@ -199,7 +200,7 @@ class Commands:
         ]
         lines.extend(f"{f.name}: read with a warning — {f.parse_warning}" for f in warned[:10])
         ok = len(feeds) - len(failing)
-        head = f"{ok} of {len(feeds)} feeds healthy, {len(failing)} failing"
+        head = f"{ok} of {counted(len(feeds), 'feed')} healthy, {len(failing)} failing"
         if warned:
             head += f", {len(warned)} read with a warning"
         return Message("Feeds", Tone.WARNING if failing else Tone.INFO, "\n".join([head, *lines]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 from bot.chat.adapter import Adapter
@@ -31,6 +31,7 @@ from bot.service.health import Heartbeat, Readiness, check_readiness
 from bot.service.pipeline import Pipeline
 from bot.service.preflight import check_subscriptions, configured_platforms
 from bot.service.web import WebServer, status_routes
+from bot.storage.run_lock import RunLock
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,24 @@ async def open_app(
     the garbage collector (`settle_after_startup`); on exit, in-flight deliveries get to
     finish and everything is closed. Without it (commands that only read or poll),
     nothing is sent, the outbox is left as it is, and the parser process starts only if
-    a feed is parsed."""
+    a feed is parsed. A running bot on SQLite holds the file's run lock
+    (`RunLock`): a second one is refused."""
+    running = RunLock(settings.resolved_database_url()) if deliver else nullcontext()
+    with running:
+        async with _open(settings, watchlists, adapters, clock, deliver=deliver) as app:
+            yield app
+
+
+@asynccontextmanager
+async def _open(
+    settings: Settings,
+    watchlists: list[Watchlist],
+    adapters: Mapping[str, Adapter] | None = None,
+    clock: Clock = utcnow,
+    *,
+    deliver: bool = False,
+) -> AsyncIterator[App]:
+    """The app `open_app` describes, without the run lock."""
     adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
     check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
     store = await Store.open(settings.resolved_database_url())

@@ -129,3 +129,19 @@ def test_run_once_says_what_it_left_pending(caplog: pytest.LogCaptureFixture) ->
         "first due 2026-12-06 09:30 UTC): `wirewatch run` sends them when due",
         "2 deliveries wait for a channel whose delivery stopped: see `wirewatch subscriptions`",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:secret@127.0.0.1:1/w", "postgresql://u:***@127.0.0.1:1/w"),
+        ("postgresql://u:se/cret@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:se@cret@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:///data/x@y.db", "sqlite:///data/x@y.db"),
+    ],
+)
+def test_a_database_url_is_shown_without_any_part_of_its_password(url: str, shown: str) -> None:
+    from bot.storage.database_url import display_url
+
+    assert display_url(url) == shown

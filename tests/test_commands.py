@@ -234,3 +234,37 @@ async def test_feeds_add_and_remove_need_a_channel_admin_and_the_guard_holds(
 
 def test_a_command_error_is_the_reply_text() -> None:
     assert str(CommandError("days must be between 1 and 90")) == "days must be between 1 and 90"
+
+
+async def test_a_watchlist_named_in_capitals_is_the_same_watchlist(core: Commands) -> None:
+    admin = Asker(True)
+    await core.answer_text(admin.caller(), 'subscribe canola digest "0 8 * * *"')
+    reply = await core.answer_text(admin.caller(), "digest Canola")
+    assert reply.message.title == "Digest" and reply.public
+    reply = await core.answer_text(Asker(False).caller(), "search tariffs Canola")
+    assert reply.message.tone is Tone.INFO and "in canola" in reply.message.text
+
+
+@pytest.mark.parametrize(
+    "text", ["test China's canola tariffs", "search l'Italie", r"test a\\b canola tariff"]
+)
+async def test_apostrophes_and_backslashes_in_text_are_text(core: Commands, text: str) -> None:
+    reply = await core.answer_text(Asker(False).caller(), text)
+    assert reply.message.tone is Tone.INFO, reply.message.text
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('subscribe canola digest "0 0 30 2 *"', "never fires again"),
+        ("search canola 10²", None),  # not a number: part of the query, not an error
+        ("search canola --5", None),
+    ],
+)
+async def test_odd_arguments_get_an_answer_never_an_internal_error(
+    core: Commands, text: str, says: str | None
+) -> None:
+    reply = await core.answer_text(Asker(True).caller(), text)
+    assert reply.message.tone is not Tone.ERROR, reply.message.text
+    if says:
+        assert reply.message.tone is Tone.WARNING and says in reply.message.text

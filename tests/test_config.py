@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cli.main import main
-from bot.core.config import Settings, load_settings, parse_byte_size, parse_duration
+from bot.core.config import PollSettings, Settings, load_settings
 from bot.core.environment import DiscordSettings, SlackSettings
 from bot.core.errors import ConfigError
 from bot.core.yaml_source import MAX_DEPTH, load_yaml
@@ -127,13 +127,13 @@ def test_intervals_and_timeouts_must_be_longer_than_zero(tmp_path: Path) -> None
 
 
 def test_duration_and_size_parsing() -> None:
-    assert parse_duration("1h30m") == timedelta(minutes=90)
-    assert parse_duration(45) == timedelta(seconds=45)
-    assert parse_byte_size("10MiB") == 10 * 1024 * 1024
-    assert parse_byte_size("500 kB") == 500_000
+    assert PollSettings.model_validate({"interval": "1h30m"}).interval == timedelta(minutes=90)
+    assert PollSettings.model_validate({"interval": 120}).interval == timedelta(seconds=120)
+    assert PollSettings.model_validate({"max_bytes": "10MiB"}).max_bytes == 10 * 1024 * 1024
+    assert PollSettings.model_validate({"max_bytes": "500 kB"}).max_bytes == 500_000
     for bad in ("ten minutes", "5x", True):
         with pytest.raises(ValueError):
-            parse_duration(bad)
+            PollSettings.model_validate({"interval": bad})
 
 
 def test_the_web_section_is_checked_with_the_rest_in_one_pass(tmp_path: Path) -> None:
@@ -498,3 +498,21 @@ def test_a_secret_file_is_read_within_bounds(
     monkeypatch.delenv("WIREWATCH_DISCORD_TOKEN_FILE")
     with pytest.raises(ConfigError, match="WIREWATCH_DISCORD_API_URL: 'proxy:8080' is not"):
         DiscordSettings.from_env()
+
+
+def test_a_relative_watchlists_variable_is_read_from_the_working_folder_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.matching.watchlists import BUNDLED_DIR
+
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "wirewatch.yaml").write_text("default_feeds: false\n")
+    mine = tmp_path / "lists"
+    mine.mkdir()
+    source = (BUNDLED_DIR / "canola.yaml").read_text(encoding="utf-8")
+    (mine / "mine.yaml").write_text(source.replace("id: canola", "id: mine", 1), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREWATCH_WATCHLISTS", "lists")  # relative to here, not to conf/
+    assert main(["check", "--config", str(conf / "wirewatch.yaml")]) == 0
+    assert "1 from lists (mine)" in capsys.readouterr().out

@@ -49,3 +49,13 @@ def test_init_never_overwrites_a_file(
     assert mine.read_text() == "feeds: []\n"
     assert main(["init", str(tmp_path / "missing" / "w.yaml")]) == 2
     assert "no folder" in capsys.readouterr().err
+
+
+def test_the_demo_reaches_no_chat_platform_whatever_tokens_are_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREWATCH_SLACK_BOT_TOKEN", "xoxb-a-real-workspace")
+    monkeypatch.setenv("WIREWATCH_SLACK_API_URL", "http://127.0.0.1:9/api/")  # nobody there
+    assert main(["demo"]) == 0  # with the Slack adapter it would fail to start
+    assert "ALERT · " in capsys.readouterr().out

@@ -146,3 +146,39 @@ async def test_a_bad_web_port_is_a_configuration_error(port: str, tmp_path: Path
     )  # fmt: skip
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and "WIREWATCH_WEB_PORT" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("peer", "public", "answers"),
+    [("127.0.0.1", False, True), ("172.18.0.5", False, True), ("8.8.8.8", False, False),
+     ("2001:4860::8888", False, False), ("8.8.8.8", True, True)],
+)  # fmt: skip
+async def test_status_routes_answer_the_internet_only_when_made_public(
+    peer: str, public: bool, answers: bool
+) -> None:
+    from unittest.mock import MagicMock
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.service.health import Readiness
+    from bot.service.web import status_routes
+
+    async def ready() -> Readiness:
+        return Readiness({"scheduler": "ok"})
+
+    async def metrics() -> bytes:
+        return b"wirewatch_items_total 1\n"
+
+    transport = MagicMock()  # a client on the internet cannot be made on loopback
+    transport.get_extra_info.side_effect = lambda key, default=None: (
+        (peer, 40000) if key == "peername" else default
+    )
+    for route in status_routes(ready, metrics, public=public):
+        request = make_mocked_request("GET", route.path, transport=transport)
+        if answers:
+            response = await route.handler(request)
+            assert response.status == 200
+        else:
+            with pytest.raises(web.HTTPNotFound):
+                await route.handler(request)

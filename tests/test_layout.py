@@ -103,3 +103,15 @@ def test_the_environment_is_read_in_one_module() -> None:
         or "getenv(" in path.read_text(encoding="utf-8")
     )
     assert readers == ["bot/core/environment.py"]
+
+
+def test_no_module_imports_relatively() -> None:
+    """The layering checks read absolute module names; a relative import would hide one."""
+    relative = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for folder in (BOT, ROOT / "adapters")
+        for path in sorted(folder.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.level > 0
+    ]
+    assert relative == []

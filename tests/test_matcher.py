@@ -72,9 +72,9 @@ def test_accents_inflections_possessives_and_hyphens() -> None:
     )
     assert hits(w, "Québec's new duties") == ["Québec's", "duties"]
     assert hits(w, "Antidumping measures") == ["Antidumping"]
-    assert hits(w, "China's anti-dumping probes widen") == ["anti-dumping probes"] or hits(
-        w, "China's anti-dumping probes widen"
-    ) == ["anti-dumping"]
+    # one hit per group, its first: "anti-dumping" (the longer "antidumping probe" alias
+    # hits the same words but is not a second hit of the group)
+    assert hits(w, "China's anti-dumping probes widen") == ["anti-dumping"]
     assert hits(w, "Destroyer transited the strait") == ["transited"]
     assert hits(w, "Transitional government") == []
 

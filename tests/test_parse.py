@@ -352,3 +352,13 @@ def test_ordinary_shapes_of_real_feeds_stay_on_the_fast_path() -> None:
         parsed = parse_feed(body, URL)
         assert parsed.parser == "fast"
         assert (parsed.items[0].title, parsed.items[0].summary) == expected
+
+
+def test_a_date_past_what_a_datetime_holds_leaves_the_item_undated() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title><entry><id>1</id>'
+        b"<title>Canola talks</title><updated>9999-12-31T23:59:59-14:00</updated>"
+        b'<link href="https://news.example.test/1"/></entry></feed>'
+    )
+    (item,) = parse_feed_reference(body, "https://news.example.test/feed").items
+    assert item.title == "Canola talks" and item.published is None

@@ -317,3 +317,20 @@ async def test_the_child_exits_when_the_bot_is_killed() -> None:
             break
         await asyncio.sleep(0.05)
     assert gone(child)
+
+
+async def test_an_answer_the_bot_cannot_read_fails_its_feed_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.feeds import parser_process
+
+    def garbled(payload: object) -> MatchedFeed:
+        raise ValueError("a garbled frame")
+
+    monkeypatch.setattr(parser_process, "matched_from_wire", garbled)
+    child = new_worker()
+    try:
+        with pytest.raises(ParseWorkerError, match="could not be read"):
+            await asyncio.wait_for(child.parse(RSS, URL, None), 30)
+    finally:
+        await child.close()

@@ -197,3 +197,18 @@ async def _disable_watchlist_sources(app: App) -> None:
     """Keep the bundled watchlists' news-search feeds out of these tests (no internet)."""
     keep = [f for f in await app.store.list_feeds() if f.origin == "config"]
     await app.store.sync_feeds([FeedSpec(f.url, f.name, "config") for f in keep], datetime.now(UTC))
+
+
+async def test_a_feed_asking_to_wait_forever_costs_only_its_own_poll(
+    feed_server: FeedServer, sqlite_url: str
+) -> None:
+    huge = {"Cache-Control": "max-age=99999999999999999999", "Retry-After": "9" * 30}
+    feed_server.feeds["/greedy"] = Feed(rss([("1", OTHER, "https://news.example.test/1")]),
+                                       headers=huge)  # fmt: skip
+    feed_server.feeds["/fine"] = Feed(rss([("2", OTHER, "https://news.example.test/2")]))
+    async with app_for(settings_for(feed_server, sqlite_url, "/greedy", "/fine")) as app:
+        summary = await app.pipeline.run_cycle(ignore_schedule=True)
+        feeds = {f.name: f for f in await app.store.list_feeds()}
+    assert summary.count(Outcome.OK) == 2
+    greedy = feeds["greedy"]
+    assert greedy.hold_until is not None and feeds["fine"].last_success_at is not None

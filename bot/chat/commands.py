@@ -9,6 +9,7 @@ handler and turns every failure into a reply. Nothing here knows a platform.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -133,9 +134,15 @@ class CommandSpec:
 
 
 def split_words(text: str) -> list[str]:
-    """`text` as shell-like words (quotes group); CommandError on an unclosed quote."""
+    """`text` as words, a double-quoted phrase one word (`"0 8 * * mon-fri"`); apostrophes
+    and backslashes are text (`China's`, `l'Italie`). CommandError on an unclosed quote."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.quotes = '"'
+    lexer.escape = ""
+    lexer.commenters = ""
     try:
-        return shlex.split(text)
+        return list(lexer)
     except ValueError as exc:
         raise CommandError(f"could not read the arguments ({exc}); check the quotes") from exc
 
@@ -181,6 +188,6 @@ def _whole_number(name: str, value: ArgValue) -> int:
     if isinstance(value, int):
         return value
     text = str(value).strip()
-    if not text.lstrip("-").isdigit() or len(text) > 12:
+    if not re.fullmatch(r"-?[0-9]{1,12}", text):
         raise CommandError(f"{name} must be a whole number, not {text!r}")
     return int(text)

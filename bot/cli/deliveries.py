@@ -53,7 +53,7 @@ async def _retry(
             await app.outbox.subscriptions.enable_channel(channel)
         requeued = await app.outbox.queue.requeue_failed(utcnow(), ids=[d.id for d in chosen])
     print(
-        f"queued again: {counted(len(requeued), 'delivery', 'deliveries')}; the running bot "
+        f"queued again: {counted(len(requeued), 'delivery')}; the running bot "
         "sends them at its next delivery tick (or `wirewatch run --once` now)"
     )
     return 0

@@ -26,7 +26,7 @@ from aiohttp import web
 from bot.core.config import FeedConfig, Settings, SubscriptionConfig
 from bot.core.models import CycleSummary
 from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
-from bot.service.app import open_app
+from bot.service.app import console_only, open_app
 
 DIGEST = "0 8 * * *"  # the demo queues its digest at once; this is only its schedule
 
@@ -111,7 +111,8 @@ async def _demo(settings: Settings) -> int:
                 f"wirewatch demo: {len(outlets)} sample feeds on 127.0.0.1:{server.port}, the "
                 f"{len(watchlists)} bundled watchlists, a database in {folder} (deleted after)."
             )
-            async with open_app(demo_settings, watchlists, deliver=True) as app:
+            # the terminal only: the operator's Slack or Discord must not hear of the demo
+            async with open_app(demo_settings, watchlists, console_only(), deliver=True) as app:
                 first = await app.pipeline.run_cycle(ignore_schedule=True)
                 print(
                     f"\n1. First poll: {first.new_items} items recorded as the baseline, none "

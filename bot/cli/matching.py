@@ -158,9 +158,9 @@ def backtest(args: argparse.Namespace, settings: Settings, watchlists: list[Watc
 
     stored, before = asyncio.run(load())
     matcher = Matcher([tested])
-    reports = [Report(s.item, m) for s in stored for m in matcher.match_item(s.item)]
-    ids = {s.item.key: s.id for s in stored}
-    now_matched = {ids[r.item.key] for r in reports}
+    matched = [(s, m) for s in stored for m in matcher.match_item(s.item)]
+    reports = [Report(s.item, m) for s, m in matched]
+    now_matched = {s.id for s, _ in matched}  # by row id: item keys repeat across feeds
     console = Console(highlight=False, soft_wrap=True)
     print_reports(console, reports, [tested])
     alerts = sum(1 for r in reports if r.match.alert)

@@ -115,7 +115,7 @@ def print_summary(
             f"cycle: {counted(len(summary.polls), 'feed')}, {counts[Outcome.OK]} ok, "
             f"{counts[Outcome.UNCHANGED]} unchanged, {counts[Outcome.NOT_MODIFIED]} not modified, "
             f"{len(failed)} failed; {counted(summary.new_items, 'new item')}, "
-            f"{counted(len(summary.reports), 'match', 'matches')} in {elapsed:.1f} s",
+            f"{counted(len(summary.reports), 'match')} in {elapsed:.1f} s",
             markup=False,
             highlight=False,
         )

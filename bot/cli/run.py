@@ -93,12 +93,12 @@ def _say_what_waits(waiting: Waiting) -> None:
         first = format_utc(waiting.next_at) if waiting.next_at else "later"
         log.warning(
             "%s not sent yet (%s; the first due %s): `wirewatch run` sends them when due",
-            counted(waiting.later, "delivery", "deliveries"),
+            counted(waiting.later, "delivery"),
             ", ".join(r for r in reasons if r),
             first,
         )
     if waiting.stopped:
         log.warning(
             "%s wait for a channel whose delivery stopped: see `wirewatch subscriptions`",
-            counted(waiting.stopped, "delivery", "deliveries"),
+            counted(waiting.stopped, "delivery"),
         )

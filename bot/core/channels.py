@@ -19,7 +19,6 @@ _TARGETS = {
     "slack": (re.compile(r"[CGD][A-Z0-9]{6,20}"), "a Slack channel id such as C0123456789"),
     "slack-webhook": (re.compile(r"[a-z0-9][a-z0-9_-]{0,63}"), "a webhook name (a-z, 0-9, _ or -)"),
 }
-PLATFORMS = ("console", *_TARGETS)
 
 
 @dataclass(frozen=True, slots=True)

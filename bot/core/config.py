@@ -35,6 +35,7 @@ from bot.core.environment import variable, webhook_problem
 from bot.core.errors import ConfigError
 from bot.core.safe_text import CONTROLS
 from bot.core.web_settings import WebSettings, read_web_section, web_overrides
+from bot.core.wording import quoted
 from bot.core.yaml_source import YamlDocument, load_yaml
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -62,20 +63,11 @@ def duration_seconds(value: Any) -> float:
         text = str(value).strip().lower().replace(" ", "")
         parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)([smhdw])", text)
         if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"{_shown(value)} is not a duration such as 90s, 15m, 2h or 1d")
+            raise ValueError(f"{quoted(value)} is not a duration such as 90s, 15m, 2h or 1d")
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if math.isnan(seconds):
         raise ValueError("expected a duration such as 90s, 15m, 2h or 1d, not .nan")
     return seconds
-
-
-def parse_duration(value: Any) -> timedelta:
-    """A duration as `duration_seconds` reads it, as a timedelta; ValueError past the
-    longest timedelta (`.inf`, `99999999999999d`) instead of an OverflowError."""
-    seconds = duration_seconds(value)
-    if abs(seconds) >= timedelta.max.total_seconds():
-        raise ValueError(f"{_shown(value)} is longer than any duration wirewatch takes")
-    return timedelta(seconds=seconds)
 
 
 def _duration_between(shortest: timedelta, longest: timedelta) -> BeforeValidator:
@@ -109,18 +101,8 @@ def byte_count(value: Any) -> float:
         return float(value) if abs(value) < 10**300 else math.copysign(math.inf, value)
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*", str(value).lower())
     if not match or match.group(2) not in _BYTE_UNITS:
-        raise ValueError(f"{_shown(value)} is not a size such as 10MiB or 500kB")
+        raise ValueError(f"{quoted(value)} is not a size such as 10MiB or 500kB")
     return float(match.group(1)) * _BYTE_UNITS[match.group(2)]
-
-
-def parse_byte_size(value: Any) -> int:
-    """A size as `byte_count` reads it, in whole bytes; ValueError when infinite."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    count = byte_count(value)
-    if not math.isfinite(count):
-        raise ValueError(f"{_shown(value)} is larger than any size wirewatch takes")
-    return int(count)
 
 
 def _size_between(smallest: int, largest: int) -> BeforeValidator:
@@ -135,12 +117,6 @@ def _size_between(smallest: int, largest: int) -> BeforeValidator:
         return int(count)
 
     return BeforeValidator(check)
-
-
-def _shown(value: Any) -> str:
-    """`value` as a message quotes it: repr, cut to 40 characters."""
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**40 else "a huge number"
-    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _no_controls(value: Any) -> Any:
@@ -172,7 +148,7 @@ class FeedConfig(_Strict):
     @classmethod
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^\s/]+", url.strip()):
-            raise ValueError(f"{_shown(url)} is not an http(s) URL")
+            raise ValueError(f"{quoted(url)} is not an http(s) URL")
         return url.strip()
 
 
@@ -208,7 +184,7 @@ class PollSettings(_Strict):
             except ValueError:
                 if not _HOST_NAME.fullmatch(text):
                     raise ValueError(
-                        f"{_shown(entry)} is neither a host name nor an address or CIDR range"
+                        f"{quoted(entry)} is neither a host name nor an address or CIDR range"
                     ) from None
         return [entry.strip() for entry in entries]
 
@@ -453,7 +429,7 @@ def _folder_problem(folder: Path) -> str | None:
         if not any(p.suffix in (".yaml", ".yml") for p in folder.glob("*.y*ml")):
             return f"{folder} holds no watchlist files (*.yaml)"
     except OSError as exc:  # a name too long, a loop of links
-        return f"cannot read {_shown(str(folder))}: {exc.strerror}"
+        return f"cannot read {quoted(str(folder))}: {exc.strerror}"
     return None
 
 

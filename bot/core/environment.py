@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from bot.core.channels import ChannelRef
 from bot.core.errors import ConfigError
 from bot.core.safe_text import CONTROLS
+from bot.core.wording import quoted
 
 DEFAULT_CONFIG_NAME = "wirewatch.yaml"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -143,7 +144,7 @@ class SlackSettings:
             if not _SLACK_ADMIN.fullmatch(admin):
                 raise ConfigError(
                     [
-                        f"WIREWATCH_SLACK_ADMINS: {_shown(admin)} is not a Slack user or user "
+                        f"WIREWATCH_SLACK_ADMINS: {quoted(admin)} is not a Slack user or user "
                         "group id (U…, W… or S…)"
                     ]
                 )
@@ -166,14 +167,14 @@ def _snowflake(name: str, what: str) -> int | None:
     if value is None:
         return None
     if not _SNOWFLAKE.fullmatch(value):
-        raise ConfigError([f"{name}: expected {what} (15 to 21 digits), not {_shown(value)}"])
+        raise ConfigError([f"{name}: expected {what} (15 to 21 digits), not {quoted(value)}"])
     return int(value)
 
 
 def _url(name: str) -> str | None:
     value = variable(name)
     if value is not None and (not _URL.fullmatch(value) or CONTROLS.search(value)):
-        raise ConfigError([f"{name}: {_shown(value)} is not an http(s) URL"])
+        raise ConfigError([f"{name}: {quoted(value)} is not an http(s) URL"])
     return value
 
 
@@ -182,14 +183,8 @@ def _yes_no(name: str, *, default: bool) -> bool:
     if not value:
         return default
     if value not in _TRUE + _FALSE:
-        raise ConfigError([f"{name}: expected true or false, not {_shown(value)}"])
+        raise ConfigError([f"{name}: expected true or false, not {quoted(value)}"])
     return value in _TRUE
-
-
-def _shown(value: str) -> str:
-    """A value as a message quotes it: repr, cut to 40 characters."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
 
 
 # Where each platform's incoming webhooks live (a proxy set as the platform's API URL

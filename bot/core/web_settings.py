@@ -12,6 +12,7 @@ from typing import Any
 from bot.core.environment import variable
 from bot.core.errors import ConfigError
 from bot.core.safe_text import CONTROLS
+from bot.core.wording import quoted
 from bot.core.yaml_source import YamlDocument, load_yaml
 
 DEFAULT_HOST = "127.0.0.1"
@@ -25,6 +26,7 @@ class WebSettings:
 
     host: str = DEFAULT_HOST
     port: int | None = None
+    public_status: bool = False  # /readyz and /metrics answer internet addresses too
 
 
 def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list[tuple[int, str]]]:
@@ -44,7 +46,7 @@ def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list
         problem(None, "expected a mapping (key: value lines)")
         return WebSettings(), problems
     for key in section:
-        if key not in ("host", "port"):
+        if key not in ("host", "port", "public_status"):
             problem(str(key), "unknown key")
     host, port = section.get("host", DEFAULT_HOST), section.get("port")
     if not isinstance(host, str) or not _is_host(host):
@@ -56,7 +58,11 @@ def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list
     elif port is not None and not 0 <= port <= 65535:
         problem("port", f"{port} is not a port number (0 to 65535)")
         port = None
-    return WebSettings(host, port), problems
+    public = section.get("public_status", False)
+    if not isinstance(public, bool):
+        problem("public_status", "expected true or false")
+        public = False
+    return WebSettings(host, port, public), problems
 
 
 def web_overrides() -> tuple[dict[str, Any], list[str]]:
@@ -73,7 +79,7 @@ def web_overrides() -> tuple[dict[str, Any], list[str]]:
         if re.fullmatch(r"[0-9]{1,5}", port) and int(port) <= 65535:
             web["port"] = int(port)
         else:
-            problems.append(f"WIREWATCH_WEB_PORT: {_PORT}, not {_shown(port)}")
+            problems.append(f"WIREWATCH_WEB_PORT: {_PORT}, not {quoted(port)}")
     return web, problems
 
 
@@ -99,10 +105,4 @@ def _is_host(value: str) -> bool:
 
 
 def _not_a_host(value: object) -> str:
-    return f"{_shown(value)} is not a host name or address"
-
-
-def _shown(value: object) -> str:
-    """`value` as a message quotes it: repr, cut to 40 characters."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+    return f"{quoted(value)} is not a host name or address"

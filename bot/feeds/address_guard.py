@@ -57,8 +57,8 @@ def address_kind(ip: IPAddress) -> str | None:
         return "link-local"
     if ip.is_multicast:
         return "multicast"
-    if ip.is_private:
-        return "private"
+    if ip.is_private or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local):
+        return "private"  # site-local fec0::/10, deprecated but routed inside some networks
     if ip.is_reserved or not ip.is_global:
         return "reserved"
     return None
@@ -68,7 +68,7 @@ def literal_address(host: str) -> IPAddress | None:
     """The address a URL host spells, in any form the system's resolver reads as an
     address (dotted, shortened, decimal, octal, hex; IPv6 with or without brackets),
     or None for a name."""
-    host = host.strip("[]").split("%", 1)[0]
+    host = host.strip("[]").split("%", 1)[0].rstrip(".")  # "127.0.0.1." is 127.0.0.1
     try:
         return ipaddress.ip_address(host)
     except ValueError:

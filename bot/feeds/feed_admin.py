@@ -119,11 +119,11 @@ class FeedAdmin:
         """Read `url` (`preview`) and keep the feed found there, from `origin` ("cli",
         "chat"): polled from the next cycle on, across restarts. A URL the bot polls
         already changes nothing."""
-        known = await self.store.find_feed(url.strip())
+        known = await self.store.find_feed(url.strip(), by_id=False)  # "5" is no feed's URL
         if known is not None:
             return Added(None, known)
         preview = await self.preview(url, guess=guess, guarded=origin in UNTRUSTED_ORIGINS)
-        known = await self.store.find_feed(preview.url)
+        known = await self.store.find_feed(preview.url, by_id=False)
         if known is not None:
             return Added(preview, known)
         spec = FeedSpec(

@@ -31,6 +31,7 @@ from bot.feeds.charset import content_type_charset
 from bot.feeds.fetch_errors import describe_client_error, timed_out, too_large
 from bot.feeds.stall_watch import StallWatch, Watched
 
+LONGEST_HOLD = 7 * 86400.0  # seconds: more than any wait a feed's schedule honours
 _PERMANENT = {301, 308}
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.I)
@@ -259,24 +260,26 @@ def _error(status: int | None, message: str, kind: str) -> FetchResult:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), at most
+    LONGEST_HOLD: a server's number, however large, must not overflow a timedelta."""
     if not value:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), LONGEST_HOLD)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(max(0.0, (when - (now or datetime.now(UTC))).total_seconds()), LONGEST_HOLD)
 
 
 def parse_max_age(value: str | None) -> float | None:
-    """`max-age` from a Cache-Control header, or None (also for no-cache / no-store)."""
+    """`max-age` from a Cache-Control header, at most LONGEST_HOLD, or None (also for
+    no-cache / no-store)."""
     if not value or re.search(r"no-(cache|store)", value, re.I):
         return None
     match = _MAX_AGE.search(value)
-    return float(match.group(1)) if match else None
+    return min(float(match.group(1)), LONGEST_HOLD) if match else None

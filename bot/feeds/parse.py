@@ -490,7 +490,7 @@ def _reference_entries(raw: Iterable[dict[str, Any]], atom: bool) -> list[Entry]
                 title=e.get("title") or "",
                 summary=summary or "",
                 link=link,
-                published=datetime.fromtimestamp(calendar.timegm(stamp), UTC) if stamp else None,
+                published=_from_struct_time(stamp),
                 plain_title=atom and _declared_type(e.get("title_detail")) == "text/plain",
                 plain_summary=atom and summary_type == "text/plain",
             )
@@ -508,3 +508,14 @@ def _iso_datetime(value: Any) -> datetime | None:
     if stamp.tzinfo is UTC:  # the parser's usual answer: nothing to convert
         return stamp
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _from_struct_time(stamp: Any) -> datetime | None:
+    """feedparser's parsed date as aware UTC, or None when it has none or one no datetime
+    holds (`9999-12-31T23:59:59-14:00` is in the year 10000)."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(stamp), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None

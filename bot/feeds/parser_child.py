@@ -69,8 +69,8 @@ def main() -> None:
 
 
 def log_to_stderr(level: int) -> None:
-    """Log as the bot does (at its level, to the stderr both share), each line marked as
-    the parser process's: without this, the child's log records were lost."""
+    """Log as the bot does, at its level, to the stderr both share, each line marked as
+    the parser process's."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(  # inert, as the bot's own: records quote feed text
         InertFormatter("%(asctime)s %(levelname)s %(name)s (parser process): %(message)s")

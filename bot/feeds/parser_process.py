@@ -294,7 +294,11 @@ class _Child:
                 if answer is None or answer.done():  # its poller was cancelled
                     continue
                 if status == "ok":
-                    answer.set_result(matched_from_wire(payload))
+                    try:
+                        answer.set_result(matched_from_wire(payload))
+                    except Exception:  # its poller must not wait forever: fail it, then us
+                        answer.set_exception(ParseWorkerError("an answer could not be read"))
+                        raise
                 elif status == "unreadable":
                     answer.set_exception(FeedParseError(payload))
                 else:

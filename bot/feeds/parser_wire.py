@@ -105,8 +105,7 @@ def _match_to_row(match: Match) -> tuple[Any, ...]:
 
 def _stamp_to_wire(stamp: datetime | None) -> float | str | None:
     """An item's (aware UTC) published time for the answer: POSIX seconds when it has no
-    fraction of a second, which is exact and 5x cheaper to write than ISO text (a tenth
-    of the child's own answer work); ISO text otherwise."""
+    fraction of a second (exact, and much cheaper to write), ISO text otherwise."""
     if stamp is None:
         return None
     return stamp.isoformat() if stamp.microsecond else stamp.timestamp()

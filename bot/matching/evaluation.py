@@ -45,11 +45,6 @@ class Score:
     examples: int = 0
 
     @property
-    def watchlist(self) -> str:
-        """The watchlist (or language) these counts are for."""
-        return self.name
-
-    @property
     def precision(self) -> float:
         """Share of matches that were labelled (1.0 when nothing matched)."""
         found = self.true_positives + self.false_positives

@@ -1,5 +1,5 @@
 """Postings: a map from keys to sets of values that keeps a key with one value without a
-set, since most keys of a text index have one (a set costs some 200 bytes)."""
+set, since most keys of a text index have one and a set is large."""
 
 from __future__ import annotations
 

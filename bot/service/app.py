@@ -55,6 +55,14 @@ def fetch_limits(settings: Settings) -> FetchLimits:
     )
 
 
+def console_only() -> dict[str, Adapter]:
+    """The terminal alone: for a run that must reach no chat platform (the demo), whatever
+    tokens the environment holds."""
+    from adapters.console import ConsoleAdapter
+
+    return {"console": ConsoleAdapter()}
+
+
 def available_adapters() -> dict[str, Adapter]:
     """One adapter per configured platform (each platform's library is loaded only here,
     and only when it is configured)."""
@@ -229,19 +237,22 @@ async def _open(
             feed_admin, adapters, metrics, Heartbeat(), server, parser,
         )  # fmt: skip
         if server is not None:
-            server.add_routes(status_routes(app.readiness, app.render_metrics))
+            server.add_routes(
+                status_routes(app.readiness, app.render_metrics, public=settings.web.public_status)
+            )
             await server.start()
         if deliver:
             settle_after_startup()
         yield app
     finally:
-        if server is not None:
-            await server.stop()
-        if dispatcher is not None and deliver:
-            await dispatcher.stop()
-        for adapter in adapters.values():
-            await adapter.close()
-        await fetching.aclose()
-        if parser is not None:
-            await parser.close()
-        await store.close()
+        async with AsyncExitStack() as closing:  # run last-in first: each, even if one fails
+            closing.push_async_callback(store.close)
+            if parser is not None:
+                closing.push_async_callback(parser.close)
+            closing.push_async_callback(fetching.aclose)
+            for adapter in adapters.values():
+                closing.push_async_callback(adapter.close)
+            if dispatcher is not None and deliver:
+                closing.push_async_callback(dispatcher.stop)
+            if server is not None:
+                closing.push_async_callback(server.stop)

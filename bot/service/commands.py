@@ -10,6 +10,7 @@ into a logged internal error. Handlers take typed arguments and return a Message
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,8 +28,9 @@ from bot.chat.commands import (
     split_words,
 )
 from bot.chat.message import Entry, Message, Section, Tone, build_digest
+from bot.core.channels import parse_channel
 from bot.core.clock import format_time, format_utc
-from bot.core.cron import check_cron, check_timezone
+from bot.core.cron import check_timezone, next_fire
 from bot.core.models import evidence_strings
 from bot.core.wording import counted
 from bot.delivery.outbox import Outbox
@@ -74,7 +76,7 @@ class Commands:
     async def search(self, caller: Caller, query: str, watchlist: str | None, days: int) -> Message:
         """Stored stories ranked by fuzzy relevance of title and summary, then recency."""
         if watchlist is not None:
-            self._watchlist(watchlist)
+            watchlist = self._watchlist(watchlist).id  # `Canola` is canola
         now = self.now()
         found = await self.store.recent_items(now - timedelta(days=days), watchlist)
         best: dict[object, tuple[float, Entry]] = {}
@@ -253,10 +255,11 @@ class Commands:
         if mode == "alert" and schedule:
             raise CommandError('a schedule is for digests: subscribe <watchlist> digest "<cron>"')
         try:
+            parse_channel(caller.channel)  # what the platform said the channel is
             check_timezone(timezone)
             cron = schedule or DEFAULT_DIGEST
-            if mode == "digest":
-                check_cron(cron, timezone)
+            if mode == "digest":  # a schedule that parses may still never fire (Feb 30)
+                next_fire(cron, timezone, self.now())
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         sub = await self.outbox.subscriptions.subscribe(
@@ -276,7 +279,7 @@ class Commands:
             self.now(), channels=[caller.channel], within=self.retry_for
         )
         if requeued:
-            again = counted(len(requeued), "delivery", "deliveries")
+            again = counted(len(requeued), "delivery")
             text += f" Sending again: {again} that failed here."
         return Message("Subscribed", Tone.INFO, text)
 
@@ -308,7 +311,7 @@ class Commands:
         failed = await self.outbox.queue.listing(failed_only=True, channel=caller.channel)
         if failed:
             lines.append(
-                f"Failed here: {counted(len(failed), 'delivery', 'deliveries')}, the latest with "
+                f"Failed here: {counted(len(failed), 'delivery')}, the latest with "
                 f"{failed[0].last_error}. An admin's /news subscribe here, or a restart of the "
                 "bot, sends them again (within the retry window)."
             )
@@ -318,7 +321,7 @@ class Commands:
     async def digest(self, caller: Caller, watchlist: str | None) -> Message:
         """Queue this channel's digest (of one watchlist's subscriptions, if given) now."""
         if watchlist is not None:
-            self._watchlist(watchlist)
+            watchlist = self._watchlist(watchlist).id
         subs = [
             s
             for s in await self.outbox.subscriptions.list_active(caller.channel)
@@ -394,7 +397,7 @@ class Commands:
     def _fits(self, arg: Arg, word: str) -> bool:
         """Whether a trailing word of a text command can be `arg` (see `bind_words`)."""
         if arg.kind is ArgKind.INT:
-            return word.isdigit()
+            return re.fullmatch("[0-9]{1,12}", word) is not None
         if arg.kind is ArgKind.WATCHLIST:
             return word.strip().lower() in self.watchlists
         return arg.kind is ArgKind.CHOICE and word.lower() in arg.choices

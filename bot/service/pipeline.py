@@ -108,6 +108,7 @@ class Pipeline:
         finally:
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         summary = tally.summary(polls)
         self._say_when_all_failed(summary)
         self.metrics.observe_cycle(summary)

@@ -25,7 +25,7 @@ from bot.matching.watchlists import Watchlist, load_configured_watchlists
 
 def configured_platforms() -> set[str]:
     """The platforms this installation can deliver to: the console always, and each chat
-    platform whose secrets are in the environment. Raises SecretError on an unreadable one."""
+    platform whose secrets are in the environment. Raises ConfigError on an unreadable one."""
     platforms = {"console"}
     if DiscordSettings.from_env().configured():
         platforms.add("discord")
@@ -88,10 +88,12 @@ def _folder_settings(document: YamlDocument | None) -> Settings:
     `bundled_watchlists`), read from the file as they are: a bad value is
     `load_settings`'s to report, and the default stands in for it here."""
     data = document.data if document is not None and isinstance(document.data, dict) else {}
-    folder = variable("WIREWATCH_WATCHLISTS") or data.get("watchlists_dir")
     bundled = data.get("bundled_watchlists", True)
-    base = document.path.parent if document is not None else Path()
+    folder: Path | None = None
+    if from_env := variable("WIREWATCH_WATCHLISTS"):  # as load_settings reads it: as given
+        folder = Path(from_env)
+    elif document is not None and isinstance(data.get("watchlists_dir"), str):
+        folder = document.path.parent / data["watchlists_dir"]  # beside the config file
     return Settings(
-        watchlists_dir=base / folder if isinstance(folder, str) else None,
-        bundled_watchlists=bundled if isinstance(bundled, bool) else True,
+        watchlists_dir=folder, bundled_watchlists=bundled if isinstance(bundled, bool) else True
     )

@@ -4,12 +4,14 @@ mode). Off unless `web.port` is set."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 from bot.core.metrics import CONTENT_TYPE
+from bot.feeds.address_guard import address_kind
 from bot.service.health import Readiness
 
 log = logging.getLogger(__name__)
@@ -49,19 +51,36 @@ class WebServer:
 
 
 def status_routes(
-    readiness: Callable[[], Awaitable[Readiness]], metrics: Callable[[], Awaitable[bytes]]
+    readiness: Callable[[], Awaitable[Readiness]],
+    metrics: Callable[[], Awaitable[bytes]],
+    *,
+    public: bool = False,
 ) -> list[web.RouteDef]:
     """`/readyz`: 200 when every check passes, else 503, with each check's result as
-    JSON; `/metrics`: the Prometheus exposition text."""
+    JSON; `/metrics`: the Prometheus exposition text. Unless `public`, both answer only
+    loopback and private addresses (the image's health check, a Prometheus beside it)
+    and are not found from the internet, where Slack's HTTP mode may open the port."""
 
-    async def ready(_request: web.Request) -> web.Response:
+    def hidden(request: web.Request) -> bool:
+        if public:
+            return False
+        try:
+            return address_kind(ipaddress.ip_address(request.remote or "")) is None
+        except ValueError:
+            return True
+
+    async def ready(request: web.Request) -> web.Response:
+        if hidden(request):
+            raise web.HTTPNotFound()
         result = await readiness()
         return web.json_response(
             {"status": "ready" if result.ready else "not ready", "checks": dict(result.checks)},
             status=200 if result.ready else 503,
         )
 
-    async def scrape(_request: web.Request) -> web.Response:
+    async def scrape(request: web.Request) -> web.Response:
+        if hidden(request):
+            raise web.HTTPNotFound()
         return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE})
 
     return [web.get("/readyz", ready), web.get("/metrics", scrape)]

@@ -3,6 +3,8 @@ one without its password."""
 
 from __future__ import annotations
 
+import re
+
 from bot.core.errors import ConfigError
 
 _ASYNC_DRIVERS = {
@@ -42,11 +44,13 @@ def async_database_url(url: str) -> str:
 
 
 def display_url(url: str) -> str:
-    """`url` fit for logs and messages: a password in it replaced by `***` (the last `@`
-    ends the credentials, as SQLAlchemy reads them)."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials or "/" in credentials:
+    """`url` fit for logs and messages: everything between `user:` and the last `@` is
+    shown as `***`, so no password shows, whatever it holds (`/`, `@`); a query with an
+    `@` in it may be hidden too, which costs only detail."""
+    match = _CREDENTIALS.match(url)
+    if match is None:
         return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    return f"{match['head']}***@{match['rest']}"
+
+
+_CREDENTIALS = re.compile(r"(?P<head>[\w+.-]+://[^:/@]*:)(?P<secret>.*)@(?P<rest>[^@]*)\Z", re.S)

@@ -2,7 +2,7 @@
 second `run` on the same file is refused with the first one's process id.
 
 SQLite serialises writers, but two bots on one file would poll every feed twice and race
-for the same deliveries; several bots need PostgreSQL. Other commands (`feeds`,
+for the same deliveries. Other commands (`feeds`,
 `subscriptions`, `backup`, …) may run beside the bot and take no lock. The lock is an
 advisory `flock` on `<database>.lock`, released by the kernel when the process ends,
 however it ends.
@@ -44,8 +44,7 @@ class RunLock:
             database = self.path.with_suffix("")
             raise UsageError(
                 f"another wirewatch run (pid {holder}) is using {database}: one bot per "
-                "SQLite file; stop that one first, or use PostgreSQL to run several "
-                "(docs/postgresql.md)"
+                "SQLite file; stop that one first"
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

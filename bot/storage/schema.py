@@ -234,9 +234,9 @@ def _feed_parse_warning_v6(conn: Connection) -> None:
 
 
 def _feed_title_v7(conn: Connection) -> None:
-    """Feeds keep their own title, which names a feed the config or OPML gave no name;
-    its origin may now also be "cli" or "chat" (a feed added from chat is untrusted: its
-    fetches may not reach private addresses)."""
+    """Feeds keep their own title, which names a feed the config or OPML gave no name.
+    (From this version a feed's origin may be "cli" or "chat"; a chat feed's fetches may
+    not reach private addresses.)"""
     _add_column(conn, "feeds", "title", "TEXT")
 
 

@@ -144,12 +144,12 @@ class Store:
         states = [_feed_state(r) for r in rows]
         return sorted(states, key=lambda f: (-f.consecutive_failures, f.name.lower(), f.url))
 
-    async def find_feed(self, url_or_id: str) -> FeedState | None:
-        """The active feed with this id, or this URL (as declared, or the permanent
-        redirect target it is polled at)."""
+    async def find_feed(self, url_or_id: str, *, by_id: bool = True) -> FeedState | None:
+        """The active feed with this URL (as declared, or the permanent redirect target it
+        is polled at), or (`by_id`) this id."""
         key = url_or_id.strip()
         match = sa.or_(feeds.c.url == key, feeds.c.fetch_url == key)
-        if key.isdigit() and len(key) < 12:
+        if by_id and key.isdigit() and len(key) < 12:
             match = sa.or_(match, feeds.c.id == int(key))
         query = sa.select(*_FEED_STATE_COLUMNS).where(feeds.c.active.is_(True), match)
         async with self.engine.connect() as conn:

@@ -49,7 +49,8 @@ CONFIG_KEYS = (
     "web url name interval tick concurrency per_host connect_timeout read_timeout "
     "total_timeout max_bytes max_redirects max_item_age max_backoff dead_after user_agent "
     "parse_worker channel watchlists alerts digest timezone min_score quiet_hours "
-    "nothing_new mention_role retry_for pacing digest_size host port console discord slack"
+    "nothing_new mention_role retry_for pacing digest_size host port console discord slack "
+    "headers stale_after include exclude china news-search Accept Host"
 ).split()
 WATCHLIST_KEYS = (
     "id title description threshold alert_threshold title_weight groups rule sources "

@@ -3,6 +3,7 @@ hostile files and environment variables refused the same way."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
@@ -11,11 +12,13 @@ import pytest
 from hostile_yaml import CONFIG_KEYS, FUZZ, alias_bomb, hostile_texts, nested_lists, values_bound
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from bot.cli.main import main
-from bot.core.config import PollSettings, Settings, load_settings
+from bot.core.config import DefaultFeeds, FeedConfig, PollSettings, Settings, load_settings
 from bot.core.environment import DiscordSettings, SlackSettings
 from bot.core.errors import ConfigError
+from bot.core.safe_text import CONTROLS
 from bot.core.yaml_source import MAX_DEPTH, load_yaml
 from bot.matching.watchlists import BUNDLED_DIR
 
@@ -516,3 +519,122 @@ def test_a_relative_watchlists_variable_is_read_from_the_working_folder_everywhe
     monkeypatch.setenv("WIREWATCH_WATCHLISTS", "lists")  # relative to here, not to conf/
     assert main(["check", "--config", str(conf / "wirewatch.yaml")]) == 0
     assert "1 from lists (mine)" in capsys.readouterr().out
+
+
+# --- a feed's own request settings and the bundled feeds' groups (issue #22) -------------
+
+
+def test_a_feed_s_user_agent_and_headers_are_checked_at_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text(
+        "feeds:\n"
+        "  - url: https://www.producer.com/feed/\n"
+        '    user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/140.0.0.0"\n'
+        "    headers:\n"
+        "      Accept: 'application/rss+xml, */*'\n"
+        "      Cookie: consent=yes\n"
+    )
+    (feed,) = load_settings(path).feeds
+    assert feed.user_agent == "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/140.0.0.0"
+    assert feed.headers == {"Accept": "application/rss+xml, */*", "Cookie": "consent=yes"}
+    path.write_text(
+        "feeds:\n"
+        "  - url: https://a.example.test/feed\n"
+        '    user_agent: "bot\\r\\nX-Evil: 1"\n'
+        "    headers:\n"
+        "      Host: other.example.test\n"
+        "      content-length: 0\n"
+        '      X-Split: "a\\nb"\n'
+        "      Bad Name: x\n"
+        "      DNT: 1\n"
+        "      User-Agent: me\n"
+        "  - url: https://b.example.test/feed\n"
+        "    headers: {Accept: a, accept: b}\n"
+        "    user_agent: ''\n"
+        "poll:\n"
+        '  user_agent: "caf\\xe9"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    ascii_only = "must be printable ASCII: no control character, newline or non-ASCII letter"
+    assert caught.value.problems == [
+        f"{path}:3: feeds.0.user_agent: user_agent {ascii_only}",
+        f"{path}:5: feeds.0.headers.Host: Host cannot be set per feed: the fetcher sets it "
+        "from the URL",
+        f"{path}:6: feeds.0.headers.content-length: content-length cannot be set per feed: "
+        "the fetcher sets it",
+        f"{path}:7: feeds.0.headers.X-Split: a header's value {ascii_only}",
+        f"{path}:8: feeds.0.headers.Bad Name: 'Bad Name' is not a header name (letters, "
+        "digits and !#$%&'*+-.^_`|~)",
+        f"{path}:9: feeds.0.headers.DNT: Input should be a valid string",
+        f"{path}:10: feeds.0.headers.User-Agent: User-Agent cannot be set per feed: set the "
+        "feed's `user_agent` instead",
+        f"{path}:12: feeds.1.headers: accept is given twice (also as Accept)",
+        f"{path}:13: feeds.1.user_agent: must not be empty (leave it out for the bot's own)",
+        f"{path}:15: poll.user_agent: user_agent {ascii_only}",
+    ]
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+@given(
+    name=st.one_of(st.text(max_size=20), st.from_regex(_TOKEN, fullmatch=True)),
+    value=st.one_of(st.text(max_size=40), st.text(st.characters(max_codepoint=127))),
+)
+def test_a_header_the_config_takes_is_one_a_request_can_carry(name: str, value: str) -> None:
+    try:
+        feed = FeedConfig(url="https://a.example.test/feed", headers={name: value})
+    except ValidationError:
+        return
+    ((sent_name, sent_value),) = feed.headers.items()
+    assert _TOKEN.fullmatch(sent_name)
+    assert sent_name.lower() not in {"host", "content-length", "transfer-encoding", "user-agent"}
+    assert sent_value.isascii() and sent_value.isprintable() and sent_value == sent_value.strip()
+    assert not CONTROLS.search(sent_name + sent_value)
+
+
+def test_default_feeds_takes_true_false_or_groups_with_errors_at_their_lines(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wirewatch.yaml"
+    for text, expected in (
+        ("default_feeds: false\n", DefaultFeeds(include=[])),
+        ("default_feeds: true\n", DefaultFeeds()),
+        ("default_feeds: {exclude: [news-search, china]}\n",
+         DefaultFeeds(exclude=["news-search", "china"])),
+        ("default_feeds:\n  include: [agriculture]\n", DefaultFeeds(include=["agriculture"])),
+    ):  # fmt: skip
+        path.write_text(text)
+        assert load_settings(path).bundled_groups == expected
+    path.write_text("default_feeds:\n  exclude:\n    - china\n    - chian\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [
+        f"{path}:4: default_feeds.exclude.1: unknown feed group 'chian' (the groups: "
+        "canadian-politics, japan, taiwan, china, defence, agriculture, government, news-search)"
+    ]
+    for text, problem in (
+        ("default_feeds: [china]", "a list of groups is ambiguous: write {exclude: [...]} to "
+         "leave them out or {include: [...]} to poll only them"),
+        ("default_feeds: 3", "expected true, false, {exclude: [groups]} or {include: [groups]}"),
+        ("default_feeds: {include: [china], exclude: [japan]}",
+         "give include or exclude, not both"),
+    ):  # fmt: skip
+        path.write_text(f"data_dir: d\n{text}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path)
+        assert caught.value.problems == [f"{path}:2: default_feeds: {problem}"]
+    path.write_text("default_feeds: {only: [china]}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [f"{path}:1: default_feeds.only: unknown key"]
+
+
+def test_stale_after_is_held_to_its_range(tmp_path: Path) -> None:
+    assert Settings().poll.stale_after == timedelta(days=90)
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text("poll:\n  stale_after: 12h\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [f"{path}:2: poll.stale_after: must be at least 1d"]

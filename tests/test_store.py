@@ -34,19 +34,32 @@ async def test_migrations_run_once(db_url: str) -> None:
 async def test_a_version_1_database_is_upgraded_with_its_history(db_url: str) -> None:
     """The later steps' ALTER TABLE on each backend: a database as version 1 left it (no
     stories, no routing) gains the new tables and columns, and its matches count as
-    routed when they were matched, so an upgrade announces no history."""
+    routed when they were matched, so an upgrade announces no history; its feeds lose
+    their validators, so that their next poll reads what their bodies hold (v8)."""
     engine = open_engine(db_url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(lambda c: metadata.create_all(c, tables=[schema_version]))
             await conn.run_sync(MIGRATIONS[0])
-            dropped = (("items", "story_id"), ("matches", "routed_at"), ("feeds", "parse_warning"))
+            dropped = (
+                ("items", "story_id"), ("matches", "routed_at"), ("feeds", "parse_warning"),
+                ("feeds", "title"), ("feeds", "user_agent"), ("feeds", "request_headers"),
+                ("feeds", "newest_item_at"), ("feeds", "last_item_count"),
+            )  # fmt: skip
             for table, column in dropped:
                 await conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
             await conn.execute(schema_version.insert().values(version=1))
             feed = await conn.scalar(
                 feeds.insert()
-                .values(url="https://a.example.test/rss", name="A", origin="config", created_at=NOW)
+                .values(
+                    url="https://a.example.test/rss",
+                    name="A",
+                    origin="config",
+                    created_at=NOW,
+                    etag='"v1"',
+                    last_modified="Mon, 23 Nov 2026 00:00:00 GMT",
+                    body_hash="h",
+                )
                 .returning(feeds.c.id)
             )
             item_row = {"feed_id": feed, "key": "k", "title": "T", "summary": "", "source": "A",
@@ -64,9 +77,14 @@ async def test_a_version_1_database_is_upgraded_with_its_history(db_url: str) ->
             story = (await conn.execute(sa.select(items.c.story_id))).scalar_one()
             versions = (await conn.execute(sa.select(schema_version.c.version))).scalars().all()
         subscriptions = await Outbox.on(store.engine).subscriptions.list_active()
+        (feed,) = await store.list_feeds()
     finally:
         await store.close()
     assert routed == NOW and story is None and subscriptions == []
+    assert (feed.etag, feed.last_modified, feed.body_hash) == (None, None, None)
+    assert (feed.user_agent, feed.headers, feed.newest_item_at, feed.last_item_count) == (
+        None, (), None, None,
+    )  # fmt: skip
     assert sorted(versions) == list(range(1, len(MIGRATIONS) + 1))
 
 

@@ -164,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _request_options(parser: argparse.ArgumentParser) -> None:
+    """`--user-agent` and `--header`: what the feed's requests send (`feeds add|test`)."""
+    parser.add_argument(
+        "--user-agent",
+        metavar="TEXT",
+        help="send this User-Agent for this feed instead of the bot's (for a site that "
+        "refuses the bot: a browser's)",
+    )
+    parser.add_argument(
+        "--header",
+        action="append",
+        metavar='"NAME: VALUE"',
+        help="send this request header to the feed's host (repeat for more)",
+    )
+
+
 def _feeds_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     """`wirewatch feeds` (health) and its actions on the feed list."""
     feeds = sub.add_parser(
@@ -191,11 +207,13 @@ def _feeds_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="when the URL is not a feed and names none, try /feed, /rss, /atom.xml...",
     )
+    _request_options(add)
     test = actions.add_parser(
         "test", parents=[common], help="what `feeds add` would show, without adding the feed"
     )
     test.add_argument("url", help="the feed's URL, or a page that names its feed")
     test.add_argument("--guess", action="store_true", help="as for `feeds add`")
+    _request_options(test)
     for name, what in (
         ("remove", "stop polling a feed added by OPML, `feeds add` or chat (history kept)"),
         ("disable", "stop polling any feed until `feeds enable` (it stays listed)"),

@@ -7,6 +7,7 @@ import argparse
 from collections import Counter
 
 from bot.core.config import Settings
+from bot.core.feed_groups import FEED_GROUPS
 from bot.core.safe_text import one_line
 from bot.core.wording import counted
 from bot.feeds.feedlist import declared_feeds
@@ -22,6 +23,10 @@ def check(args: argparse.Namespace, settings: Settings, watchlists: list[Watchli
     print("configuration OK")
     print(f"  watchlists: {_sources(watchlists) or 'none'}")
     print(f"  feeds: {counted(len(feeds), 'declared feed')} ({by_origin or 'none'})")
+    groups = settings.bundled_groups
+    if groups and (groups.include is not None or groups.exclude):
+        left_out = [g for g in FEED_GROUPS if not groups.polled(g)]
+        print(f"    bundled groups left out: {', '.join(left_out) or 'none'}")
     if not feeds:
         print("    nothing will be polled: add feeds, or set default_feeds: true")
     print(f"  subscriptions: {len(settings.subscriptions)}")

@@ -16,12 +16,16 @@ from bot.core.clock import utcnow
 from bot.core.config import FeedConfig, Settings
 from bot.core.errors import UsageError
 from bot.core.safe_text import one_line
-from bot.feeds.feed_admin import FeedRefused, Preview, feed_label, preview_lines
+from bot.feeds.feed_admin import FeedRefused, Preview, Request, feed_label, preview_lines
 from bot.matching.watchlists import Watchlist
 from bot.service.app import App, open_app
 
 Action = Callable[[App, argparse.Namespace, Console], Awaitable[int]]
 GUESS_HINT = "; `--guess` tries the usual feed paths (/feed, /rss, /atom.xml...)"
+REFUSED_HINT = (
+    '; the site refuses this client: `--user-agent "Mozilla/5.0 ..."` sends a browser\'s '
+    "(docs/feeds.md)"
+)
 
 
 def feeds(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
@@ -38,20 +42,46 @@ def feeds(args: argparse.Namespace, settings: Settings, watchlists: list[Watchli
 
 
 async def _health(app: App, args: argparse.Namespace, console: Console) -> int:
-    print_feed_health(console, await app.store.list_feeds(active_only=True), utcnow())
+    feeds = await app.store.list_feeds(active_only=True)
+    print_feed_health(console, feeds, utcnow(), app.settings.poll.stale_after)
     return 0
 
 
-async def _add(app: App, args: argparse.Namespace, console: Console) -> int:
+def _checked(action: str, args: argparse.Namespace) -> FeedConfig:
+    """The URL and the options given, checked as a config file's feed is; UsageError
+    naming each problem."""
+    headers: dict[str, str] = {}
+    for given in args.header or ():
+        name, colon, value = given.partition(":")
+        if not colon:
+            problem = f"--header {one_line(given)!r}: write it as 'Name: value'"
+            raise UsageError(f"feeds {action}: {problem}")
+        headers[name.strip()] = value.strip()
     try:
-        checked = FeedConfig(url=args.url, name=args.name, interval=args.interval)
+        return FeedConfig(
+            url=args.url, name=getattr(args, "name", None),
+            interval=getattr(args, "interval", None), user_agent=args.user_agent,
+            headers=headers,
+        )  # fmt: skip
     except ValidationError as exc:
-        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"feeds add: {one_line(problems)}") from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != '[key]')}: "
+            f"{str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise UsageError(f"feeds {action}: {one_line(problems)}") from None
+
+
+def _request(checked: FeedConfig) -> Request:
+    return Request(checked.user_agent, tuple(checked.headers.items()))
+
+
+async def _add(app: App, args: argparse.Namespace, console: Console) -> int:
+    checked = _checked("add", args)
     try:
         added = await app.feeds.add(
             checked.url, origin="cli", name=checked.name, interval=checked.interval,
-            guess=args.guess,
+            guess=args.guess, request=_request(checked),
         )  # fmt: skip
     except FeedRefused as exc:
         raise _refused("not added", exc) from None
@@ -70,8 +100,9 @@ async def _add(app: App, args: argparse.Namespace, console: Console) -> int:
 
 
 async def _test(app: App, args: argparse.Namespace, console: Console) -> int:
+    checked = _checked("test", args)
     try:
-        preview = await app.feeds.preview(args.url, guess=args.guess)
+        preview = await app.feeds.preview(checked.url, guess=args.guess, request=_request(checked))
     except FeedRefused as exc:
         raise _refused("not a feed", exc) from None
     _print_preview(console, preview)
@@ -112,7 +143,10 @@ def _print_preview(console: Console, preview: Preview) -> None:
 
 
 def _refused(what: str, exc: FeedRefused) -> UsageError:
-    return UsageError(f"{what}: {exc}" + (GUESS_HINT if exc.could_guess else ""))
+    hint = GUESS_HINT if exc.could_guess else ""
+    if exc.refused_client:
+        hint = REFUSED_HINT
+    return UsageError(f"{what}: {exc}{hint}")
 
 
 ACTIONS: dict[str, Action] = {

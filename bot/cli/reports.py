@@ -28,6 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.core.clock import format_time, format_utc
+from bot.core.config import DEFAULT_STALE_AFTER
 from bot.core.models import (
     CycleSummary,
     Delivery,
@@ -41,6 +42,7 @@ from bot.core.models import (
 )
 from bot.core.safe_text import one_line
 from bot.core.wording import counted
+from bot.feeds.feed_health import refused_hint, stale_reason
 from bot.matching.evaluation import Evaluation
 from bot.matching.watchlists import Watchlist
 
@@ -193,16 +195,23 @@ class CycleProgress:
 
 
 def print_feed_health(
-    console: Console, feeds: Sequence[FeedState], now: datetime | None = None
+    console: Console,
+    feeds: Sequence[FeedState],
+    now: datetime | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> None:
     """`wirewatch feeds`: one line per feed, failing feeds first; a feed whose last parse
-    had something to say (items cut, a wrong charset) says it under its status. Each
-    feed shows its id and origin (what `feeds remove|disable|enable` take and allow)."""
+    had something to say (items cut, a wrong charset) says it under its status. A site
+    refusing the bot (401, 403) is told apart from other failures, with what to do, and
+    a feed that answers with no item, or only items older than `stale_after`, is stale,
+    not ok. Each feed shows its id and origin (what `feeds remove|disable|enable` take
+    and allow)."""
     now = now or datetime.now(UTC)
     if not console.is_terminal:
         for feed in feeds:  # tab-separated, for scripts: no field holds a tab or a newline
+            state = _status(feed, now, stale_after)
             console.file.write(
-                f"{one_line(_status(feed))}\t{one_line(feed.name)}\t{one_line(feed.url)}\t"
+                f"{one_line(state)}\t{one_line(feed.name)}\t{one_line(feed.url)}\t"
                 f"last success {_ago(feed.last_success_at, now)}\t"
                 f"fails {feed.consecutive_failures}\tnext {_next_poll(feed, now)}\t"
                 f"items {feed.items_seen}\t{one_line(feed.last_error or '')}\t"
@@ -213,7 +222,7 @@ def print_feed_health(
     for label in ("feed", "status", "last success", "last error", "fails", "next poll", "items"):
         table.add_column(label, overflow="fold")
     for feed in feeds:
-        status = Text(one_line(_status(feed)))
+        status = Text(one_line(_status(feed, now, stale_after)))
         if feed.parse_warning:
             status.append(f"\n{one_line(feed.parse_warning)}", style="yellow")
         name = Text(f"{one_line(feed.name)}\n{one_line(feed.url)}\n")
@@ -230,17 +239,18 @@ def print_feed_health(
     console.print(table)
 
 
-def _status(feed: FeedState) -> str:
+def _status(feed: FeedState, now: datetime, stale_after: timedelta) -> str:
     if not feed.active:
         return "inactive"
     if feed.disabled_reason:
         reason = feed.disabled_reason
         return reason if reason.startswith("disabled") else f"disabled: {reason}"
     if feed.consecutive_failures:
-        return "failing"
+        hint = refused_hint(feed)
+        return f"failing: {hint}" if hint else "failing"
     if feed.last_success_at is None:
         return "new" + ("" if feed.verified else " (unverified)")
-    return "ok"
+    return stale_reason(feed, now, stale_after) or "ok"
 
 
 def _ago(when: datetime | None, now: datetime) -> str:

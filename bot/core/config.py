@@ -23,7 +23,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -33,6 +35,7 @@ from bot.core.channels import parse_channel
 from bot.core.cron import check_timezone, next_fire, parse_quiet_hours
 from bot.core.environment import variable, webhook_problem
 from bot.core.errors import ConfigError
+from bot.core.feed_groups import unknown_group
 from bot.core.safe_text import CONTROLS
 from bot.core.web_settings import WebSettings, read_web_section, web_overrides
 from bot.core.wording import quoted
@@ -42,10 +45,33 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # items taken from one feed body at most: ten times an ordinary feed and more than the
 # busiest carry, while the parser's answer stays well under a megabyte
 DEFAULT_MAX_ITEMS = 500
+# a feed whose newest item is older than this is stale (`poll.stale_after`): a quarter
+# year without news is a frozen feed, not a quiet one, for every bundled outlet
+DEFAULT_STALE_AFTER = timedelta(days=90)
 _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 10**6, "mib": 1024**2, "gb": 10**9}
 _SECOND, _MINUTE, _HOUR, _DAY = (timedelta(seconds=n) for n in (1, 60, 3600, 86400))
 _KIB, _MIB = 1024, 1024**2
 _HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]*")  # printable ASCII: no control character, no newline
+MAX_HEADERS = 20  # request headers one feed may add
+MAX_HEADER_VALUE = 2000  # characters of one header value or user agent
+# headers a feed's `headers` may not set, and why (names in lower case)
+_OWN_HEADERS = {
+    "host": "the fetcher sets it from the URL",
+    "content-length": "the fetcher sets it",
+    "transfer-encoding": "the fetcher sets it",
+    "connection": "the fetcher manages its connections",
+    "keep-alive": "the fetcher manages its connections",
+    "proxy-connection": "the fetcher manages its connections",
+    "te": "the fetcher sets it",
+    "trailer": "the fetcher sets it",
+    "upgrade": "the fetcher manages its connections",
+    "accept-encoding": "the fetcher asks only for what it decompresses (gzip, deflate)",
+    "if-none-match": "the bot's conditional GET sets it",
+    "if-modified-since": "the bot's conditional GET sets it",
+    "user-agent": "set the feed's `user_agent` instead",
+}
 
 
 def duration_seconds(value: Any) -> float:
@@ -125,12 +151,61 @@ def _no_controls(value: Any) -> Any:
     return value
 
 
+def header_name_problem(name: str) -> str | None:
+    """Why a feed may not send a request header named `name`, or None when it may."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"{quoted(name)} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
+    if (why := _OWN_HEADERS.get(name.lower())) is not None:
+        return f"{name} cannot be set per feed: {why}"
+    return None
+
+
+def value_problem(value: str, what: str) -> str | None:
+    """Why `value` cannot be sent as a request header's value (`what` names it), or None."""
+    if not _HEADER_VALUE.fullmatch(value):
+        return f"{what} must be printable ASCII: no control character, newline or non-ASCII letter"
+    if len(value) > MAX_HEADER_VALUE:
+        return f"{what} is longer than {MAX_HEADER_VALUE} characters"
+    return None
+
+
+def _header_name(value: str) -> str:
+    if problem := header_name_problem(value.strip()):
+        raise ValueError(problem)
+    return value.strip()
+
+
+def _header_value(value: str) -> str:
+    if problem := value_problem(value.strip(), "a header's value"):
+        raise ValueError(problem)
+    return value.strip()
+
+
+def _user_agent(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty (leave it out for the bot's own)")
+    if problem := value_problem(value, "user_agent"):
+        raise ValueError(problem)
+    return value
+
+
+def _known_group(value: str) -> str:
+    if problem := unknown_group(value):
+        raise ValueError(problem)
+    return value
+
+
 # Each duration setting is held to its own range, documented in docs/configuration.md.
 Interval = Annotated[timedelta, _duration_between(_MINUTE, 30 * _DAY)]  # polling a feed
 Timeout = Annotated[timedelta, _duration_between(_SECOND, _HOUR)]
 # text that reaches the file system, a socket or an HTTP header
 OneLine = Annotated[str, AfterValidator(_no_controls)]
 SafePath = Annotated[Path, AfterValidator(_no_controls)]
+UserAgent = Annotated[str, AfterValidator(_user_agent)]
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+HeaderValue = Annotated[str, AfterValidator(_header_value)]
+FeedGroup = Annotated[str, AfterValidator(_known_group)]
 
 
 class _Strict(BaseModel):
@@ -138,11 +213,24 @@ class _Strict(BaseModel):
 
 
 class FeedConfig(_Strict):
-    """A feed listed in the config file."""
+    """A feed listed in the config file; `user_agent` and `headers` are sent with its
+    requests (the headers only to its own host), besides or instead of the bot's."""
 
     url: OneLine
     name: str | None = None
     interval: Interval | None = None
+    user_agent: UserAgent | None = None
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict, max_length=MAX_HEADERS)
+
+    @field_validator("headers")
+    @classmethod
+    def _each_once(cls, value: dict[str, str]) -> dict[str, str]:
+        """Each header once, in whatever case it is written."""
+        seen: dict[str, str] = {}
+        for name in value:
+            if (first := seen.setdefault(name.lower(), name)) != name:
+                raise ValueError(f"{name} is given twice (also as {first})")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -168,7 +256,9 @@ class PollSettings(_Strict):
     max_item_age: Annotated[timedelta, _duration_between(_HOUR, 365 * _DAY)] = 48 * _HOUR
     max_backoff: Annotated[timedelta, _duration_between(_MINUTE, 30 * _DAY)] = 6 * _HOUR
     dead_after: int = Field(default=8, ge=1, le=1000)
-    user_agent: OneLine | None = None
+    # a feed whose last body held no item, or whose newest item is older, is stale
+    stale_after: Annotated[timedelta, _duration_between(_DAY, 3650 * _DAY)] = DEFAULT_STALE_AFTER
+    user_agent: UserAgent | None = None
     parse_worker: bool = True
     # hosts and address ranges that feeds added from chat may reach although they are
     # loopback, private or otherwise not public (the operator's own feeds always may)
@@ -327,6 +417,58 @@ class DeliverySettings(_Strict):
         return value
 
 
+class DefaultFeeds(_Strict):
+    """Which groups of the bundled default feeds are polled: `true` (all), `false`
+    (none), `{exclude: [groups]}` (all but these) or `{include: [groups]}` (only these)."""
+
+    include: list[FeedGroup] | None = None
+    exclude: list[FeedGroup] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            raise ValueError(
+                "a list of groups is ambiguous: write {exclude: [...]} to leave them out "
+                "or {include: [...]} to poll only them"
+            )
+        if not isinstance(value, dict | DefaultFeeds):
+            raise ValueError("expected true, false, {exclude: [groups]} or {include: [groups]}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DefaultFeeds:
+        if self.include is not None and self.exclude:
+            raise ValueError("give include or exclude, not both")
+        return self
+
+    def polled(self, group: str) -> bool:
+        """Whether the bundled feeds of `group` are polled."""
+        return (self.include is None or group in self.include) and group not in self.exclude
+
+    @classmethod
+    def of(cls, value: bool | DefaultFeeds) -> DefaultFeeds:
+        """The setting as groups: `true` is every group, `false` none."""
+        if isinstance(value, DefaultFeeds):
+            return value
+        return cls() if value else cls(include=[])
+
+    def __bool__(self) -> bool:
+        """Whether any bundled feed may be polled."""
+        return self.include is None or bool(self.include)
+
+
+def _bool_or_groups(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else "DefaultFeeds"
+
+
+# `true`, `false` or a mapping of groups; an error names the mapping's keys, not the member
+DefaultFeedsSetting = Annotated[
+    Annotated[bool, Tag("bool")] | Annotated[DefaultFeeds, Tag("DefaultFeeds")],
+    Discriminator(_bool_or_groups),
+]
+
+
 class Settings(_Strict):
     """The whole configuration; every field has a default, so no file at all is valid."""
 
@@ -334,7 +476,7 @@ class Settings(_Strict):
     database_url: OneLine | None = None
     watchlists_dir: SafePath | None = None
     bundled_watchlists: bool = True  # load the bundled watchlists besides the local ones
-    default_feeds: bool = True
+    default_feeds: DefaultFeedsSetting = True  # all, none, or some groups (`bundled_groups`)
     watchlist_sources: bool | None = (
         None  # poll the watchlists' own feeds (default: as default_feeds)
     )
@@ -359,6 +501,11 @@ class Settings(_Strict):
         if value is not None and base is not None and (problem := _folder_problem(base / value)):
             raise ValueError(problem)
         return value
+
+    @property
+    def bundled_groups(self) -> DefaultFeeds:
+        """`default_feeds` as the groups of bundled feeds to poll."""
+        return DefaultFeeds.of(self.default_feeds)
 
     def resolved_database_url(self) -> str:
         """`$WIREWATCH_DATABASE_URL`, else `database_url`, else SQLite in `data_dir`."""

@@ -15,7 +15,8 @@ class FeedSpec:
     """A feed the bot is asked to poll, from one origin (default list, config, OPML,
     watchlist, the command line, chat); its name and URL hold no control or invisible
     character, whatever they were given. A name that is only the URL means none was
-    given: the feed's own title (`title`, once read) names it then."""
+    given: the feed's own title (`title`, once read) names it then. `user_agent` and
+    `headers` (validated where they were declared) go with each request for it."""
 
     url: str
     name: str
@@ -23,6 +24,8 @@ class FeedSpec:
     interval: timedelta | None = None
     verified: bool = True
     title: str | None = None
+    user_agent: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # both are shown to people: the URL percent-encoded, the name on one line
@@ -64,6 +67,13 @@ class FeedState:
     # wrong declared charset, malformed XML
     parse_warning: str | None = None
     title: str | None = None  # the feed's own title, as its last parse read it
+    # what its requests send instead of the bot's User-Agent, and besides its headers
+    user_agent: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    # what the last body parsed held: its newest item's publication time (None: no item
+    # was dated) and how many items it held (None: no body parsed since this was kept)
+    newest_item_at: datetime | None = None
+    last_item_count: int | None = None
 
     @property
     def named(self) -> bool:

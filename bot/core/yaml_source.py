@@ -134,6 +134,8 @@ _MEMBER_NAMES = {
     "AliasModel",
     "RuleModel",
     "lax-or-strict",
+    "[key]",  # a mapping's key failed: the error is the key's, at its line
+    "DefaultFeeds",
 }
 
 

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 
 from bot.core.clock import Clock, format_utc, utcnow
 from bot.core.errors import UsageError
-from bot.core.models import FeedSpec, FeedState, Item, Match, evidence_strings
+from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Match, evidence_strings
 from bot.core.safe_text import one_line
 from bot.feeds.address_guard import UNTRUSTED_ORIGINS
 from bot.feeds.discovery import FeedLink, feed_links, guessed_urls, looks_like_html, page_error
+from bot.feeds.feed_health import REFUSING
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import FeedParseError
 from bot.feeds.parser_process import Parse
@@ -32,11 +33,24 @@ _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 class FeedRefused(UsageError):
     """The URL is not a feed the bot can poll (and names none), or the request is not
-    allowed; the text says why. `could_guess`: the usual feed paths were not tried."""
+    allowed; the text says why. `could_guess`: the usual feed paths were not tried;
+    `refused_client`: the site answered 401 or 403 (another User-Agent may help)."""
 
-    def __init__(self, message: str, *, could_guess: bool = False) -> None:
+    def __init__(
+        self, message: str, *, could_guess: bool = False, refused_client: bool = False
+    ) -> None:
         super().__init__(message)
         self.could_guess = could_guess
+        self.refused_client = refused_client
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a feed's requests send besides the bot's own: a User-Agent instead of the
+    bot's, and headers (validated by the caller, as `FeedConfig` does)."""
+
+    user_agent: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,21 +87,30 @@ class FeedAdmin:
         self.parse = parse
         self.clock = clock
 
-    async def preview(self, url: str, *, guess: bool = False, guarded: bool = False) -> Preview:
+    async def preview(
+        self,
+        url: str,
+        *,
+        guess: bool = False,
+        guarded: bool = False,
+        request: Request = Request(),
+    ) -> Preview:
         """Read `url` as the bot would poll it (a page: the first feed it names that
-        reads; none, with `guess`: the first of the usual paths that reads); FeedRefused
-        says why nothing could be read."""
+        reads; none, with `guess`: the first of the usual paths that reads), sending
+        `request`'s User-Agent and headers; FeedRefused says why nothing could be read."""
         url = url.strip()
         if guarded and (refusal := self.fetcher.guard.url_refusal(url)) is not None:
             raise FeedRefused(f"{url}: {refusal}")
-        fetched = await self.fetcher.fetch(url, guarded=guarded)
+        fetched = await self._fetch(url, guarded, request)
         problem: str
         if fetched.error is not None or fetched.body is None:
             problem = fetched.error or f"HTTP {fetched.status}"
+            if fetched.status in REFUSING:
+                raise FeedRefused(f"{url}: {problem}", refused_client=True)
         elif looks_like_html(fetched.body):
             links = feed_links(fetched.body, fetched.permanent_url or url)
             for n, link in enumerate(links[:TRIED_LINKS]):
-                read = await self._read(link.url, guarded)
+                read = await self._read(link.url, guarded, request)
                 if isinstance(read, Preview):
                     others = links[:n] + links[n + 1 :]
                     return _found(read, url, "named by the page", others)
@@ -101,7 +124,7 @@ class FeedAdmin:
             problem = read
         if guess:
             for candidate in guessed_urls(url):
-                read = await self._read(candidate, guarded)
+                read = await self._read(candidate, guarded, request)
                 if isinstance(read, Preview):
                     return _found(read, url, "guessed", ())
             problem += "; none of the usual feed paths (/feed, /rss, /atom.xml...) reads either"
@@ -115,20 +138,23 @@ class FeedAdmin:
         name: str | None = None,
         interval: timedelta | None = None,
         guess: bool = False,
+        request: Request = Request(),
     ) -> Added:
         """Read `url` (`preview`) and keep the feed found there, from `origin` ("cli",
-        "chat"): polled from the next cycle on, across restarts. A URL the bot polls
-        already changes nothing."""
+        "chat"), with its `request` settings: polled from the next cycle on, across
+        restarts. A URL the bot polls already changes nothing."""
         known = await self.store.find_feed(url.strip(), by_id=False)  # "5" is no feed's URL
         if known is not None:
             return Added(None, known)
-        preview = await self.preview(url, guess=guess, guarded=origin in UNTRUSTED_ORIGINS)
+        guarded = origin in UNTRUSTED_ORIGINS
+        preview = await self.preview(url, guess=guess, guarded=guarded, request=request)
         known = await self.store.find_feed(preview.url, by_id=False)
         if known is not None:
             return Added(preview, known)
         spec = FeedSpec(
             url=preview.url, name=name or preview.url, origin=origin, interval=interval,
-            title=preview.title or None,
+            title=preview.title or None, user_agent=request.user_agent,
+            headers=request.headers,
         )  # fmt: skip
         await self.store.add_feeds([spec], self.clock())
         return Added(preview)
@@ -166,9 +192,14 @@ class FeedAdmin:
             )
         return feed
 
-    async def _read(self, url: str, guarded: bool) -> Preview | str:
+    async def _fetch(self, url: str, guarded: bool, request: Request) -> FetchResult:
+        return await self.fetcher.fetch(
+            url, guarded=guarded, user_agent=request.user_agent, headers=request.headers
+        )
+
+    async def _read(self, url: str, guarded: bool, request: Request) -> Preview | str:
         """The feed at `url` read, or why it cannot be (a page counts as not a feed)."""
-        fetched = await self.fetcher.fetch(url, guarded=guarded)
+        fetched = await self._fetch(url, guarded, request)
         if fetched.error is not None or fetched.body is None:
             return fetched.error or f"HTTP {fetched.status}"
         if looks_like_html(fetched.body):
@@ -242,6 +273,7 @@ def _declared_by(origin: str) -> str:
     if origin == "watchlist":
         return "comes from a watchlist's `sources`: remove it from that watchlist"
     return (
-        "is one of the bundled default feeds: set `default_feeds: false` in the config "
-        "file to drop them all, or `wirewatch feeds disable` this one"
+        "is one of the bundled default feeds: leave out its group in the config file "
+        "(`default_feeds: {exclude: [group]}`, docs/feeds.md), or `wirewatch feeds "
+        "disable` this one"
     )

@@ -1,5 +1,9 @@
 """HTTP for feeds: one shared aiohttp session, conditional GET, limits, redirects.
 
+A feed may send its own User-Agent, on every hop, and its own headers, only to its own
+host: a redirect to another host does not carry them (a cookie or a token given for
+one site is not handed to the next).
+
 A guarded fetch (a feed added from chat) goes through a second session, opened at its
 first use, whose connector lets `AddressGuard` refuse each address it is about to
 connect to, on every hop; it never goes through a proxy, which would hide the address
@@ -17,6 +21,7 @@ import email.utils
 import re
 import urllib.request
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -124,16 +129,20 @@ class Fetcher:
         last_modified: str | None = None,
         *,
         guarded: bool = False,
+        user_agent: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> FetchResult:
         """Conditional GET of `url`, following up to `max_redirects` redirects by hand;
-        `guarded` (a feed added from chat): each hop only to an address `guard` allows."""
+        `guarded` (a feed added from chat): each hop only to an address `guard` allows.
+        `user_agent` replaces the bot's on every hop; `headers` go to `url`'s host only."""
         host, _ = self._route(url)
         # a per-host limit as wide as the global one can never bind: one semaphore is enough
         per_host = self._hosts[host] if self.limits.per_host < self.limits.concurrency else None
         async with self._global, per_host or contextlib.nullcontext():
             watched = self._stalls.watch()
             try:
-                return await self._fetch(url, etag, last_modified, watched, guarded)
+                own = _Own(host, user_agent, tuple(headers))
+                return await self._fetch(url, etag, last_modified, watched, guarded, own)
             except asyncio.CancelledError:
                 if (reason := self._stalls.claim(watched)) is None:
                     raise
@@ -162,13 +171,19 @@ class Fetcher:
         last_modified: str | None,
         watched: Watched,
         guarded: bool,
+        own: _Own,
     ) -> FetchResult:
         assert self._session is not None, "use Fetcher as an async context manager"
-        headers = {}
+        headers: dict[str, str] = {}
+        if own.user_agent:
+            headers["User-Agent"] = own.user_agent
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        elsewhere = headers  # what a hop to another host sends
+        if own.headers:
+            headers = {**headers, **dict(own.headers)}
         visited = {url}
         permanent: str | None = None
         all_permanent = True
@@ -179,9 +194,8 @@ class Fetcher:
                 if (refusal := self.guard.url_refusal(url)) is not None:
                     return _error(None, refusal, "refused")
                 session, proxy = self._guarded_session(), None
-            async with session.get(
-                url, headers=headers, allow_redirects=False, proxy=proxy
-            ) as resp:
+            sent = headers if host == own.host else elsewhere
+            async with session.get(url, headers=sent, allow_redirects=False, proxy=proxy) as resp:
                 self._stalls.receiving(watched, resp.content)
                 if resp.status in _REDIRECTS:
                     location = resp.headers.get("Location")
@@ -253,6 +267,15 @@ class Fetcher:
             if len(streamed) > self.limits.max_bytes:
                 return None
         return bytes(streamed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Own:
+    """A feed's own request settings: its host (where `headers` may go), its User-Agent."""
+
+    host: str
+    user_agent: str | None
+    headers: tuple[tuple[str, str], ...]
 
 
 def _error(status: int | None, message: str, kind: str) -> FetchResult:

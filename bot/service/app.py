@@ -220,7 +220,7 @@ async def _open(
         )
         commands = Commands(
             store, outbox, matcher, watchlists, clock, feed_admin,
-            retry_for=settings.delivery.retry_for,
+            retry_for=settings.delivery.retry_for, stale_after=settings.poll.stale_after,
         )  # fmt: skip
         if deliver:
             for adapter in adapters.values():

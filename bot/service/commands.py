@@ -30,12 +30,14 @@ from bot.chat.commands import (
 from bot.chat.message import Entry, Message, Section, Tone, build_digest
 from bot.core.channels import parse_channel
 from bot.core.clock import format_time, format_utc
+from bot.core.config import DEFAULT_STALE_AFTER
 from bot.core.cron import check_timezone, next_fire
 from bot.core.models import evidence_strings
 from bot.core.wording import counted
 from bot.delivery.outbox import Outbox
 from bot.feeds.canonical import canonical_url
 from bot.feeds.feed_admin import FeedAdmin, FeedRefused, Preview, feed_label, match_line
+from bot.feeds.feed_health import refused_hint, stale_reason
 from bot.matching.matcher import Matcher
 from bot.matching.watchlists import Watchlist, describe_rule
 from bot.storage.store import Store
@@ -62,6 +64,7 @@ class Commands:
         clock: Callable[[], datetime],
         feed_admin: FeedAdmin,
         retry_for: timedelta = timedelta(hours=48),
+        stale_after: timedelta = DEFAULT_STALE_AFTER,
     ) -> None:
         self.store = store
         self.outbox = outbox
@@ -70,6 +73,7 @@ class Commands:
         self.now = clock
         self.feed_admin = feed_admin
         self.retry_for = retry_for  # how far back a failed delivery is retried on subscribe
+        self.stale_after = stale_after  # a feed with no newer item is stale (`/news feeds`)
 
     # --- lookups ---------------------------------------------------------------------
 
@@ -187,25 +191,33 @@ class Commands:
         return Message("Test", Tone.INFO, "\n".join(lines) or "No watchlist term appears.")
 
     async def feeds(self, caller: Caller) -> Message:
-        """Feed health, failing feeds first, then feeds read with a warning."""
+        """Feed health: failing feeds first (a site that refuses the bot says so, with
+        what to do), then stale feeds, then feeds read with a warning."""
         feeds = await self.store.list_feeds(active_only=True)
+        now = self.now()
         failing = [f for f in feeds if f.consecutive_failures or f.disabled_reason]
         lines = [
             f"{f.name}: {f.disabled_reason or f'failing ({f.consecutive_failures} in a row)'}"
             f" — {f.last_error or ''}".rstrip(" —")
+            + (f" — {hint}" if (hint := refused_hint(f)) else "")
             for f in failing[:20]
         ]
+        stale = [(f, why) for f in feeds if (why := stale_reason(f, now, self.stale_after))]
+        lines.extend(f"{f.name}: {why}" for f, why in stale[:10])
         warned = [
             f
             for f in feeds
             if f.parse_warning and not (f.consecutive_failures or f.disabled_reason)
         ]
         lines.extend(f"{f.name}: read with a warning — {f.parse_warning}" for f in warned[:10])
-        ok = len(feeds) - len(failing)
+        ok = len(feeds) - len(failing) - len(stale)
         head = f"{ok} of {counted(len(feeds), 'feed')} healthy, {len(failing)} failing"
+        if stale:
+            head += f", {len(stale)} stale"
         if warned:
             head += f", {len(warned)} read with a warning"
-        return Message("Feeds", Tone.WARNING if failing else Tone.INFO, "\n".join([head, *lines]))
+        tone = Tone.WARNING if failing or stale else Tone.INFO
+        return Message("Feeds", tone, "\n".join([head, *lines]))
 
     async def help(self, caller: Caller) -> Message:
         """The subcommands and their arguments, from the table."""
@@ -222,7 +234,8 @@ class Commands:
         try:
             added = await self.feed_admin.add(url, origin="chat")
         except FeedRefused as exc:
-            raise CommandError(f"not added: {exc}") from exc
+            hint = "; the site refuses the bot: its operator can add it with its own user_agent"
+            raise CommandError(f"not added: {exc}{hint if exc.refused_client else ''}") from exc
         if added.known is not None:
             known = added.known
             return Message(

@@ -140,6 +140,8 @@ class Pipeline:
             feed.etag,
             feed.last_modified,
             guarded=feed.origin in UNTRUSTED_ORIGINS,
+            user_agent=feed.user_agent,
+            headers=feed.headers,
         )
         now = self.clock()
         if fetch.status == 304:

@@ -88,6 +88,12 @@ feeds = sa.Table(
     sa.Column("parse_warning", sa.Text),
     # v7: the feed's own title as its last parse read it (names a feed given no name)
     sa.Column("title", sa.Text),
+    # v8: the request settings the config or `feeds add` gave the feed, and what its last
+    # parsed body held (its newest item's date, its item count), which tells a stale feed
+    sa.Column("user_agent", sa.Text),
+    sa.Column("request_headers", sa.JSON(none_as_null=True)),  # [[name, value], ...]
+    sa.Column("newest_item_at", UTCDateTime),
+    sa.Column("last_item_count", sa.Integer),
 )
 
 items = sa.Table(
@@ -240,6 +246,18 @@ def _feed_title_v7(conn: Connection) -> None:
     _add_column(conn, "feeds", "title", "TEXT")
 
 
+def _feed_requests_and_staleness_v8(conn: Connection) -> None:
+    """Feeds keep their own request settings (a User-Agent, headers) and what their last
+    parsed body held: its newest item's date and its item count, for the stale flag.
+    Every feed's validators and body hash are cleared, so that its next poll reads and
+    parses its body once and records both (items already stored stay known, by key)."""
+    _add_column(conn, "feeds", "user_agent", "TEXT")
+    _add_column(conn, "feeds", "request_headers", "JSON")
+    _add_column(conn, "feeds", "newest_item_at", _datetime_sql(conn))
+    _add_column(conn, "feeds", "last_item_count", "INTEGER")
+    conn.execute(sa.text("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL"))
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -260,6 +278,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _delivery_parts_v5,
     _feed_parse_warning_v6,
     _feed_title_v7,
+    _feed_requests_and_staleness_v8,
 ]
 
 

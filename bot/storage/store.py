@@ -330,7 +330,7 @@ _FEED_COLUMNS = (
     "feed_id", "last_status", "consecutive_failures", "next_poll_at", "hold_until",
     "items_seen", "fetch_url", "etag", "last_modified", "body_hash", "last_success_at",
     "first_polled_at", "last_error", "last_error_at", "disabled_reason", "parse_warning",
-    "title",
+    "title", "newest_item_at", "last_item_count",
 )  # fmt: skip
 
 
@@ -503,6 +503,8 @@ def _spec_values(spec: FeedSpec) -> dict[str, Any]:
         "verified": spec.verified,
         "active": True,
         "interval_s": int(spec.interval.total_seconds()) if spec.interval else None,
+        "user_agent": spec.user_agent,
+        "request_headers": [list(pair) for pair in spec.headers] or None,
     }
     if spec.title:
         values["title"] = spec.title
@@ -524,6 +526,10 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
     # a body parsed anew says what is wrong with it now; any other poll leaves it as it was
     parse_warning = poll.parse_warning if poll.outcome is Outcome.OK else feed.parse_warning
     title = poll.feed_title if poll.outcome is Outcome.OK and poll.feed_title else feed.title
+    newest, count = feed.newest_item_at, feed.last_item_count
+    if poll.outcome is Outcome.OK:  # a body parsed anew: what it holds now
+        newest = max((i.published for i in poll.items if i.published is not None), default=None)
+        count = len(poll.items)
     return (
         feed.id,
         fetch.status,
@@ -542,15 +548,17 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
         disabled,
         parse_warning,
         title,
+        newest,
+        count,
     )
 
 
 # the columns of a FeedState, in its field order (`interval` is stored in seconds)
-_FEED_STATE_COLUMNS = tuple(
-    feeds.c["interval_s" if f.name == "interval" else f.name] for f in fields(FeedState)
-)
-_INTERVAL, _URL, _NAME, _TITLE = (
-    [f.name for f in fields(FeedState)].index(name) for name in ("interval", "url", "name", "title")
+_COLUMN_OF = {"interval": "interval_s", "headers": "request_headers"}
+_FEED_STATE_COLUMNS = tuple(feeds.c[_COLUMN_OF.get(f.name, f.name)] for f in fields(FeedState))
+_INTERVAL, _URL, _NAME, _TITLE, _HEADERS = (
+    [f.name for f in fields(FeedState)].index(name)
+    for name in ("interval", "url", "name", "title", "headers")
 )
 
 
@@ -562,6 +570,8 @@ def _feed_state(row: sa.Row[Any]) -> FeedState:
     values[_INTERVAL] = timedelta(seconds=seconds) if seconds else None
     if values[_NAME] == values[_URL] and values[_TITLE]:
         values[_NAME] = values[_TITLE]
+    headers = values[_HEADERS]  # JSON pairs, as lists
+    values[_HEADERS] = tuple((str(n), str(v)) for n, v in headers) if headers else ()
     return FeedState(*values)
 
 

@@ -207,3 +207,34 @@ async def test_connection_errors_read_in_our_words_naming_the_host() -> None:
     assert unknown.error.startswith("cannot find the host feeds.invalid (DNS)")
     for error in (refused.error, unknown.error):
         assert "ssl:default" not in error and "ConnectionKey" not in error
+
+
+async def test_http_proxy_from_the_environment_and_no_proxy(
+    monkeypatch: pytest.MonkeyPatch, feed_server: FeedServer
+) -> None:
+    """HTTP_PROXY carries a feed's request; a host NO_PROXY names is reached directly."""
+    asked: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append((await reader.readline()).strip())
+        while (await reader.readline()).strip():
+            pass
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    feed_server.feeds["/direct"] = Feed(BODY)
+    try:
+        async with Fetcher(FetchLimits()) as fetcher:
+            proxied = await fetcher.fetch("http://feeds.example.test/world.xml")
+            direct = await fetcher.fetch(feed_server.url("/direct"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert proxied.body == BODY and direct.body == BODY
+    assert asked == [b"GET http://feeds.example.test/world.xml HTTP/1.1"]
+    assert "/direct" in feed_server.request_headers

@@ -99,8 +99,10 @@ def test_the_environment_is_read_in_one_module() -> None:
         str(path.relative_to(ROOT))
         for folder in (BOT, ROOT / "adapters")
         for path in folder.rglob("*.py")
-        if "os.environ" in path.read_text(encoding="utf-8")
-        or "getenv(" in path.read_text(encoding="utf-8")
+        if any(
+            reader in path.read_text(encoding="utf-8")
+            for reader in ("os.environ", "getenv(", "getproxies")
+        )
     )
     assert readers == ["bot/core/environment.py"]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ def variable(name: str) -> str | None:
     """The value of environment variable `name`, stripped; None when unset or blank."""
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def proxies() -> dict[str, str]:
+    """The proxies `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` name, by scheme (`no` for the
+    bypass list), as the standard library reads them."""
+    return urllib.request.getproxies_environment()
 
 
 def find_config(explicit: str | None) -> Path | None:

@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from bot import USER_AGENT
+from bot.core import environment
 from bot.core.models import FetchResult
 from bot.feeds.address_guard import REFUSED, AddressGuard
 from bot.feeds.charset import content_type_charset
@@ -74,7 +75,7 @@ class Fetcher:
         self._guarded: aiohttp.ClientSession | None = None
         self.guard = AddressGuard(limits.allow_private)
         self._stalls = StallWatch(limits.read_timeout, limits.total_timeout)
-        self._proxies = urllib.request.getproxies_environment()
+        self._proxies = environment.proxies()
         self._routes: dict[str, tuple[str, str | None]] = {}
 
     async def __aenter__(self) -> Fetcher:

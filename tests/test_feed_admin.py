@@ -169,6 +169,28 @@ async def test_a_feed_given_no_name_is_named_by_its_own_title_everywhere(
         assert b'title="Prairie Farm News" xmlUrl="' + plain.url.encode() in write_opml(feeds)
 
 
+async def test_a_page_reached_by_a_temporary_redirect_resolves_links_where_it_landed(
+    feed_server: FeedServer, sqlite_url: str
+) -> None:
+    """Relative links (the page's feed links, a feed's item links) are read against the
+    URL that answered, not the one asked for, as a browser reads them."""
+    feed_server.handlers["/old"] = redirect(302, feed_server.url("/news/world/"))
+    feed_server.feeds["/news/world/"] = page("feed.xml")
+    feed_server.feeds["/news/world/feed.xml"] = Feed(
+        b'<rss version="2.0"><channel><title>World</title><item><title>' + CANOLA.encode()
+        + b"</title><link>story/1.html</link></item></channel></rss>"
+    )  # fmt: skip
+    async with app_with(sqlite_url) as app:
+        added = await app.feeds.add(feed_server.url("/old"), origin="cli")
+        assert added.preview is not None
+        assert added.preview.url == feed_server.url("/news/world/feed.xml")
+    feed_server.handlers["/moved-feed"] = redirect(302, feed_server.url("/news/world/feed.xml"))
+    async with app_with(sqlite_url, FeedConfig(url=feed_server.url("/moved-feed"))) as app:
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        (stored,) = await app.store.items_since(datetime(2000, 1, 1, tzinfo=UTC))
+    assert stored.item.url == feed_server.url("/news/world/story/1.html")
+
+
 async def test_a_configured_page_url_fails_naming_the_feed_to_use(
     feed_server: FeedServer, db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

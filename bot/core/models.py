@@ -98,8 +98,9 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """One conditional GET of a feed, after redirects. `body` is set only for a 200, and
-    `charset` is the one its Content-Type declared."""
+    """One conditional GET of a feed, after redirects. `body` is set only for a 200,
+    `charset` is the one its Content-Type declared, and `final_url` is where the answer
+    came from (the base for the body's relative links)."""
 
     status: int | None
     body: bytes | None = None
@@ -111,6 +112,7 @@ class FetchResult:
     error: str | None = None
     error_kind: str | None = None
     charset: str | None = None
+    final_url: str | None = None
 
     def without_body(self) -> FetchResult:
         """This result without its body (once hashed and parsed, a poll need not keep it),
@@ -118,6 +120,7 @@ class FetchResult:
         return FetchResult(
             self.status, None, self.etag, self.last_modified, self.permanent_url,
             self.retry_after, self.max_age, self.error, self.error_kind, self.charset,
+            self.final_url,
         )  # fmt: skip
 
 

@@ -108,7 +108,7 @@ class FeedAdmin:
             if fetched.status in REFUSING:
                 raise FeedRefused(f"{url}: {problem}", refused_client=True)
         elif looks_like_html(fetched.body):
-            links = feed_links(fetched.body, fetched.permanent_url or url)
+            links = feed_links(fetched.body, fetched.final_url or url)
             for n, link in enumerate(links[:TRIED_LINKS]):
                 read = await self._read(link.url, guarded, request)
                 if isinstance(read, Preview):

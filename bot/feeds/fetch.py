@@ -211,7 +211,7 @@ class Fetcher:
                     all_permanent = all_permanent and resp.status in _PERMANENT
                     permanent = url if all_permanent else permanent
                     continue
-                return await self._finish(resp, permanent)
+                return await self._finish(resp, permanent, url)
         return _error(None, f"more than {self.limits.max_redirects} redirects", "redirect")
 
     def _route(self, url: str) -> tuple[str, str | None]:
@@ -229,7 +229,9 @@ class Fetcher:
             route = self._routes[url] = (host, proxy)
         return route
 
-    async def _finish(self, resp: aiohttp.ClientResponse, permanent: str | None) -> FetchResult:
+    async def _finish(
+        self, resp: aiohttp.ClientResponse, permanent: str | None, url: str
+    ) -> FetchResult:
         # each result built once, by keyword: a dict of common fields unpacked into the
         # constructor cost a twentieth of an unchanged poll
         status, headers = resp.status, resp.headers
@@ -258,6 +260,7 @@ class Fetcher:
             error=error,
             error_kind=kind,
             charset=content_type_charset(headers.get("Content-Type")) if body is not None else None,
+            final_url=url,
         )
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes | None:

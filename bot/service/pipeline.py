@@ -157,10 +157,10 @@ class Pipeline:
             return PollResult(feed, Outcome.UNCHANGED, fetch, now, body_hash=body_hash)
         source = feed.name if feed.named else None  # else the feed's own title
         try:
+            base = fetch.final_url or feed.request_url  # relative links: where it came from
             if looks_like_html(body):
-                page = fetch.permanent_url or feed.request_url
-                raise FeedParseError(page_error(feed_links(body, page)))
-            matched = await self.parse(body, feed.request_url, source, fetch.charset)
+                raise FeedParseError(page_error(feed_links(body, base)))
+            matched = await self.parse(body, base, source, fetch.charset)
         except FeedParseError as exc:
             failed = FetchResult(
                 status=fetch.status,

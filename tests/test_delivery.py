@@ -26,7 +26,7 @@ from bot.core.models import DeliveryState
 from bot.delivery.queue import Waiting
 from bot.matching.watchlists import Watchlist, load_configured_watchlists
 from bot.service.app import App, open_app
-from bot.storage.schema import matches
+from bot.storage.schema import items, matches, stories
 
 CHANNEL = "discord:111111111111111111"
 OTHER_CHANNEL = "discord:222222222222222222"
@@ -446,6 +446,52 @@ async def test_matches_stored_before_a_crash_are_routed_at_the_next_start(
     async with running(config, adapter, clock) as app:
         await app.dispatcher.tick()
         await app.dispatcher.drain()
+    assert adapter.titles() == [CANOLA]
+
+
+async def test_a_routing_transaction_that_fails_leaves_no_phantom_story(
+    feed_server: FeedServer, db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stories filed in memory by a transaction that rolled back are forgotten: the next
+    tick groups the same items under stories that exist, and the alert goes out once."""
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    publish(feed_server, "/a")
+    publish(feed_server, "/b")
+    async with running(config, adapter, clock) as app:
+        await poll_and_deliver(app, clock)
+        publish(feed_server, "/a", CANOLA)
+        await app.pipeline.run_cycle(ignore_schedule=True)
+        build = app.dispatcher._alert
+
+        def broken(story: Any) -> Any:
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setattr(app.dispatcher, "_alert", broken)
+        with pytest.raises(RuntimeError):
+            await app.dispatcher.tick()
+        monkeypatch.setattr(app.dispatcher, "_alert", build)
+        publish(feed_server, "/b", CANOLA + " - Reuters")
+        await poll_and_deliver(app, clock)
+        async with app.store.engine.connect() as conn:
+            orphans = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(items)
+                    .outerjoin(stories, stories.c.id == items.c.story_id)
+                    .where(items.c.story_id.is_not(None), stories.c.id.is_(None))
+                )
+            ).scalar_one()
+            grouped = (
+                await conn.execute(
+                    sa.select(sa.func.count(sa.distinct(items.c.story_id))).where(
+                        items.c.title.like("China imposes%")
+                    )
+                )
+            ).scalar_one()
+    assert orphans == 0 and grouped == 1
     assert adapter.titles() == [CANOLA]
 
 

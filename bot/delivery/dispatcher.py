@@ -99,6 +99,7 @@ class Dispatcher:
         self.route_batch = route_batch
         self.due_batch = due_batch
         self.stories = StoryIndex(STORY_WINDOW)
+        self._stories_stale = False  # a routing transaction failed after filing headlines
         self._channels: dict[str, _Channel] = {}
         self._handed: set[int] = set()  # delivery ids queued to a worker and not finished
         self._stopping = False
@@ -123,9 +124,19 @@ class Dispatcher:
         the deliveries already queued.
         """
         now = self.clock()
+        if self._stories_stale:
+            self.stories = StoryIndex(STORY_WINDOW)
+            await self.outbox.router.load_story_index(self.stories, now - STORY_WINDOW)
+            self._stories_stale = False
         self.stories.prune(now)
         limit = None if route_all else self.route_batch
-        routed = await self.outbox.router.route(self.stories, self._alert, now, limit=limit)
+        try:
+            routed = await self.outbox.router.route(self.stories, self._alert, now, limit=limit)
+        except BaseException:
+            # the index may hold stories of a transaction that rolled back: its ids were
+            # never stored (or will be another story's), so read it again from the store
+            self._stories_stale = True
+            raise
         if routed.matches:
             log.debug(
                 "%d matches routed, %d alerts queued%s",

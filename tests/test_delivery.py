@@ -430,6 +430,24 @@ async def test_runtime_subscriptions_survive_restarts_and_config_changes(
     assert left.digest == "0 9 * * *" and left.next_digest_at is not None
 
 
+async def test_a_story_sent_before_unsubscribing_is_not_sent_again_after(
+    feed_server: FeedServer, db_url: str, clock: ManualClock
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(feed_server, db_url)
+    async with running(config, adapter, clock) as app:
+        subs = app.outbox.subscriptions
+        await subs.subscribe(OTHER_CHANNEL, "canola", clock())
+        await poll_canola_after_baseline(feed_server, app, clock)
+        assert await subs.unsubscribe(OTHER_CHANNEL, "canola") == 1
+        assert await subs.unsubscribe(OTHER_CHANNEL, "canola") == 0
+        await subs.subscribe(OTHER_CHANNEL, "canola", clock())
+        publish(feed_server, "/b", CANOLA + " | Reuters")
+        await poll_and_deliver(app, clock)
+        await poll_and_deliver(app, clock)
+    assert adapter.titles() == [CANOLA]
+
+
 async def test_matches_stored_before_a_crash_are_routed_at_the_next_start(
     feed_server: FeedServer, db_url: str, clock: ManualClock
 ) -> None:
@@ -493,6 +511,23 @@ async def test_a_routing_transaction_that_fails_leaves_no_phantom_story(
             ).scalar_one()
     assert orphans == 0 and grouped == 1
     assert adapter.titles() == [CANOLA]
+
+
+async def test_a_channel_with_no_adapter_is_named_once_and_its_alert_waits(
+    feed_server: FeedServer, db_url: str, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    adapter = RecordingAdapter()
+    config = settings(
+        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
+    )
+    async with running(config, adapter, clock) as app:
+        await app.outbox.subscriptions.subscribe("slack:C0123456789", "canola", clock())
+        await poll_canola_after_baseline(feed_server, app, clock)
+        for _ in range(5):
+            await app.dispatcher.tick()
+        counts = await app.outbox.queue.counts()
+    assert caplog.text.count("no slack adapter is configured") == 1
+    assert adapter.titles() == [CANOLA] and counts[DeliveryState.PENDING] == 1
 
 
 async def unrouted(app: App) -> int:

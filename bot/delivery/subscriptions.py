@@ -133,6 +133,8 @@ class Subscriptions:
                     )
                 )
             else:
+                if not row.active:  # a digest starts from now, not from when it ended
+                    values["digest_watermark"] = await last_match_id(conn)
                 await conn.execute(
                     subscriptions.update().where(subscriptions.c.id == row.id).values(**values)
                 )
@@ -144,17 +146,22 @@ class Subscriptions:
     async def unsubscribe(self, channel: str, watchlist: str) -> int:
         """End `channel`'s runtime subscriptions to `watchlist`; returns how many ended.
 
-        Config subscriptions are the file's to change; they are not touched here.
+        Config subscriptions are the file's to change; they are not touched here. An
+        ended subscription is kept inactive with its deliveries, so the stories it was
+        sent are not sent again if the channel subscribes anew.
         """
         async with self.engine.begin() as conn:
             result = await conn.execute(
-                subscriptions.delete().where(
+                subscriptions.update()
+                .where(
                     subscriptions.c.channel == channel,
                     subscriptions.c.origin == "runtime",
+                    subscriptions.c.active.is_(True),
                     subscriptions.c.key.in_(
                         [_runtime_key(channel, watchlist, m) for m in ("alerts", "digest")]
                     ),
                 )
+                .values(active=False)
             )
         return int(result.rowcount or 0)
 

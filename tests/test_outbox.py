@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.errors import LONGEST_RETRY_AFTER, DeliveryError
 from bot.core.models import DeliveryState
+from bot.delivery.dispatcher import RetryPolicy
 from bot.delivery.outbox import Outbox
 from bot.storage.store import Store
 
@@ -51,3 +56,14 @@ async def test_claim_keeps_the_first_attempt_time_in_utc(db_url: str) -> None:
     assert first.first_attempt_at == again.first_attempt_at == NOW
     assert not_pending is None
     assert claimed.state is DeliveryState.SENDING and claimed.attempts == 2
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.none())
+def test_a_platform_s_retry_after_is_bounded_whatever_it_says(seconds: float | None) -> None:
+    """A Retry-After of NaN, a negative number or infinity sets a wait of 0 s to a day,
+    and the next attempt's time is computed without overflow."""
+    error = DeliveryError("Slack rate limit (429)", retryable=True, retry_after=seconds)
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    at = RetryPolicy().next_attempt(3, error.retry_after, now)
+    assert error.retry_after is None or 0.0 <= error.retry_after <= LONGEST_RETRY_AFTER
+    assert now <= at <= now + timedelta(seconds=LONGEST_RETRY_AFTER)

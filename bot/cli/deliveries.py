@@ -40,18 +40,19 @@ async def _retry(
     if every == bool(ids):
         raise UsageError("deliveries retry: give the ids of failed deliveries, or --all-failed")
     async with open_app(settings, watchlists) as app:
-        failed = await app.outbox.queue.listing(failed_only=True, limit=1_000_000)
-        chosen = failed if every else [d for d in failed if d.id in set(ids)]
-        missing = sorted(set(ids) - {d.id for d in chosen})
+        failed = await app.outbox.queue.failed_channels(None if every else ids)
+        missing = sorted(set(ids) - set(failed))
         if missing:
             listed = ", ".join(map(str, missing))
             raise UsageError(
                 f"deliveries retry: not failed (or no such delivery): {listed}; "
                 "`wirewatch deliveries --failed` lists the failed ones"
             )
-        for channel in sorted({d.channel for d in chosen}):  # the operator says it works now
+        for channel in sorted(set(failed.values())):  # the operator says it works now
             await app.outbox.subscriptions.enable_channel(channel)
-        requeued = await app.outbox.queue.requeue_failed(utcnow(), ids=[d.id for d in chosen])
+        requeued = await app.outbox.queue.requeue_failed(
+            utcnow(), ids=None if every else list(failed)
+        )
     print(
         f"queued again: {counted(len(requeued), 'delivery')}; the running bot "
         "sends them at its next delivery tick (or `wirewatch run --once` now)"

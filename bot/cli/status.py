@@ -23,6 +23,6 @@ async def _subscriptions(settings: Settings, watchlists: list[Watchlist]) -> int
     async with open_app(settings, watchlists) as app:
         subs = await app.outbox.subscriptions.list_active()
         counts = await app.outbox.queue.counts()
-        failures = await app.outbox.queue.recent_failures()
+        failures = await app.outbox.queue.listing(failed_only=True, limit=10)
     print_subscriptions(Console(highlight=False, soft_wrap=True), subs, counts, failures)
     return 0

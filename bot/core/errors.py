@@ -16,6 +16,8 @@ these with what the user should check.
 
 from __future__ import annotations
 
+import math
+
 
 class WirewatchError(Exception):
     """A failure worded for the user; `exit_code` is what the command exits with."""
@@ -60,6 +62,9 @@ class FeedError(WirewatchError):
     exit_code = 1
 
 
+LONGEST_RETRY_AFTER = 86_400.0  # seconds: the longest wait a platform's Retry-After sets
+
+
 class DeliveryError(WirewatchError):
     """A send (or a login) that the platform refused or that did not complete.
 
@@ -72,7 +77,11 @@ class DeliveryError(WirewatchError):
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
-        self.retry_after = retry_after
+        # a platform's number is untrusted: NaN is none, and any wait is 0 s to a day
+        if retry_after is not None and not math.isnan(retry_after):
+            self.retry_after: float | None = min(max(retry_after, 0.0), LONGEST_RETRY_AFTER)
+        else:
+            self.retry_after = None
 
     @property
     def exit_code(self) -> int:  # type: ignore[override]

@@ -101,6 +101,7 @@ class Dispatcher:
         self.stories = StoryIndex(STORY_WINDOW)
         self._stories_stale = False  # a routing transaction failed after filing headlines
         self._channels: dict[str, _Channel] = {}
+        self._unserved: set[str] = set()  # channels with no adapter, said once each
         self._handed: set[int] = set()  # delivery ids queued to a worker and not finished
         self._stopping = False
 
@@ -201,7 +202,9 @@ class Dispatcher:
         ref = parse_channel(reference)
         adapter = self.adapters.get(ref.adapter)
         if adapter is None:
-            log.error("no %s adapter is configured; %s gets nothing", ref.adapter, reference)
+            if reference not in self._unserved:
+                self._unserved.add(reference)
+                log.error("no %s adapter is configured; %s gets nothing", ref.adapter, reference)
             return None
         channel = self._channels[reference] = _Channel(ref, adapter)
         channel.task = asyncio.create_task(self._work(channel), name=f"deliver {reference}")

@@ -199,10 +199,23 @@ class DeliveryQueue:
             for chunk in range(0, len(found), 400):
                 await conn.execute(
                     deliveries.update()
-                    .where(deliveries.c.id.in_(found[chunk : chunk + 400]))
+                    .where(
+                        deliveries.c.id.in_(found[chunk : chunk + 400]),
+                        deliveries.c.state == DeliveryState.FAILED,  # not one sent meanwhile
+                    )
                     .values(**values)
                 )
         return found
+
+    async def failed_channels(self, ids: Collection[int] | None = None) -> dict[int, str]:
+        """The channel of each failed delivery (of `ids`, or all), by delivery id."""
+        query = sa.select(deliveries.c.id, deliveries.c.channel).where(
+            deliveries.c.state == DeliveryState.FAILED
+        )
+        if ids is not None:
+            query = query.where(deliveries.c.id.in_(list(ids)))
+        async with self.engine.connect() as conn:
+            return {int(i): str(c) for i, c in (await conn.execute(query)).all()}
 
     async def listing(
         self, *, failed_only: bool = False, channel: str | None = None, limit: int = 50
@@ -229,7 +242,7 @@ class DeliveryQueue:
                 sa.func.count().filter(
                     sa.and_(later, sa.not_(stopped), deliveries.c.last_error.is_not(None))
                 ),
-                sa.func.min(deliveries.c.next_attempt_at).filter(sa.not_(stopped)),
+                sa.func.min(deliveries.c.next_attempt_at).filter(sa.and_(later, sa.not_(stopped))),
                 sa.func.count().filter(stopped),
             )
             .select_from(deliveries)
@@ -245,17 +258,6 @@ class DeliveryQueue:
         query = sa.select(deliveries.c.state, sa.func.count()).group_by(deliveries.c.state)
         async with self.engine.connect() as conn:
             return {state: int(n) for state, n in (await conn.execute(query)).all()}
-
-    async def recent_failures(self, limit: int = 10) -> list[Delivery]:
-        """The latest failed deliveries, newest first (for `wirewatch subscriptions`)."""
-        query = (
-            sa.select(deliveries)
-            .where(deliveries.c.state == DeliveryState.FAILED)
-            .order_by(deliveries.c.id.desc())
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            return [to_delivery(r) for r in (await conn.execute(query)).all()]
 
     async def deliveries_of(self, kind: str | None = None) -> list[Delivery]:
         """Every delivery (of one kind, if given), by id."""

@@ -4,17 +4,21 @@ hostile files refused the same way."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import sys
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from hostile_yaml import FUZZ, WATCHLIST_KEYS, alias_bomb, hostile_texts, values_bound
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cli.main import main
+from bot.core import yaml_source
 from bot.core.config import load_settings
 from bot.core.errors import ConfigError
 from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult, Schedule
@@ -298,3 +302,38 @@ def test_fuzzed_watchlists_load_or_list_problems(
     except ConfigError:
         return
     assert doc.values <= values_bound(path.read_bytes().decode("utf-8", "replace"))
+
+
+def test_yaml_without_libyaml_reads_the_same_values_and_lines(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Where PyYAML was built without libyaml, its Python parser gives the same data,
+    the same lines and the same refusals (a syntax error's wording aside)."""
+    monkeypatch.delattr(yaml, "cyaml")
+    spec = importlib.util.spec_from_file_location("pure_yaml_source", yaml_source.__file__)
+    assert spec is not None and spec.loader is not None
+    pure = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, pure)
+    spec.loader.exec_module(pure)
+    assert pure._Parser is pure._PyParser and yaml_source._Parser is not yaml_source._PyParser
+    for path in sorted(BUNDLED_DIR.glob("*.yaml")):
+        fast, slow = load_yaml(path), pure.load_yaml(path)
+        assert (fast.data, fast.lines, fast.problems) == (slow.data, slow.lines, slow.problems)
+    refused = {
+        "bomb.yaml": alias_bomb(9, "aliases"),
+        "deep.yaml": "rules: " + "[" * 60 + "]" * 60 + "\n",
+        "twice.yaml": "id: a\ntitle: b\nid: c\n",
+        "broken.yaml": "id: a\n  title: [b\n",
+    }
+    for name, text in refused.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        outcomes = []
+        for reader in (load_yaml, pure.load_yaml):
+            try:
+                outcomes.append(reader(tmp_path / name).problems)
+            except ConfigError as exc:
+                outcomes.append(tuple(exc.problems))
+        # the same problems at the same lines; a syntax error is worded by each parser
+        said = ([str(p).partition(": invalid YAML:")[0] for p in o] for o in outcomes)
+        first, second = said
+        assert first and first == second, name

@@ -33,7 +33,8 @@ def bundled_feeds() -> tuple[BundledFeed, ...]:
     """Every entry of `bot/feeds/default_feeds.yaml`, in file order; ValueError for an
     entry without a known group or status (a broken build, not a user's mistake)."""
     text = files("bot.feeds").joinpath(BUNDLED_FILE).read_text(encoding="utf-8")
-    return tuple(_bundled(n, e) for n, e in enumerate(yaml.safe_load(text)["feeds"]))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where built with it
+    return tuple(_bundled(n, e) for n, e in enumerate(yaml.load(text, Loader=loader)["feeds"]))
 
 
 def _bundled(n: int, entry: dict[str, Any]) -> BundledFeed:

@@ -15,7 +15,7 @@ from bot.core.config import Settings
 from bot.core.environment import DiscordSettings, SlackSettings
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
-from bot.delivery.dispatcher import Dispatcher, RetryPolicy
+from bot.delivery.dispatcher import Dispatcher, RetryPolicy, Worker
 from bot.delivery.outbox import Outbox
 from bot.feeds.feed_admin import FeedAdmin
 from bot.feeds.feedlist import declared_feeds
@@ -28,9 +28,10 @@ from bot.matching.watchlists import (
 )
 from bot.service.commands import Commands
 from bot.service.health import Heartbeat, Readiness, check_readiness
-from bot.service.pipeline import Pipeline
+from bot.service.pipeline import FeedClaims, Pipeline
 from bot.service.preflight import check_subscriptions, configured_platforms
 from bot.service.web import WebServer, status_routes
+from bot.storage.leases import Leases, new_owner
 from bot.storage.run_lock import RunLock
 from bot.storage.store import Store
 
@@ -53,6 +54,14 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         user_agent=poll.user_agent or defaults.user_agent,
         allow_private=tuple(poll.allow_private),
     )
+
+
+def feed_claims(settings: Settings, worker: Worker) -> FeedClaims:
+    """How this worker claims feeds: among several, two rounds of fetches at a time, each
+    held for `poll.claim_for`; alone, every due feed at once."""
+    poll = settings.poll
+    batch = 2 * poll.concurrency if worker.shared else None
+    return FeedClaims(worker.owner, poll.claim_for, batch)
 
 
 def console_only() -> dict[str, Adapter]:
@@ -174,6 +183,7 @@ async def _open(
     store = await Store.open(settings.resolved_database_url())
     outbox = Outbox.on(store.engine)
     dispatcher: Dispatcher | None = None
+    worker: Worker | None = None
     server: WebServer | None = None
     metrics = Metrics()
     parser: ParseWorker | None = None
@@ -208,6 +218,14 @@ async def _open(
             dead_after=settings.poll.dead_after,
         )
         delivery = settings.delivery
+        worker = Worker(
+            new_owner(),
+            shared=store.engine.url.get_backend_name() != "sqlite",
+            claim_for=delivery.claim_for,
+        )
+        if deliver and not worker.shared:  # alone (the run lock): every claim is a crash's
+            await store.release_feeds()
+            await Leases(store.engine).release_all()
         dispatcher = Dispatcher(
             outbox,
             adapters,
@@ -217,6 +235,7 @@ async def _open(
             pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
             digest_size=delivery.digest_size,
             metrics=metrics,
+            worker=worker,
         )
         commands = Commands(
             store, outbox, matcher, watchlists, clock, feed_admin,
@@ -230,8 +249,9 @@ async def _open(
             if parser is not None:
                 await parser.start()
         pipeline = Pipeline(
-            store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
-        )
+            store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics,
+            feed_claims(settings, worker),
+        )  # fmt: skip
         app = App(
             settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
             feed_admin, adapters, metrics, Heartbeat(), server, parser,
@@ -247,6 +267,8 @@ async def _open(
     finally:
         async with AsyncExitStack() as closing:  # run last-in first: each, even if one fails
             closing.push_async_callback(store.close)
+            if worker is not None:  # its feeds go to another worker at once
+                closing.push_async_callback(store.release_feeds, worker.owner)
             if parser is not None:
                 closing.push_async_callback(parser.close)
             closing.push_async_callback(fetching.aclose)

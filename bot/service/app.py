@@ -217,6 +217,7 @@ async def _open(
             pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
             digest_size=delivery.digest_size,
             metrics=metrics,
+            followup_interval=delivery.followups_min_interval,
         )
         commands = Commands(
             store, outbox, matcher, watchlists, clock, feed_admin,

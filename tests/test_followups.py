@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import discord
 import pytest
 import sqlalchemy as sa
-from fakediscord import CHANNEL_ID, FakeDiscord, Reply, guild
+from fakediscord import CHANNEL_ID, Call, FakeDiscord, Reply, guild
 from fakeslack import FakeSlack
 from feedserver import FeedServer
 from recording import ManualClock, RecordingAdapter
@@ -124,7 +124,7 @@ async def followups(app: App) -> list[Delivery]:
     return await app.outbox.queue.deliveries_of("followup")
 
 
-def embed_title(call: object) -> str:
+def embed_title(call: Call) -> str:
     return str(call.body["embeds"][0]["title"])
 
 

@@ -25,7 +25,7 @@ from bot.chat.message import Entry, Message, followup_reply, grown_alert, messag
 from bot.core.channels import followup_mode
 from bot.core.cron import quiet_until
 from bot.core.models import Delivery, DeliveryState, Subscription, evidence_strings
-from bot.delivery.rows import chunks, pending_delivery, to_delivery
+from bot.delivery.rows import chunks, insert_new, pending_delivery, to_delivery
 from bot.storage.schema import deliveries, items, matches
 from bot.storage.store import evidence_from_json
 
@@ -159,10 +159,7 @@ async def queue_followups(
             sub.id, alert.channel, FOLLOWUP, dedupe, alert.story_id, {"mode": mode}, due, now
         )
         new.append(pending | {"parent_id": alert.id})
-    if not new:
-        return 0
-    result = await conn.execute(deliveries.insert().returning(deliveries.c.id), new)
-    return len(result.all())
+    return len(await insert_new(conn, new))  # a key taken already (it cannot be) is skipped
 
 
 _ALIVE = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.SENT)

@@ -24,8 +24,10 @@ from adapters.discord import DiscordAdapter
 from adapters.slack import SlackAdapter
 from bot.chat.adapter import Adapter
 from bot.chat.message import Entry, Message, Section, Tone, grown_alert
+from bot.core.channels import parse_channel
 from bot.core.config import DeliverySettings, FeedConfig, Settings, SubscriptionConfig
 from bot.core.environment import DiscordSettings, SlackSettings
+from bot.core.errors import DeliveryError
 from bot.core.models import Delivery, DeliveryState
 from bot.service.app import App, open_app
 from bot.storage.schema import deliveries
@@ -436,3 +438,31 @@ def test_a_grown_alert_names_five_outlets_and_counts_the_rest() -> None:
     )
     assert grown.footer.startswith("9 outlets · latest report ")
     assert grown.title == alert.title and grown_entry.url == entry.url
+
+
+async def test_a_discord_webhook_alert_is_edited_through_its_webhook(
+    fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook_id, token = 1234567890123456789, "w" * 68
+    url = f"https://discord.com/api/webhooks/{hook_id}/{token}"
+    monkeypatch.setenv("WIREWATCH_DISCORD_WEBHOOK_NEWS", url)
+    adapter = DiscordAdapter(DiscordSettings(api_url=fake_discord.api))
+    channel = parse_channel("discord-webhook:news")
+    entry = Entry(CANOLA, "https://a.example.test/1", "Outlet A", None, "canola", 5.0)
+    alert = Message(CANOLA, Tone.ALERT, sections=(Section("Canola", (entry,)),))
+    try:
+        message_id = await adapter.send(channel, alert, "ww1")
+        await adapter.edit(channel, message_id, grown_alert(alert, ["Outlet A", "Outlet B"], START))
+        (edit,) = fake_discord.of("PATCH", rf"/webhooks/{hook_id}/{token}/messages/\d+")
+        assert edit.path.endswith(f"/messages/{message_id}") and edit.auth == ""
+        assert "also: Outlet B" in str(edit.body["embeds"])
+        fake_discord.messages.clear()
+        with pytest.raises(DeliveryError) as gone:
+            await adapter.edit(channel, message_id, alert)
+        with pytest.raises(DeliveryError) as no_thread:
+            await adapter.open_thread(channel, message_id, CANOLA)
+    finally:
+        await adapter.close()
+    assert not gone.value.retryable and "Unknown Message" in gone.value.reason
+    assert not no_thread.value.retryable
+    assert len(fake_discord.of("POST", rf"/webhooks/{hook_id}/{token}")) == 1

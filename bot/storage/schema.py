@@ -161,6 +161,8 @@ subscriptions = sa.Table(
     sa.Column("last_digest_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("mention_role", sa.Text),  # added by v3
+    # v9: how alerts grow with their story (edit, thread, off); NULL: the channel's default
+    sa.Column("followups", sa.Text),
     sa.Index("ix_subscriptions_channel", "channel"),
 )
 
@@ -191,6 +193,10 @@ deliveries = sa.Table(
     # v5: parts of a split message the platform accepted before an attempt failed (a
     # digest partly posted keeps its message in `payload` and its `window_end`)
     sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
+    # v9: a follow-up's alert (the row whose message it edits or replies to), and an
+    # alert's thread once a reply opened one (Discord's thread channel)
+    sa.Column("parent_id", sa.Integer),
+    sa.Column("thread_id", sa.Text),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
 
@@ -258,6 +264,21 @@ def _feed_requests_and_staleness_v8(conn: Connection) -> None:
     conn.execute(sa.text("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL"))
 
 
+def _alert_followups_v9(conn: Connection) -> None:
+    """Alerts that grow with their story: subscriptions say how (`followups`), and
+    follow-up deliveries (edits of an alert, replies in its thread) name their alert
+    (`parent_id`); an alert keeps the thread its first reply opened (`thread_id`)."""
+    _add_column(conn, "subscriptions", "followups", "TEXT")
+    _add_column(conn, "deliveries", "parent_id", "INTEGER")
+    _add_column(conn, "deliveries", "thread_id", "TEXT")
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_deliveries_parent ON deliveries (parent_id) "
+            "WHERE parent_id IS NOT NULL"
+        )
+    )
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -279,6 +300,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _feed_parse_warning_v6,
     _feed_title_v7,
     _feed_requests_and_staleness_v8,
+    _alert_followups_v9,
 ]
 
 

@@ -48,6 +48,7 @@ logging.getLogger("discord.client").addFilter(_not_about_voice)
 
 T = TypeVar("T")
 MAX_RATELIMIT_WAIT = 30.0  # seconds discord.py may sleep on a 429 (its minimum)
+THREAD_EXISTS = 160004  # Discord: "A thread has already been created for this message"
 
 
 class DiscordAdapter:
@@ -224,6 +225,88 @@ class DiscordAdapter:
 
         return await post_parts(parts, skip, post, on_part)
 
+    # --- follow-ups (bot.chat.adapter.GrowingAdapter) ---------------------------------
+
+    async def edit(self, channel: ChannelRef, message_id: str, message: Message) -> None:
+        """Edit posted message `message_id` (PATCH, in a channel or through its webhook)
+        to show `message`; a 404 (the message deleted) is not retryable. Never posts."""
+        part = _single_part(channel, message)
+        if channel.platform == "discord-webhook":
+            hook = self._webhook(channel)
+            await self._call(
+                hook.edit_message(
+                    int(message_id),
+                    content=part.content or None,
+                    embeds=_embeds(part),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            )
+            return
+        target = self._bot_channel(channel)
+        await self._call(
+            target.get_partial_message(int(message_id)).edit(
+                content=part.content or None,
+                embeds=_embeds(part),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        )
+
+    async def open_thread(self, channel: ChannelRef, message_id: str, name: str) -> str:
+        """Start a thread on message `message_id` (a bot channel's); one started before
+        (Discord's code 160004) is the thread to use: a message's thread has its id."""
+        client = self.client
+        if channel.platform != "discord" or client is None:
+            raise DeliveryError(f"{channel}: threads need the Discord bot", retryable=False)
+        try:
+            thread = await self._call(
+                client.http.start_thread_with_message(
+                    int(channel.target), int(message_id), name=name, auto_archive_duration=1440
+                )
+            )
+        except DeliveryError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, discord.HTTPException) and cause.code == THREAD_EXISTS:
+                return message_id
+            raise
+        return str(thread["id"])
+
+    async def reply(
+        self, channel: ChannelRef, message_id: str, thread_id: str, message: Message, nonce: str
+    ) -> str:
+        """Post `message` in thread `thread_id` (with `nonce` and `enforce_nonce`)."""
+        part = _single_part(channel, message)
+        client = self.client
+        if client is None:
+            raise DeliveryError(f"{channel}: threads need the Discord bot", retryable=False)
+        sent = await self._call(
+            client.get_partial_messageable(int(thread_id)).send(
+                content=part.content or None,
+                embeds=_embeds(part),
+                nonce=nonce,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        )
+        return str(sent.id)
+
+    def _bot_channel(self, channel: ChannelRef) -> discord.PartialMessageable:
+        if self.client is None:
+            raise DeliveryError(
+                f"{channel}: no Discord bot token (WIREWATCH_DISCORD_TOKEN)", retryable=False
+            )
+        return self.client.get_partial_messageable(int(channel.target))
+
+    def _webhook(self, channel: ChannelRef) -> discord.Webhook:
+        url = self.settings.webhooks.get(channel.target) or webhook_url(channel)
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            return discord.Webhook.from_url(url, session=self._session)
+        except ValueError as exc:
+            raise DeliveryError(
+                f"{channel}: not a Discord webhook URL (https://discord.com/api/webhooks/…)",
+                retryable=False,
+            ) from exc
+
     async def _call(self, call: Awaitable[T]) -> T:
         """Await one discord.py call within the timeout; its errors as DeliveryError."""
         try:
@@ -243,6 +326,17 @@ class DiscordAdapter:
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"Discord unreachable: {exc!r}", retryable=True) from exc
+
+
+def _single_part(channel: ChannelRef, message: Message) -> DiscordMessage:
+    """`message` as one Discord message; one too long for that cannot replace an alert."""
+    parts = render(message)
+    if len(parts) != 1:
+        raise DeliveryError(
+            f"{channel}: the grown alert is too long for one message; left as it was",
+            retryable=False,
+        )
+    return parts[0]
 
 
 def _embeds(part: DiscordMessage) -> list[discord.Embed]:

@@ -94,6 +94,10 @@ PERMANENT_ERRORS = frozenset(
         "posting_to_general_channel_denied",
     }
 )  # fmt: skip
+# chat.update errors that say the message is gone or can no longer be edited
+MESSAGE_GONE = frozenset(
+    {"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"}
+)
 _TONE_EMOJI = {  # characters, not `:codes:`: they open a plain_text summary
     Tone.ALERT: "\U0001f6a8",
     Tone.DIGEST: "\U0001f4f0",
@@ -214,6 +218,51 @@ class SlackAdapter:
             return str(response.get("ts") or "")
 
         return await post_parts(payloads, skip, post, on_part)
+
+    # --- follow-ups (bot.chat.adapter.GrowingAdapter) ---------------------------------
+
+    async def edit(self, channel: ChannelRef, message_id: str, message: Message) -> None:
+        """Replace posted message `message_id` (its ts) with `message` (`chat.update`); a
+        message deleted or no longer editable is not retryable. Never posts."""
+        client = self._followup_client(channel)
+        payload = _single_payload(channel, message)
+        try:
+            await client.chat_update(channel=channel.target, ts=message_id, **payload)
+        except SlackApiError as exc:
+            raise _followup_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
+
+    async def open_thread(self, channel: ChannelRef, message_id: str, name: str) -> str:
+        """A Slack thread is the message's own ts: nothing to start."""
+        self._followup_client(channel)
+        return message_id
+
+    async def reply(
+        self, channel: ChannelRef, message_id: str, thread_id: str, message: Message, nonce: str
+    ) -> str:
+        """Post `message` in the thread of `thread_id` (`chat.postMessage` with
+        `thread_ts`, not broadcast to the channel); return its ts."""
+        client = self._followup_client(channel)
+        payload = _single_payload(channel, message)
+        try:
+            response = await client.chat_postMessage(
+                channel=channel.target, thread_ts=thread_id, unfurl_links=False,
+                unfurl_media=False, **payload,
+            )  # fmt: skip
+        except SlackApiError as exc:
+            raise _followup_error(exc) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
+        return str(response.get("ts") or "")
+
+    def _followup_client(self, channel: ChannelRef) -> AsyncWebClient:
+        if channel.platform != "slack" or self.client is None:
+            raise DeliveryError(
+                f"{channel}: editing and threads need the Slack app (WIREWATCH_SLACK_BOT_TOKEN)",
+                retryable=False,
+            )
+        return self.client
 
     async def check_connection(self) -> str | None:
         """None when the app runs (and, in Socket Mode, its WebSocket is up); webhooks
@@ -509,6 +558,25 @@ def _delivery_error(exc: SlackApiError) -> DeliveryError:
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"Slack: {error}", retryable=False)
     return DeliveryError(f"Slack: {error}", retryable=True)
+
+
+def _followup_error(exc: SlackApiError) -> DeliveryError:
+    """As `_delivery_error`, and a message gone or not editable is not retryable."""
+    error = _api_error(exc)
+    if error in MESSAGE_GONE:
+        return DeliveryError(f"Slack: {error}", retryable=False)
+    return _delivery_error(exc)
+
+
+def _single_payload(channel: ChannelRef, message: Message) -> dict[str, Any]:
+    """`message` as one Slack message; one too long for that cannot replace an alert."""
+    payloads = render(message)
+    if len(payloads) != 1:
+        raise DeliveryError(
+            f"{channel}: the grown alert is too long for one message; left as it was",
+            retryable=False,
+        )
+    return payloads[0]
 
 
 def _usable_url(url: object) -> bool:

@@ -76,6 +76,7 @@ class FakeDiscord:
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
     identify: dict[str, Any] | None = None
     url: str = ""
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by id, as now
     _runner: web.AppRunner | None = None
     _messages: int = 0
 
@@ -146,6 +147,14 @@ class FakeDiscord:
             return _json(self._message(match.group(1), body or {}))
         if method == "POST" and re.fullmatch(r"/webhooks/\d+/[^/]+", path):
             return _json(self._message(str(CHANNEL_ID), body or {}))
+        if method == "PATCH" and (
+            match := re.fullmatch(r"/(?:channels/\d+|webhooks/\d+/[^/]+)/messages/(\d+)", path)
+        ):
+            return self._edit(match.group(1), body or {})
+        if method == "POST" and (
+            match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path)
+        ):
+            return self._thread(match.group(1), match.group(2), body or {})
         if method == "POST" and (
             match := re.fullmatch(r"/interactions/(\d+)/[^/]+/callback", path)
         ):
@@ -154,10 +163,48 @@ class FakeDiscord:
             return web.Response(status=204)
         return _json({"message": "404: Not Found", "code": 0}, 404)
 
+    def _edit(self, message_id: str, body: dict[str, Any]) -> web.Response:
+        """Edit a message posted here; 404 Unknown Message (10008) for any other."""
+        message = self.messages.get(message_id)
+        if message is None:
+            return _json({"message": "Unknown Message", "code": 10008}, 404)
+        for key in ("content", "embeds"):
+            if key in body:
+                message[key] = body[key] or ([] if key == "embeds" else "")
+        message["edited_timestamp"] = TIMESTAMP
+        return _json(message)
+
+    def _thread(self, channel_id: str, message_id: str, body: dict[str, Any]) -> web.Response:
+        """Start a thread on a message posted here (the thread takes the message's id);
+        a second one on the same message is refused as Discord does (160004)."""
+        message = self.messages.get(message_id)
+        if message is None:
+            return _json({"message": "Unknown Message", "code": 10008}, 404)
+        if message.get("thread"):
+            return _json(
+                {"message": "A thread has already been created for this message", "code": 160004},
+                400,
+            )
+        message["thread"] = True
+        return _json(
+            {"id": message_id, "type": 11, "guild_id": str(GUILD_ID), "parent_id": channel_id,
+             "owner_id": str(APP_ID), "name": body.get("name", ""), "last_message_id": None,
+             "rate_limit_per_user": 0, "message_count": 0, "member_count": 1, "flags": 0,
+             "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
+                                 "archive_timestamp": TIMESTAMP, "locked": False}}
+        )  # fmt: skip
+
     def _message(self, channel_id: str, body: dict[str, Any]) -> dict[str, Any]:
         self._messages += 1
+        message_id = str(1_000_000_000_000_000_000 + self._messages)
+        self.messages[message_id] = self._message_object(message_id, channel_id, body)
+        return self.messages[message_id]
+
+    def _message_object(
+        self, message_id: str, channel_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
-            "id": str(1_000_000_000_000_000_000 + self._messages), "channel_id": channel_id,
+            "id": message_id, "channel_id": channel_id,
             "type": 0, "content": body.get("content") or "", "author": user(APP_ID, "wirewatch"),
             "timestamp": TIMESTAMP, "edited_timestamp": None, "tts": False,
             "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [],

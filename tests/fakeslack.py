@@ -27,6 +27,7 @@ class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     envelopes: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     acks: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by ts, as now
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -43,6 +44,10 @@ class FakeSlack:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def updated(self) -> list[dict[str, Any]]:
+        """The bodies of every chat.update call, in order."""
+        return [body for method, body in self.calls if method == "chat.update"]
 
     def posted(self) -> list[dict[str, Any]]:
         """The bodies of every chat.postMessage call, in order."""
@@ -68,6 +73,13 @@ class FakeSlack:
             )
         if method == "chat.postMessage":
             ts = f"1795000000.{len(self.posted()):06d}"
+            self.messages[ts] = body
+            return web.json_response({"ok": True, "channel": body.get("channel"), "ts": ts})
+        if method == "chat.update":
+            ts = str(body.get("ts"))
+            if ts not in self.messages:
+                return web.json_response({"ok": False, "error": "message_not_found"})
+            self.messages[ts] = self.messages[ts] | body
             return web.json_response({"ok": True, "channel": body.get("channel"), "ts": ts})
         if method == "users.info":
             user = self.users.get(str(body.get("user")), {"id": body.get("user")})

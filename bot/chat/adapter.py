@@ -7,7 +7,7 @@ composition root (`bot/service/app.py`) imports them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from bot.chat.commands import CommandCore
 from bot.chat.message import Message
@@ -60,6 +60,31 @@ class Adapter(Protocol):
 
     async def close(self) -> None:
         """Disconnect; safe to call twice."""
+
+
+@runtime_checkable
+class GrowingAdapter(Protocol):
+    """What an adapter adds when its alerts can grow with their story (optional: the
+    dispatcher asks `isinstance(adapter, GrowingAdapter)`). None of these ever posts a
+    new message in the channel itself: an edit that cannot be made is an error.
+
+    Which channels of the platform can take which follow-up is
+    `bot.core.channels.FOLLOWUP_MODES`; `message_id` is what `send` returned."""
+
+    async def edit(self, channel: ChannelRef, message_id: str, message: Message) -> None:
+        """Replace posted message `message_id` with `message` (which must fit in one
+        message) or raise DeliveryError: not retryable when the message is gone
+        (deleted: 404, `message_not_found`) or cannot be edited."""
+
+    async def open_thread(self, channel: ChannelRef, message_id: str, name: str) -> str:
+        """The id of the thread on posted message `message_id`, started now under `name`
+        if it has none yet; raise DeliveryError."""
+
+    async def reply(
+        self, channel: ChannelRef, message_id: str, thread_id: str, message: Message, nonce: str
+    ) -> str:
+        """Post `message` in thread `thread_id` of message `message_id` (one part); return
+        the reply's id or raise DeliveryError. `nonce` as for `send`."""
 
 
 Part = TypeVar("Part")

@@ -9,7 +9,7 @@ so that a retry sends what the first attempt would have sent.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -148,6 +148,39 @@ def build_alert(story: StoryMatch, titles: Mapping[str, str]) -> Message:
         sections=tuple(
             Section(titles.get(m.watchlist, m.watchlist), (_entry(story, m),)) for m in ranked
         ),
+    )
+
+
+def grown_alert(
+    alert: Message, outlets: Sequence[str], latest: datetime, *, named: int = 5
+) -> Message:
+    """`alert` as it reads once `outlets` (every outlet of its story, first seen first)
+    carried it: each entry's `also` names the first `named` outlets other than its own
+    source and counts the rest ("+3 more"); the footer counts the outlets and gives the
+    time of the latest report, in the alert's time zone."""
+    sections = []
+    for section in alert.sections:
+        entries = []
+        for entry in section.entries:
+            others = [o for o in outlets if o != entry.source]
+            more = [f"+{len(others) - named} more"] if len(others) > named else []
+            also = others[:named] + more
+            entries.append(replace(entry, also=tuple(also)))
+        sections.append(replace(section, entries=tuple(entries)))
+    when = format_time(latest, alert.timezone)
+    footer = f"{counted(len(outlets), 'outlet')} · latest report {when}"
+    return replace(alert, sections=tuple(sections), footer=footer)
+
+
+def followup_reply(reports: Sequence[Entry], timezone: str = "UTC") -> Message:
+    """A reply in an alert's thread: the outlets that reported its story since the last
+    reply (or the alert), one entry each (their own headline, link and match)."""
+    names = ", ".join(dict.fromkeys(e.source for e in reports))
+    return Message(
+        title=f"Also reported by {names}",
+        tone=Tone.INFO,
+        sections=(Section("More reports", tuple(reports)),),
+        timezone=timezone,
     )
 
 

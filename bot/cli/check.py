@@ -7,6 +7,7 @@ import argparse
 from collections import Counter
 
 from bot.core.config import Settings
+from bot.core.environment import feed_token
 from bot.core.feed_groups import FEED_GROUPS
 from bot.core.safe_text import one_line
 from bot.core.wording import counted
@@ -31,7 +32,21 @@ def check(args: argparse.Namespace, settings: Settings, watchlists: list[Watchli
         print("    nothing will be polled: add feeds, or set default_feeds: true")
     print(f"  subscriptions: {len(settings.subscriptions)}")
     print(f"  database: {display_url(settings.resolved_database_url())}")
+    print(f"  watchlist feeds: {_feeds(settings)}")
     return 0
+
+
+def _feeds(settings: Settings) -> str:
+    """Whether `/feeds/<watchlist>.atom` and `.json` are served, and to whom."""
+    web = settings.web
+    if web.public_feeds:
+        where = "off until web.port is set" if web.port is None else "to anyone"
+        return f"public ({where}; web.public_feeds: true)"
+    if feed_token() is None:
+        return "off (set WIREWATCH_FEED_TOKEN, or web.public_feeds: true, to serve them)"
+    if web.port is None:
+        return "off until web.port is set (WIREWATCH_FEED_TOKEN is set)"
+    return "served with ?token= (WIREWATCH_FEED_TOKEN)"
 
 
 def _sources(watchlists: list[Watchlist]) -> str:

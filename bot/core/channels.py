@@ -59,3 +59,38 @@ def parse_channel(reference: str) -> ChannelRef:
     if not pattern.fullmatch(target):
         raise ValueError(f"{reference!r}: after {platform}: expected {expected}")
     return ChannelRef(platform, target)
+
+
+# What an alert on each kind of channel can do once it is posted: be edited in place
+# (Discord's bot and webhook messages, Slack's Web API messages), take replies in a
+# thread (a Discord bot's channel, Slack's Web API). A Slack incoming webhook answers
+# with no message id and the terminal prints; neither can do either.
+FOLLOWUP_MODES: dict[str, frozenset[str]] = {
+    "discord": frozenset({"edit", "thread"}),
+    "discord-webhook": frozenset({"edit"}),
+    "slack": frozenset({"edit", "thread"}),
+}
+FOLLOWUPS = ("edit", "thread", "off")
+
+
+def followup_problem(channel: ChannelRef, mode: str) -> str | None:
+    """Why `channel` cannot take follow-ups in `mode`, or None when it can (or mode is off)."""
+    if mode == "off" or mode in FOLLOWUP_MODES.get(channel.platform, frozenset()):
+        return None
+    can = sorted(FOLLOWUP_MODES.get(channel.platform, frozenset()))
+    return (
+        f"followups: {mode} is not possible on {channel.platform} channels "
+        f"(possible: {', '.join([*can, 'off'])})"
+    )
+
+
+def followup_mode(channel: str, configured: str | None) -> str:
+    """How an alert to `channel` grows with its story: the `configured` mode, or by
+    default `edit` where the channel's messages can be edited and `off` elsewhere."""
+    if configured is not None:
+        return configured
+    try:
+        platform = parse_channel(channel).platform
+    except ValueError:  # a platform of a later version: nothing it cannot do
+        return "off"
+    return "edit" if "edit" in FOLLOWUP_MODES.get(platform, frozenset()) else "off"

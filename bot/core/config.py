@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.core.channels import parse_channel
+from bot.core.channels import followup_problem, parse_channel
 from bot.core.cron import check_timezone, next_fire, parse_quiet_hours
 from bot.core.environment import variable, webhook_problem
 from bot.core.errors import ConfigError
@@ -320,6 +320,9 @@ class SubscriptionConfig(_Strict):
     everything matched since the last one. Alerts during `quiet_hours` (`22:00-07:00`,
     in `timezone`) go into the next digest if there is one, else out when they end.
     `mention_role`: a Discord role id its alerts ping (the only mention ever allowed).
+    `followups`: when more outlets report a story already alerted, `edit` the alert in
+    place ("also: …"), reply in its `thread`, or `off`; unset, `edit` where the channel's
+    messages can be edited (Discord, Slack's Web API) and `off` elsewhere.
     """
 
     channel: str
@@ -332,6 +335,7 @@ class SubscriptionConfig(_Strict):
     nothing_new: bool = False
     name: str | None = None
     mention_role: str | None = None
+    followups: Literal["edit", "thread", "off"] | None = None
 
     @field_validator("channel")
     @classmethod
@@ -399,6 +403,10 @@ class SubscriptionConfig(_Strict):
             raise ValueError("a subscription needs alerts, a digest schedule, or both")
         if self.mention_role and parse_channel(self.channel).adapter != "discord":
             raise ValueError("mention_role is for Discord channels (a Discord role id)")
+        if self.followups is not None and (
+            problem := followup_problem(parse_channel(self.channel), self.followups)
+        ):
+            raise ValueError(problem)
         return self
 
 
@@ -410,6 +418,10 @@ class DeliverySettings(_Strict):
     # platform -> the least time between two messages to one channel
     pacing: dict[str, Annotated[timedelta, _duration_between(timedelta(0), _HOUR)]] = {}
     digest_size: int = Field(default=10, ge=1, le=50)  # stories per watchlist in a digest
+    # the least time between two follow-ups (edits or thread replies) of one alert
+    followups_min_interval: Annotated[timedelta, _duration_between(_MINUTE, 24 * _HOUR)] = (
+        10 * _MINUTE
+    )
     # workers sharing PostgreSQL: how long one's claim on a delivery it sends holds (a
     # send of a worker that died is made again by another after this)
     claim_for: Annotated[timedelta, _duration_between(5 * _SECOND, _HOUR)] = 5 * _MINUTE

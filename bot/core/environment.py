@@ -89,6 +89,12 @@ def _secret_file(name: str, path: Path) -> str:
     return value
 
 
+def feed_token() -> str | None:
+    """`WIREWATCH_FEED_TOKEN` (or `_FILE`): the token a watchlist feed's URL must carry
+    (`?token=`); None leaves the feeds off unless `web.public_feeds` is true."""
+    return read_secret("WIREWATCH_FEED_TOKEN")
+
+
 def names_starting(prefix: str) -> list[str]:
     """The environment variables whose names start with `prefix`, `_FILE` forms included."""
     return sorted(name for name in os.environ if name.startswith(prefix))

@@ -280,6 +280,7 @@ class Subscription:
     next_digest_at: datetime | None
     last_digest_at: datetime | None
     mention_role: str | None = None  # a Discord role id its alerts ping
+    followups: str | None = None  # edit, thread or off; None: the channel's default
 
 
 class DeliveryState(StrEnum):
@@ -300,7 +301,7 @@ class Delivery:
     id: int
     subscription_id: int
     channel: str
-    kind: str  # "alert" or "digest"
+    kind: str  # "alert", "digest" or "followup" (an edit of an alert, or a reply to it)
     story_id: int | None
     # the alert's Message as JSON; a digest's is built at each attempt, and kept (with
     # its `window_end`) once one of its parts was posted
@@ -314,6 +315,8 @@ class Delivery:
     window_end: int | None = None
     parts_sent: int = 0  # leading parts of the message the platform accepted so far
     first_attempt_at: datetime | None = None
+    parent_id: int | None = None  # a follow-up's alert
+    thread_id: str | None = None  # an alert's thread, once a follow-up opened one
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,14 @@ _PORT = "expected a port number from 0 to 65535"
 
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """The bot's web server (health, metrics, Slack HTTP mode); off while `port` is unset
-    (0: any free port)."""
+    """The bot's web server (health, metrics, watchlist feeds, Slack HTTP mode); off while
+    `port` is unset (0: any free port)."""
 
     host: str = DEFAULT_HOST
     port: int | None = None
     public_status: bool = False  # /readyz and /metrics answer internet addresses too
+    public_feeds: bool = False  # /feeds/<watchlist>.atom and .json need no token
+    feed_size: int = 50  # stories in a watchlist's feed
 
 
 def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list[tuple[int, str]]]:
@@ -46,7 +48,7 @@ def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list
         problem(None, "expected a mapping (key: value lines)")
         return WebSettings(), problems
     for key in section:
-        if key not in ("host", "port", "public_status"):
+        if key not in ("host", "port", "public_status", "public_feeds", "feed_size"):
             problem(str(key), "unknown key")
     host, port = section.get("host", DEFAULT_HOST), section.get("port")
     if not isinstance(host, str) or not _is_host(host):
@@ -62,7 +64,15 @@ def read_web_section(doc: YamlDocument, section: Any) -> tuple[WebSettings, list
     if not isinstance(public, bool):
         problem("public_status", "expected true or false")
         public = False
-    return WebSettings(host, port, public), problems
+    feeds = section.get("public_feeds", False)
+    if not isinstance(feeds, bool):
+        problem("public_feeds", "expected true or false")
+        feeds = False
+    size = section.get("feed_size", 50)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 200:
+        problem("feed_size", f"expected a number of stories from 1 to 200, not {quoted(size)}")
+        size = 50
+    return WebSettings(host, port, public, feeds, size), problems
 
 
 def web_overrides() -> tuple[dict[str, Any], list[str]]:

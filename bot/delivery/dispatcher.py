@@ -7,6 +7,11 @@ other. A delivery is marked sent only after the adapter returned the platform's
 message id. Retryable errors come back with exponential backoff and jitter until
 `retry_for` has passed since the first attempt; a permanent error stops every
 subscription of that channel, with the reason in the log and in `wirewatch subscriptions`.
+
+A follow-up (an alert's edit, or a reply in its thread: `bot.delivery.followups`) goes
+through the same workers and retries, through the adapter's `GrowingAdapter` methods,
+never `send`: one whose alert has no message id is given up, and a permanent error gives
+up only that follow-up (a deleted alert says nothing about the channel).
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.chat.adapter import Adapter
+from bot.chat.adapter import Adapter, GrowingAdapter
 from bot.chat.message import Message, build_alert, build_digest, message_from_json, message_to_json
-from bot.core.channels import ChannelRef, parse_channel
+from bot.core.channels import FOLLOWUP_MODES, ChannelRef, parse_channel
 from bot.core.clock import Clock
 from bot.core.errors import DeliveryError
 from bot.core.metrics import Metrics
-from bot.core.models import Delivery, StoryMatch
+from bot.core.models import Delivery, DeliveryState, StoryMatch
+from bot.core.safe_text import one_line
+from bot.delivery.followups import FOLLOWUP
 from bot.delivery.outbox import Outbox
 from bot.delivery.queue import DELIVERY_LEASE
-from bot.delivery.routing import ROUTE_BATCH
+from bot.delivery.routing import DEFAULT_FOLLOWUP_INTERVAL, ROUTE_BATCH
 from bot.matching.stories import StoryIndex
 from bot.storage.leases import Leases
 
@@ -110,6 +117,7 @@ class Dispatcher:
         route_batch: int = ROUTE_BATCH,
         due_batch: int = DUE_BATCH,
         worker: Worker | None = None,
+        followup_interval: timedelta = DEFAULT_FOLLOWUP_INTERVAL,
     ) -> None:
         self.outbox = outbox
         self.worker = worker or Worker()
@@ -123,6 +131,7 @@ class Dispatcher:
         self.digest_size = digest_size
         self.route_batch = route_batch
         self.due_batch = due_batch
+        self.followup_interval = followup_interval
         self.stories = StoryIndex(STORY_WINDOW)
         # read the index again before routing: at the start, once this worker became the
         # router (another may have routed meanwhile), or a routing transaction failed
@@ -183,7 +192,13 @@ class Dispatcher:
         self.stories.prune(now)
         limit = None if route_all else self.route_batch
         try:
-            routed = await self.outbox.router.route(self.stories, self._alert, now, limit=limit)
+            routed = await self.outbox.router.route(
+                self.stories,
+                self._alert,
+                now,
+                limit=limit,
+                followup_interval=self.followup_interval,
+            )
         except BaseException:
             # the index may hold stories of a transaction that rolled back: its ids were
             # never stored (or will be another story's), so read it again from the store
@@ -322,6 +337,8 @@ class Dispatcher:
         )
         if delivery is None:
             return 0.0
+        if delivery.kind == FOLLOWUP:
+            return await self._follow_up(channel, delivery)
         window_end = delivery.window_end
         kept: tuple[dict[str, Any], int] | None = None  # a digest to keep once part of it is out
         if delivery.kind == "digest" and delivery.payload is None:  # nothing of it posted yet
@@ -359,14 +376,80 @@ class Dispatcher:
         self.metrics.observe_delivery(delivery, "sent", sent_at)
         return 0.0
 
+    async def _follow_up(self, channel: _Channel, delivery: Delivery) -> float:
+        """Attempt one follow-up: edit the alert, or reply in its thread; never post it
+        again. Returns as `_deliver` does."""
+        now = self.clock()
+        growth = await self.outbox.followups.growth(delivery)
+        if growth is not None and growth.alert.state in (
+            DeliveryState.PENDING,
+            DeliveryState.SENDING,
+        ):
+            at = max(now, growth.alert.next_attempt_at) + self.followup_interval
+            await self.outbox.queue.mark_retry(delivery.id, "waiting for its alert to be sent", at)
+            return 0.0
+        adapter = channel.adapter
+        mode = growth.mode if growth is not None else "edit"
+        problem = (
+            "its alert is no longer stored"
+            if growth is None
+            else "its alert was not sent"
+            if growth.alert.state is not DeliveryState.SENT or not growth.alert.message_id
+            else f"{channel.ref.platform} channels cannot take follow-ups by {mode}"
+            if mode not in FOLLOWUP_MODES.get(channel.ref.platform, ())
+            or not isinstance(adapter, GrowingAdapter)
+            else None
+        )
+        if problem is not None:
+            await self.outbox.queue.mark_failed(delivery.id, f"{problem}; nothing posted again")
+            self.metrics.observe_delivery(delivery, "failed", now)
+            return 0.0
+        assert growth is not None and isinstance(adapter, GrowingAdapter)
+        alert, message_id = growth.alert, growth.alert.message_id or ""
+        if growth.message is None:  # nothing new since the last change: nothing to do
+            await self.outbox.queue.mark_sent(delivery, None, now)
+            return 0.0
+        try:
+            if mode == "thread":
+                thread = alert.thread_id
+                if thread is None:
+                    thread = await adapter.open_thread(channel.ref, message_id, _thread_name(alert))
+                    await self.outbox.followups.record_thread(alert.id, thread)
+                sent_id = await adapter.reply(
+                    channel.ref, message_id, thread, growth.message, _nonce(delivery.id, None)
+                )
+            else:
+                await adapter.edit(channel.ref, message_id, growth.message)
+                sent_id = message_id
+        except DeliveryError as exc:
+            return await self._failed(delivery, exc, False)
+        except Exception as exc:  # an adapter bug or an unexpected error: retry, loudly
+            log.exception("%s: unexpected error in follow-up %d", delivery.channel, delivery.id)
+            error = DeliveryError(f"unexpected error: {exc}", retryable=True)
+            return await self._failed(delivery, error, False)
+        sent_at = self.clock()
+        await self.outbox.followups.record_outlets(delivery, growth.outlets)
+        await self.outbox.queue.mark_sent(delivery, sent_id, sent_at)
+        self.metrics.observe_delivery(delivery, "sent", sent_at)
+        return 0.0
+
     async def _failed(self, delivery: Delivery, error: DeliveryError, partly_posted: bool) -> float:
         """Give up, or come back later. A message partly posted is never given up: the
-        rest of it waits for the channel (its stories are in no other digest)."""
+        rest of it waits for the channel (its stories are in no other digest). A
+        follow-up refused for good is given up alone: its channel keeps delivering."""
         now = self.clock()
         assert delivery.first_attempt_at is not None, "a claimed delivery has been attempted"
         expired = now - delivery.first_attempt_at >= self.policy.retry_for and not partly_posted
         gives_up = expired or (not error.retryable and not partly_posted)
         self.metrics.observe_delivery(delivery, "failed" if gives_up else "retry", now)
+        if not error.retryable and delivery.kind == FOLLOWUP:
+            await self.outbox.queue.mark_failed(
+                delivery.id, f"{error.reason} (permanent; the alert is left as it is)"
+            )
+            log.warning(
+                "%s: follow-up %d given up: %s", delivery.channel, delivery.id, error.reason
+            )
+            return 0.0
         if not error.retryable:
             reason = f"{error.reason} (permanent)"
             if partly_posted:  # waits, pending, until the channel is enabled again
@@ -427,6 +510,13 @@ def _nonce(delivery_id: int, window_end: int | None) -> str:
     the adapter's part suffix it stays within Discord's 25 characters for ids below 10^9
     and windows below 16^8."""
     return f"ww{delivery_id}" if window_end is None else f"ww{delivery_id}-{window_end:x}"
+
+
+def _thread_name(alert: Delivery) -> str:
+    """A thread's name: the alert's headline on one line, within Discord's 100 characters."""
+    title = str((alert.payload or {}).get("title") or "wirewatch")
+    title = one_line(title) or "wirewatch"
+    return title if len(title) <= 100 else title[:99].rstrip() + "…"
 
 
 def _clear(queue: asyncio.Queue[Delivery]) -> list[Delivery]:

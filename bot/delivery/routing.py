@@ -13,7 +13,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.chat.message import Message, message_to_json
 from bot.core.cron import quiet_until
 from bot.core.models import StoryMatch, Subscription
+from bot.delivery.followups import queue_followups
 from bot.delivery.rows import (
-    insert_ignore,
+    insert_new,
     pending_delivery,
     story_matches,
     story_sources,
@@ -35,6 +36,7 @@ from bot.storage.schema import items, matches, stories, subscriptions
 ROUTE_BATCH = 500  # matches routed per transaction at most
 _PROVISIONAL = 1 << 62  # story ids in the index until the new stories are stored
 BuildAlert = Callable[[StoryMatch], Message]
+DEFAULT_FOLLOWUP_INTERVAL = timedelta(minutes=10)  # delivery.followups_min_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +73,13 @@ class Router:
         now: datetime,
         *,
         limit: int | None = None,
+        followup_interval: timedelta = DEFAULT_FOLLOWUP_INTERVAL,
     ) -> Routed:
         """Route unrouted matches, oldest first: group each item into a story and queue
-        the alerts it earns, one transaction per ROUTE_BATCH matches (the event loop
-        runs other tasks between two), `limit` matches at most (None: all)."""
+        the alerts it earns, and follow-ups of the alerts already queued for stories
+        that gained a report (due `followup_interval` after the alert last changed),
+        one transaction per ROUTE_BATCH matches (the event loop runs other tasks between
+        two), `limit` matches at most (None: all)."""
         routed = queued = 0
         while limit is None or routed < limit:
             size = ROUTE_BATCH if limit is None else min(ROUTE_BATCH, limit - routed)
@@ -92,7 +97,9 @@ class Router:
                     return Routed(routed, queued, more=False)
                 stories_of = await _assign_stories(conn, rows, index)
                 subs = await _alert_subscriptions(conn)
-                queued += await _queue_alerts(conn, rows, stories_of, subs, build_alert, now)
+                fresh = await _queue_alerts(conn, rows, stories_of, subs, build_alert, now)
+                queued += len(fresh)
+                await queue_followups(conn, rows, stories_of, subs, now, followup_interval, fresh)
                 await conn.execute(
                     matches.update()
                     .where(matches.c.id.in_([r.id for r in rows]))
@@ -191,11 +198,12 @@ async def _queue_alerts(
     subs: Sequence[Subscription],
     build_alert: BuildAlert,
     now: datetime,
-) -> int:
+) -> set[str]:
     """Queue one alert per (channel, story) for the alert-level matches in `rows`; each
-    carries its subscription's `mention_role`, if any."""
+    carries its subscription's `mention_role`, if any. Returns the dedupe keys of the
+    alerts queued now (not those queued before)."""
     if not subs:
-        return 0
+        return set()
     by_item: dict[int, list[sa.Row[Any]]] = defaultdict(list)
     for row in rows:
         if row.reportable and row.alert:
@@ -225,4 +233,4 @@ async def _queue_alerts(
                 sub.id, sub.channel, "alert", dedupe, story, message_to_json(alert),
                 until or now, now,
             )  # fmt: skip
-    return await insert_ignore(conn, list(queued.values()))
+    return await insert_new(conn, list(queued.values()))

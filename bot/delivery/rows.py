@@ -49,8 +49,14 @@ def pending_delivery(
 
 async def insert_ignore(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert outbox rows, skipping any whose dedupe key exists; returns how many went in."""
+    return len(await insert_new(conn, rows))
+
+
+async def insert_new(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert outbox rows, skipping any whose dedupe key exists; returns the dedupe keys
+    of those that went in."""
     if not rows:
-        return 0
+        return set()
     dialect = conn.dialect.name
     if dialect == "sqlite":
         statement: Any = sqlite.insert(deliveries).on_conflict_do_nothing(index_elements=["dedupe"])
@@ -59,8 +65,8 @@ async def insert_ignore(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
     else:
         raise RuntimeError(f"unsupported database {dialect}")
     # one statement for all ("insertmanyvalues"); RETURNING names the rows that went in
-    result = await conn.execute(statement.returning(deliveries.c.id), list(rows))
-    return len(result.all())
+    result = await conn.execute(statement.returning(deliveries.c.dedupe), list(rows))
+    return {str(dedupe) for dedupe in result.scalars()}
 
 
 async def last_match_id(conn: AsyncConnection) -> int:
@@ -149,6 +155,7 @@ def to_subscription(row: sa.Row[Any]) -> Subscription:
         next_digest_at=row.next_digest_at,
         last_digest_at=row.last_digest_at,
         mention_role=row.mention_role,
+        followups=row.followups,
     )
 
 
@@ -170,4 +177,6 @@ def to_delivery(row: sa.Row[Any]) -> Delivery:
         window_end=row.window_end,
         parts_sent=row.parts_sent,
         first_attempt_at=row.first_attempt_at,
+        parent_id=row.parent_id,
+        thread_id=row.thread_id,
     )

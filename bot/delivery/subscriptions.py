@@ -213,6 +213,7 @@ def _config_values(config: SubscriptionConfig, now: datetime) -> dict[str, Any]:
         "quiet_hours": config.quiet_hours,
         "nothing_new": config.nothing_new,
         "mention_role": config.mention_role,
+        "followups": config.followups,
         "active": True,
         "next_digest_at": next_fire(config.digest, config.timezone, now) if config.digest else None,
     }

@@ -12,7 +12,7 @@ from bot.chat.adapter import Adapter
 from bot.core.clock import Clock, utcnow
 from bot.core.collector import settle_after_startup
 from bot.core.config import Settings
-from bot.core.environment import DiscordSettings, SlackSettings
+from bot.core.environment import DiscordSettings, SlackSettings, feed_token
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
 from bot.delivery.dispatcher import Dispatcher, RetryPolicy, Worker
@@ -30,6 +30,7 @@ from bot.service.commands import Commands
 from bot.service.health import Heartbeat, Readiness, check_readiness
 from bot.service.pipeline import FeedClaims, Pipeline
 from bot.service.preflight import check_subscriptions, configured_platforms
+from bot.service.watchlist_feeds import feed_routes
 from bot.service.web import WebServer, status_routes
 from bot.storage.leases import Leases, new_owner
 from bot.storage.run_lock import RunLock
@@ -236,6 +237,7 @@ async def _open(
             digest_size=delivery.digest_size,
             metrics=metrics,
             worker=worker,
+            followup_interval=delivery.followups_min_interval,
         )
         commands = Commands(
             store, outbox, matcher, watchlists, clock, feed_admin,
@@ -260,6 +262,12 @@ async def _open(
             server.add_routes(
                 status_routes(app.readiness, app.render_metrics, public=settings.web.public_status)
             )
+            server.add_routes(
+                feed_routes(
+                    store.engine, watchlists, token=feed_token(),
+                    public=settings.web.public_feeds, size=settings.web.feed_size,
+                )
+            )  # fmt: skip
             await server.start()
         if deliver:
             settle_after_startup()

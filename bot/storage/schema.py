@@ -94,7 +94,7 @@ feeds = sa.Table(
     sa.Column("request_headers", sa.JSON(none_as_null=True)),  # [[name, value], ...]
     sa.Column("newest_item_at", UTCDateTime),
     sa.Column("last_item_count", sa.Integer),
-    # v9: the worker polling the feed now, and until when its claim holds
+    # v10: the worker polling the feed now, and until when its claim holds
     sa.Column("lease_owner", sa.Text),
     sa.Column("lease_until", UTCDateTime),
 )
@@ -164,6 +164,8 @@ subscriptions = sa.Table(
     sa.Column("last_digest_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("mention_role", sa.Text),  # added by v3
+    # v9: how alerts grow with their story (edit, thread, off); NULL: the channel's default
+    sa.Column("followups", sa.Text),
     sa.Index("ix_subscriptions_channel", "channel"),
 )
 
@@ -194,13 +196,17 @@ deliveries = sa.Table(
     # v5: parts of a split message the platform accepted before an attempt failed (a
     # digest partly posted keeps its message in `payload` and its `window_end`)
     sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
-    # v9: the worker sending it (state `sending`), and until when its claim holds
+    # v9: a follow-up's alert (the row whose message it edits or replies to), and an
+    # alert's thread once a reply opened one (Discord's thread channel)
+    sa.Column("parent_id", sa.Integer),
+    sa.Column("thread_id", sa.Text),
+    # v10: the worker sending it (state `sending`), and until when its claim holds
     sa.Column("lease_owner", sa.Text),
     sa.Column("lease_until", UTCDateTime),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
 
-# v9: named leases shared by the workers of one database (the router, a channel's sender)
+# v10: named leases shared by the workers of one database (the router, a channel's sender)
 leases = sa.Table(
     "leases",
     metadata,
@@ -273,7 +279,22 @@ def _feed_requests_and_staleness_v8(conn: Connection) -> None:
     conn.execute(sa.text("UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL"))
 
 
-def _worker_leases_v9(conn: Connection) -> None:
+def _alert_followups_v9(conn: Connection) -> None:
+    """Alerts that grow with their story: subscriptions say how (`followups`), and
+    follow-up deliveries (edits of an alert, replies in its thread) name their alert
+    (`parent_id`); an alert keeps the thread its first reply opened (`thread_id`)."""
+    _add_column(conn, "subscriptions", "followups", "TEXT")
+    _add_column(conn, "deliveries", "parent_id", "INTEGER")
+    _add_column(conn, "deliveries", "thread_id", "TEXT")
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_deliveries_parent ON deliveries (parent_id) "
+            "WHERE parent_id IS NOT NULL"
+        )
+    )
+
+
+def _worker_leases_v10(conn: Connection) -> None:
     """Workers sharing one database claim feeds and deliveries for a while (`lease_owner`,
     `lease_until`), and hold named leases (`leases`) for work one of them does at a time."""
     for table in ("feeds", "deliveries"):
@@ -306,7 +327,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _feed_parse_warning_v6,
     _feed_title_v7,
     _feed_requests_and_staleness_v8,
-    _worker_leases_v9,
+    _alert_followups_v9,
+    _worker_leases_v10,
 ]
 
 

@@ -17,6 +17,9 @@ FULLWIDTH LESS-THAN SIGN. Then the format's own escaping:
   `<p>`, `<small>`), the links' targets entity-encoded.
 - Text: nothing more; URLs stand whole on lines of their own.
 
+A title, where the service has one, is plain text in every format; since a service may
+still place it in its markup, its `<` and `>` become their fullwidth forms too.
+
 URLs are never cut: a URL too long for the service's limit is left out and said so.
 """
 
@@ -46,6 +49,7 @@ _LINE_START = re.compile(r"^([-+=]|\d+(?=[.)]))")
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _BALANCED = re.compile(r"(?:[^()]|\([^()]*\))*")
 _BRACKET_OPENER = re.compile(r"<(?=[!#])")
+_TITLE_BRACKETS = str.maketrans({"<": FULLWIDTH_LT, ">": "\uff1e"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,9 @@ def render(message: Message, fmt: Format, limits: Limits) -> list[Notification]:
     plain_title = one_line(message.title) or "wirewatch"
     title, lead = "", ""
     budget = body_limit
-    if limits.title > 0:
-        title = _cut_plain(defuse(plain_title), min(limits.title, TITLE_CAP) - MARK_ROOM)
+    if limits.title > 0:  # plain text, but a service may show it in its markup
+        safe = defuse(plain_title).translate(_TITLE_BRACKETS)
+        title = _cut_plain(safe, min(limits.title, TITLE_CAP) - MARK_ROOM)
     else:  # the title leads the body, bold
         lead = fit(plain_title, min(TITLE_CAP, body_limit // 4) - MARK_ROOM, fmt)
         budget -= len(_lead(lead + " (99/99)", fmt) + _JOINERS[fmt])

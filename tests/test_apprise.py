@@ -277,14 +277,11 @@ def test_check_names_an_apprise_variable_that_is_not_set(
 ) -> None:
     monkeypatch.setenv("WIREWATCH_APPRISE_OTHER", "json://127.0.0.1:9/x")
     code, out = check(tmp_path, capsys, "apprise:desk")
+    assert code == 2
     assert (
-        code == 2
-        and (
-            "apprise:desk needs its URL in WIREWATCH_APPRISE_DESK (or WIREWATCH_APPRISE_DESK_FILE), "
-            "which is not set (set now: WIREWATCH_APPRISE_OTHER)"
-        )
-        in out
-    )
+        "apprise:desk needs its URL in WIREWATCH_APPRISE_DESK (or "
+        "WIREWATCH_APPRISE_DESK_FILE), which is not set (set now: WIREWATCH_APPRISE_OTHER)"
+    ) in out
 
 
 def test_check_accepts_a_good_apprise_url_and_sends_nothing(

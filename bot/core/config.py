@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.core.channels import followup_problem, parse_channel
+from bot.core.channels import PLATFORMS, followup_problem, parse_channel
 from bot.core.cron import check_timezone, next_fire, parse_quiet_hours
 from bot.core.environment import variable, webhook_problem
 from bot.core.errors import ConfigError
@@ -423,9 +423,9 @@ class DeliverySettings(_Strict):
     @field_validator("pacing")
     @classmethod
     def _platforms(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
-        unknown = sorted(set(value) - {"console", "discord", "slack"})
+        unknown = sorted(set(value) - set(PLATFORMS))
         if unknown:
-            raise ValueError(f"unknown platform {unknown[0]!r} (expected console, discord, slack)")
+            raise ValueError(f"unknown platform {unknown[0]!r} (expected {', '.join(PLATFORMS)})")
         return value
 
 

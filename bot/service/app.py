@@ -12,7 +12,7 @@ from bot.chat.adapter import Adapter
 from bot.core.clock import Clock, utcnow
 from bot.core.collector import settle_after_startup
 from bot.core.config import Settings
-from bot.core.environment import DiscordSettings, SlackSettings, feed_token
+from bot.core.environment import DiscordSettings, SlackSettings, feed_token, webhook_variables
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
 from bot.delivery.dispatcher import Dispatcher, RetryPolicy
@@ -66,7 +66,8 @@ def console_only() -> dict[str, Adapter]:
 
 def available_adapters() -> dict[str, Adapter]:
     """One adapter per configured platform (each platform's library is loaded only here,
-    and only when it is configured)."""
+    and only when it is configured: apprise and signed webhooks when a variable of
+    theirs is set)."""
     from adapters.console import ConsoleAdapter
 
     adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
@@ -80,6 +81,14 @@ def available_adapters() -> dict[str, Adapter]:
         from adapters.slack import SlackAdapter
 
         adapters["slack"] = SlackAdapter(slack)
+    if webhook_variables("apprise"):
+        from adapters.apprise import AppriseAdapter
+
+        adapters["apprise"] = AppriseAdapter()
+    if webhook_variables("webhook"):
+        from adapters.webhook import WebhookAdapter
+
+        adapters["webhook"] = WebhookAdapter()
     return adapters
 
 

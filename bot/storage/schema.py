@@ -278,12 +278,18 @@ def _feed_requests_and_staleness_v8(conn: Connection) -> None:
 
 
 def _retention_v9(conn: Connection) -> None:
-    """Retention: the seen keys of pruned items, and each feed's last parse time, which
-    tells when a pruned item has left its feed. (SQLite databases created from this
-    version on are in incremental auto_vacuum mode; an older file changes mode at its
-    first `wirewatch prune --vacuum`.)"""
+    """Retention: the seen keys of pruned items, each feed's last parse time (which tells
+    when a pruned item has left its feed), and deliveries indexed by story. (SQLite
+    files created from this version on are in incremental auto_vacuum mode; an older
+    file changes mode at its first `wirewatch prune --vacuum`.)"""
     metadata.create_all(conn, tables=[seen_keys])
     _add_column(conn, "feeds", "last_parsed_at", _datetime_sql(conn))
+    # deleting a story sets its deliveries' story_id to NULL: found by index, not a scan
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_deliveries_story ON deliveries (story_id) WHERE story_id IS NOT NULL"
+        )
+    )
 
 
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:

@@ -4,16 +4,20 @@ returned."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from feedserver import Feed, FeedServer, rss
 
 from bot.chat.message import build_alert
+from bot.cli.main import main
 from bot.core.config import FeedConfig, Settings
 from bot.core.models import (
     DeliveryState,
@@ -237,3 +241,32 @@ async def test_an_older_sqlite_file_changes_mode_at_a_full_vacuum(tmp_path: Path
         assert await pruner.auto_vacuum() == "none"
         await pruner.vacuum()
         assert await pruner.auto_vacuum() == "incremental"
+
+
+def test_the_prune_command_counts_then_deletes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("wirewatch.yaml").write_text("default_feeds: false\nretention: {items: 30d}\n")
+    old = datetime.now(UTC) - 40 * DAY
+
+    async def fill() -> None:
+        async with store_on(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'wirewatch.db'}") as s:
+            await s.sync_feeds([FeedSpec("https://a.test/rss", "A", "config")], old)
+            await poll(s, old, "abdj")
+            await poll(s, old + 20 * DAY, "abdjk")  # k: 20 days old, and the newest
+
+    asyncio.run(fill())
+    assert main(["prune", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would delete from sqlite" in out
+    assert re.search(r"items that matched nothing +4\n", out), out
+    assert main(["prune"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"items that matched nothing +4\n", out), out
+    assert "predates" not in out  # a new file is in incremental auto_vacuum mode
+    assert main(["prune"]) == 0
+    assert re.search(r"items that matched nothing +0\n", capsys.readouterr().out)
+    Path("wirewatch.yaml").write_text("default_feeds: false\nretention: off\n")
+    assert main(["prune"]) == 0
+    assert "retention is off" in capsys.readouterr().out

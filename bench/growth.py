@@ -175,7 +175,7 @@ async def _fill_postgres(url: str, count: int, feed_ids: list[int]) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"
                 )
-            await raw.execute("ANALYZE")
+            await raw.execute("VACUUM ANALYZE")  # as a settled database is, autovacuum done
     finally:
         await engine.dispose()
 

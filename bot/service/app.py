@@ -15,7 +15,7 @@ from bot.core.config import Settings
 from bot.core.environment import DiscordSettings, SlackSettings, feed_token, webhook_variables
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
-from bot.delivery.dispatcher import Dispatcher, RetryPolicy
+from bot.delivery.dispatcher import STORY_WINDOW, Dispatcher, RetryPolicy
 from bot.delivery.outbox import Outbox
 from bot.feeds.feed_admin import FeedAdmin
 from bot.feeds.feedlist import declared_feeds
@@ -32,11 +32,27 @@ from bot.service.pipeline import Pipeline
 from bot.service.preflight import check_subscriptions, configured_platforms
 from bot.service.watchlist_feeds import feed_routes
 from bot.service.web import WebServer, status_routes
+from bot.storage.retention import KINDS, Pruned, Pruner, RetentionPolicy
 from bot.storage.run_lock import RunLock
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fails
+RUNNING_PAUSE = 0.05  # seconds a running bot's pruning waits between two batches
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy | None:
+    """The `retention` settings as the pruner takes them; None when retention is off."""
+    kept = settings.retention
+    if not kept.enabled:
+        return None
+    return RetentionPolicy(
+        items=kept.items,
+        matches=kept.matches,
+        deliveries=kept.deliveries,
+        seen_keys=kept.seen_keys,
+        story_window=STORY_WINDOW,
+    )
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -124,6 +140,7 @@ class App:
     heartbeat: Heartbeat
     web: WebServer | None = None
     parser: ParseWorker | None = None  # None: feeds are parsed in threads of this process
+    pruner: Pruner | None = None  # None: retention is off
 
     @property
     def console_subscribed(self) -> bool:
@@ -134,6 +151,20 @@ class App:
         """The scheduler's delivery tick: a heartbeat, then `Dispatcher.tick`."""
         self.heartbeat.beat()
         return await self.dispatcher.tick()
+
+    async def prune(self) -> Pruned:
+        """The scheduler's retention job: prune what the policy lets go, now."""
+        if self.pruner is None:
+            return Pruned()
+        done = await self.pruner.prune(self.pipeline.clock())
+        if done.rows or done.pages:
+            log.info(
+                "retention: %s deleted (%s), %d free pages returned",
+                f"{done.rows:,} rows",
+                ", ".join(f"{k.replace('_', ' ')} {getattr(done, k):,}" for k in KINDS),
+                done.pages,
+            )
+        return done
 
     async def readiness(self) -> Readiness:
         """The `/readyz` checks: scheduler, store, each adapter."""
@@ -243,9 +274,11 @@ async def _open(
         pipeline = Pipeline(
             store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
         )
+        policy_kept = retention_policy(settings)
+        pruner = Pruner(store.engine, policy_kept, pause=RUNNING_PAUSE) if policy_kept else None
         app = App(
             settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
-            feed_admin, adapters, metrics, Heartbeat(), server, parser,
+            feed_admin, adapters, metrics, Heartbeat(), server, parser, pruner,
         )  # fmt: skip
         if server is not None:
             server.add_routes(

@@ -94,6 +94,9 @@ feeds = sa.Table(
     sa.Column("request_headers", sa.JSON(none_as_null=True)),  # [[name, value], ...]
     sa.Column("newest_item_at", UTCDateTime),
     sa.Column("last_item_count", sa.Integer),
+    # v10: when a body of the feed was last parsed (an OK poll), which tells whether a
+    # pruned item's seen key may still come back (see `seen_keys`)
+    sa.Column("last_parsed_at", UTCDateTime),
 )
 
 items = sa.Table(
@@ -131,6 +134,22 @@ matches = sa.Table(
     sa.Index("ix_matches_watchlist_time", "watchlist", "matched_at"),
 )
 
+# v10: the feed-side keys of pruned items, kept while a feed may still carry them, so that
+# an item deleted by retention is not taken for a new one. `seen_at` is when the item was
+# pruned or last found in a parsed body of any feed; a key whose feed has parsed a body
+# since without it, longer than `retention.seen_keys` ago, is deleted.
+seen_keys = sa.Table(
+    "seen_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("feed_id", "key", name="uq_seen_keys_feed_key"),
+    sa.Index("ix_seen_keys_url", "url"),
+    sa.Index("ix_seen_keys_seen_at", "seen_at"),
+)
 
 stories = sa.Table(
     "stories",
@@ -279,6 +298,21 @@ def _alert_followups_v9(conn: Connection) -> None:
     )
 
 
+def _retention_v10(conn: Connection) -> None:
+    """Retention: the seen keys of pruned items, each feed's last parse time (which tells
+    when a pruned item has left its feed), and deliveries indexed by story. (SQLite
+    files created from this version on are in incremental auto_vacuum mode; an older
+    file changes mode at its first `wirewatch prune --vacuum`.)"""
+    metadata.create_all(conn, tables=[seen_keys])
+    _add_column(conn, "feeds", "last_parsed_at", _datetime_sql(conn))
+    # deleting a story sets its deliveries' story_id to NULL: found by index, not a scan
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_deliveries_story ON deliveries (story_id) WHERE story_id IS NOT NULL"
+        )
+    )
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -301,6 +335,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _feed_title_v7,
     _feed_requests_and_staleness_v8,
     _alert_followups_v9,
+    _retention_v10,
 ]
 
 

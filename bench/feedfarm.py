@@ -3,6 +3,7 @@
 `python bench/feedfarm.py PORT_FILE --feeds 1000 --items 30` writes its port to PORT_FILE.
 POST /mode/etag: feeds carry an ETag and answer 304 to a matching If-None-Match.
 POST /mode/plain: feeds answer 200 with the same bytes and no validators.
+POST /advance: every feed gains one new item at its top (and drops its oldest).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ TOPICS = [
 ]
 
 
-def make_feed(index: int, items: int, rng: random.Random) -> bytes:
-    """One RSS 2.0 feed; about one item in fifty is on a watchlist topic."""
+def make_feed(index: int, items: int, rng: random.Random, first: int = 0) -> bytes:
+    """One RSS 2.0 feed of items `first` to `first + items` (newest first); about one
+    item in fifty is on a watchlist topic."""
     entries = []
-    for j in range(items):
+    for j in range(first + items - 1, first - 1, -1):
         if rng.random() < 0.02:
             title = rng.choice(TOPICS)
         else:
@@ -59,10 +61,11 @@ def main() -> None:
     rng = random.Random(42)
     bodies = [make_feed(i, args.items, rng) for i in range(args.feeds)]
     state = {"mode": "etag"}
+    generation = [0]
 
     async def feed(request: web.Request) -> web.Response:
         index = int(request.match_info["index"])
-        etag = f'"farm-{index}"'
+        etag = f'"farm-{index}-{generation[0]}"'
         if state["mode"] == "etag":
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304)
@@ -75,10 +78,16 @@ def main() -> None:
         state["mode"] = request.match_info["mode"]
         return web.Response(text=state["mode"])
 
+    async def advance(_request: web.Request) -> web.Response:
+        generation[0] += 1
+        bodies[:] = [make_feed(i, args.items, rng, generation[0]) for i in range(args.feeds)]
+        return web.Response(text=str(generation[0]))
+
     async def serve() -> None:
         app = web.Application()
         app.router.add_get("/feed/{index}.xml", feed)
         app.router.add_post("/mode/{mode}", mode)
+        app.router.add_post("/advance", advance)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)

@@ -114,7 +114,7 @@ async def fetch_floor(urls: list[str], etag: bool) -> float:
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one(i: int, url: str) -> None:
-            headers = {"If-None-Match": f'"farm-{i}"'} if etag else {}
+            headers = {"If-None-Match": f'"farm-{i}-0"'} if etag else {}
             async with sem, session.get(url, headers=headers) as resp:
                 await resp.read()
 

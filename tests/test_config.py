@@ -638,3 +638,40 @@ def test_stale_after_is_held_to_its_range(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert caught.value.problems == [f"{path}:2: poll.stale_after: must be at least 1d"]
+
+
+def test_retention_is_on_by_default_off_by_word_and_checked_at_its_lines(
+    tmp_path: Path,
+) -> None:
+    defaults = Settings().retention
+    assert defaults.enabled and defaults.items == timedelta(days=90)
+    assert (defaults.matches, defaults.deliveries) == (timedelta(days=730), timedelta(days=180))
+    path = tmp_path / "wirewatch.yaml"
+    for text in ("retention: off\n", "retention: false\n", "retention: {enabled: false}\n"):
+        path.write_text(text)
+        assert not load_settings(path).retention.enabled
+    path.write_text("retention:\n  items: 30d\n  matches: never\n  deliveries: 1y\n")
+    kept = load_settings(path).retention
+    assert (kept.items, kept.matches, kept.deliveries) == (
+        timedelta(days=30),
+        None,
+        timedelta(days=365),
+    )
+    path.write_text(
+        "data_dir: d\nretention:\n  items: 1d\n  matches: 2 years\n  every: 0s\n  seen: 3d\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [
+        f"{path}:3: retention.items: must be at least 7d",
+        f"{path}:4: retention.matches: '2 years' is not a duration such as 90s, 15m, 2h or 1d",
+        f"{path}:5: retention.every: must be longer than 0s",
+        f"{path}:6: retention.seen: unknown key",
+    ]
+    path.write_text("data_dir: d\nretention: 90d\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [
+        f"{path}:2: retention: expected off, on, or a mapping of items, matches, deliveries, "
+        "seen_keys and every (docs/configuration.md)"
+    ]

@@ -28,7 +28,7 @@ from bot.core.models import (
 )
 from bot.delivery.outbox import Outbox
 from bot.matching.stories import StoryIndex
-from bot.storage.schema import metadata
+from bot.storage.schema import metadata, seen_keys
 from bot.storage.store import Store, open_engine
 
 T0 = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
@@ -74,6 +74,11 @@ async def populate(url: str) -> None:
         assert claimed is not None and claimed.first_attempt_at == later
         await outbox.queue.mark_sent(alert, "message-1", later)
         await outbox.digests.queue_now(digest.id, later)
+        async with store.engine.begin() as conn:  # the key of an item retention pruned
+            feed_id = (await store.list_feeds())[0].id
+            row = {"feed_id": feed_id, "key": "old", "url": "https://a.example.test/old",
+                   "seen_at": later}  # fmt: skip
+            await conn.execute(seen_keys.insert().values(row))
     finally:
         await store.close()
 
@@ -133,9 +138,9 @@ async def test_every_table_moves_and_the_installation_carries_on(
     assert await migrate_db("--from", source, "--to", plain(db_url)) == 0
     out, err = capsys.readouterr()
     assert await snapshot(db_url) == before
-    assert all(before[name] for name in ("items", "matches", "stories", "deliveries"))
+    assert all(before[name] for name in ("items", "matches", "stories", "deliveries", "seen_keys"))
     assert "items: 4/4" in err and "deliveries: 2/2" in err
-    assert "copied 13 rows in 6 tables" in out
+    assert "copied 14 rows in 7 tables" in out
 
     store = await Store.open(db_url)
     outbox = Outbox.on(store.engine)

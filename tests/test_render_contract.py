@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import discord_render, slack
+from adapters import apprise_render, discord_render, slack
 from adapters.console import LINE_LIMIT, ConsoleAdapter, render
 from bot.chat.adapter import Adapter
 from bot.chat.message import (
@@ -244,6 +244,111 @@ def assert_discord_inert(text: str) -> None:
     assert_console_inert(text.replace("@" + discord_render.ZWJ, "@"))
 
 
+# --- apprise (markdown, html, text) ----------------------------------------------------------
+
+# The sizes of services that take each format: Telegram (Markdown, no title), email (HTML),
+# Mattermost (text, no title), ntfy (text, a title).
+APPRISE_LIMITS = {
+    "markdown": apprise_render.Limits(body=4096, title=0),
+    "html": apprise_render.Limits(body=32768, title=250),
+    "text": apprise_render.Limits(body=4000, title=0),
+    "text+title": apprise_render.Limits(body=7500, title=200),
+}
+_MD_ESCAPE = r"\\[!-/:-@\[-`{-~]"  # a backslash before ASCII punctuation
+_MD_LINK = r"\[((?:\\.|[^\[\]\\])*)\]\(((?:\([^()\s]*\)|[^\s()\\])+)\)"
+_MD_OUR_LINK = r"\*\*\[(?:\\.|[^\[\]\\])*\]\(https?://(?:\([^()\s]*\)|[^\s()\\])+\)\*\*"
+_MD_BLOCK = re.compile(r"^[ \t]*(?:#|>|[-+*][ \t]|\d+[.)][ \t]|=+[ \t]*$|-+[ \t]*$)", re.M)
+_HTML_OUR_TAG = re.compile(r'<a href="https?://[^"<>]*">|</a>|</?b>|<br>|</?p>|</?small>')
+
+
+def apprise_texts(payloads: Sequence[object]) -> list[str]:
+    """Each notification's title and body."""
+    texts = []
+    for payload in payloads:
+        assert isinstance(payload, apprise_render.Notification)
+        texts += [payload.title, payload.body]
+    return texts
+
+
+def check_apprise_limits(limits: apprise_render.Limits) -> Callable[[Sequence[object]], None]:
+    def check(payloads: Sequence[object]) -> None:
+        """A body in each notification, within the service's limit; a title within its
+        own (plain text, inert), or none where the service has no title."""
+        assert payloads
+        for payload in payloads:
+            assert isinstance(payload, apprise_render.Notification)
+            assert payload.body and len(payload.body) <= limits.body
+            assert len(payload.title) <= (limits.title if limits.title > 0 else 0)
+            # the title is plain text in every format: no mention, no angle bracket
+            assert not re.search("[@<>]", payload.title), payload.title[:200]
+            assert_console_inert(payload.title)
+
+    return check
+
+
+def apprise_visible(fmt: apprise_render.Format) -> Callable[[Sequence[object]], str]:
+    def visible(payloads: Sequence[object]) -> str:
+        """What a reader sees: titles as they are; in bodies, links as their label and
+        target, escapes undone."""
+        texts = apprise_texts(payloads)
+        pairs = zip(texts[::2], map(body, texts[1::2]), strict=True)
+        return "\n".join(t for pair in pairs for t in pair)
+
+    def body(text: str) -> str:
+        if fmt == "markdown":
+            pattern = re.compile(f"{_MD_LINK}|{_MD_ESCAPE}")
+            return pattern.sub(lambda m: f"{_md_unescape(m[1])} {m[2]}" if m[2] else m[0][1:], text)
+        if fmt == "html":
+            text = re.sub(r'<a href="([^"]*)">', lambda m: f" {html_unescape(m[1])} ", text)
+            return html_unescape(re.sub(r"<[^<>]*>", " ", text))
+        return text
+
+    return visible
+
+
+def _md_unescape(text: str) -> str:
+    return re.sub(_MD_ESCAPE, lambda m: m[0][1:], text)
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def assert_apprise_inert(fmt: apprise_render.Format) -> Callable[[str], None]:
+    def inert(text: str) -> None:
+        """No `@` and no `<!`/`<#` at all (so no mention on any service, whatever it
+        parses); in Markdown, once escapes and our own bold links and bold are taken
+        out, no markup character and no block syntax; in HTML, no tag but ours and no
+        `&` but an entity; and no control or invisible character anywhere."""
+        assert "@" not in text and "<!" not in text and "<#" not in text, text[:200]
+        if fmt == "markdown":
+            rest = re.sub(f"{_MD_ESCAPE}|{_MD_OUR_LINK}", "x", text).replace("**", "")
+            assert not re.search(r"[\[\]<>*_~|`\\&]", rest), rest[:200]
+            assert not _MD_BLOCK.search(rest), rest[:200]
+        if fmt == "html":
+            rest = _HTML_OUR_TAG.sub("", text)
+            assert "<" not in rest and ">" not in rest, rest[:200]
+            assert not re.search(r"&(?!(?:amp|lt|gt|quot|#x27);)", rest), rest[:200]
+        assert_console_inert(text)
+
+    return inert
+
+
+def apprise_contract(name: str) -> Contract:
+    fmt: apprise_render.Format = "text" if name.startswith("text") else name  # type: ignore[assignment]
+    limits = APPRISE_LIMITS[name]
+    return Contract(
+        name=f"apprise-{name}",
+        render=lambda message: apprise_render.render(message, fmt, limits),
+        check_limits=check_apprise_limits(limits),
+        visible_text=apprise_visible(fmt),
+        source_text=lambda payloads: "\n".join(apprise_texts(payloads)[1::2]),  # bodies
+        assert_inert=assert_apprise_inert(fmt),
+    )
+
+
 CONTRACTS = [
     Contract(
         name="console",
@@ -269,6 +374,7 @@ CONTRACTS = [
         source_text=lambda payloads: "\n".join(discord_texts(payloads, parsed_only=True)),
         assert_inert=assert_discord_inert,
     ),
+    *(apprise_contract(name) for name in APPRISE_LIMITS),
 ]
 
 # --- hostile and extreme messages ---------------------------------------------------------

@@ -45,6 +45,7 @@ async def test_a_version_1_database_is_upgraded_with_its_history(db_url: str) ->
                 ("items", "story_id"), ("matches", "routed_at"), ("feeds", "parse_warning"),
                 ("feeds", "title"), ("feeds", "user_agent"), ("feeds", "request_headers"),
                 ("feeds", "newest_item_at"), ("feeds", "last_item_count"),
+                ("feeds", "last_parsed_at"),
             )  # fmt: skip
             for table, column in dropped:
                 await conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")

@@ -126,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
         "backup", parents=[common], help="copy the SQLite database to FILE (safe while running)"
     )
     backup.add_argument("file", type=Path, help="the new backup file")
+    prune = sub.add_parser(
+        "prune",
+        parents=[common],
+        help="delete what the retention settings let go, now (a running bot does it hourly)",
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; delete nothing"
+    )
+    prune.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then rewrite the database to return all free space (SQLite: the bot stopped)",
+    )
     mig = sub.add_parser(
         "migrate-db",
         parents=[common],

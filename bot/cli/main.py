@@ -52,6 +52,7 @@ COMMANDS = {
     "export-opml": Handler("opml", "export_opml"),
     "backup": Handler("database", "backup", takes="settings"),
     "migrate-db": Handler("database", "migrate_db", takes="settings"),
+    "prune": Handler("prune", "prune", takes="settings"),
 }
 
 

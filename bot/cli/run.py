@@ -52,6 +52,8 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
             settings.poll.tick.total_seconds(),
             stop,
             deliver=app.tick,
+            prune=app.prune if app.pruner is not None else None,
+            prune_seconds=settings.retention.every.total_seconds(),
         )
         log.info("stopped")
     return 0

@@ -1,8 +1,10 @@
 """Channel references: where a subscription's messages go.
 
 `console`, `discord:<channel id>`, `discord-webhook:<name>`, `slack:<channel id>`,
-`slack-webhook:<name>`. A webhook URL is a secret, so the config names it and the
-adapter reads it from `WIREWATCH_<PLATFORM>_WEBHOOK_<NAME>` (or `..._FILE`).
+`slack-webhook:<name>`, `apprise:<name>`, `webhook:<name>`. A channel's URL is a secret,
+so the config names it and the adapter reads it from the environment (`secret_env`):
+`WIREWATCH_<PLATFORM>_WEBHOOK_<NAME>`, `WIREWATCH_APPRISE_<NAME>` or
+`WIREWATCH_WEBHOOK_<NAME>` (each also `..._FILE`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# every platform an adapter serves; `discord-webhook:` goes to `discord`, and so on
+PLATFORMS = ("console", "discord", "slack", "apprise", "webhook")
+_NAME = re.compile(r"(?![a-z0-9_-]*[_-](?:file|secret)$)[a-z0-9][a-z0-9_-]{0,63}")
 _TARGETS = {
     "discord": (re.compile(r"\d{15,21}"), "a Discord channel id (15 to 21 digits)"),
     "discord-webhook": (
@@ -18,7 +23,11 @@ _TARGETS = {
     ),
     "slack": (re.compile(r"[CGD][A-Z0-9]{6,20}"), "a Slack channel id such as C0123456789"),
     "slack-webhook": (re.compile(r"[a-z0-9][a-z0-9_-]{0,63}"), "a webhook name (a-z, 0-9, _ or -)"),
+    "apprise": (_NAME, "a name (a-z, 0-9, _ or -) not ending in -file or -secret"),
+    "webhook": (_NAME, "a name (a-z, 0-9, _ or -) not ending in -file or -secret"),
 }
+# the variable of `webhook:x-secret` would be x's secret; of `apprise:x-file`, x's file
+_SECRET_PREFIXES = {"apprise": "WIREWATCH_APPRISE_", "webhook": "WIREWATCH_WEBHOOK_"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +46,18 @@ class ChannelRef:
         return self.platform.removesuffix("-webhook")
 
     def webhook_env(self) -> str | None:
-        """The environment variable holding this webhook's URL, for webhook channels."""
+        """The environment variable holding this channel's URL, for channels that are
+        named URLs (the platforms' webhooks, `apprise:`, `webhook:`); else None."""
+        name = self.target.upper().replace("-", "_")
+        if self.platform in _SECRET_PREFIXES:
+            return _SECRET_PREFIXES[self.platform] + name
         if not self.platform.endswith("-webhook"):
             return None
-        platform = self.adapter.upper()
-        return f"WIREWATCH_{platform}_WEBHOOK_{self.target.upper().replace('-', '_')}"
+        return f"WIREWATCH_{self.adapter.upper()}_WEBHOOK_{name}"
+
+    def signing_env(self) -> str | None:
+        """The environment variable holding a `webhook:` channel's signing secret."""
+        return f"{self.webhook_env()}_SECRET" if self.platform == "webhook" else None
 
 
 def parse_channel(reference: str) -> ChannelRef:
@@ -53,7 +69,8 @@ def parse_channel(reference: str) -> ChannelRef:
     if not sep or platform not in _TARGETS:
         raise ValueError(
             f"{reference!r} is not a channel: expected console, discord:<channel id>, "
-            "discord-webhook:<name>, slack:<channel id> or slack-webhook:<name>"
+            "discord-webhook:<name>, slack:<channel id>, slack-webhook:<name>, "
+            "apprise:<name> or webhook:<name>"
         )
     pattern, expected = _TARGETS[platform]
     if not pattern.fullmatch(target):

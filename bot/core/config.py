@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.core.channels import followup_problem, parse_channel
+from bot.core.channels import PLATFORMS, followup_problem, parse_channel
 from bot.core.cron import check_timezone, next_fire, parse_quiet_hours
 from bot.core.environment import variable, webhook_problem
 from bot.core.errors import ConfigError
@@ -41,7 +41,7 @@ from bot.core.web_settings import WebSettings, read_web_section, web_overrides
 from bot.core.wording import quoted
 from bot.core.yaml_source import YamlDocument, load_yaml
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 # items taken from one feed body at most: ten times an ordinary feed and more than the
 # busiest carry, while the parser's answer stays well under a megabyte
 DEFAULT_MAX_ITEMS = 500
@@ -75,8 +75,8 @@ _OWN_HEADERS = {
 
 
 def duration_seconds(value: Any) -> float:
-    """`90`, `"90s"`, `"15m"`, `"2h"`, `"1d"`, `"1h30m"` → seconds (infinite when the
-    number is); anything else, NaN included, is a ValueError."""
+    """`90`, `"90s"`, `"15m"`, `"2h"`, `"1d"`, `"1h30m"`, `"2y"` (a year is 365 days) →
+    seconds (infinite when the number is); anything else, NaN included, is a ValueError."""
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, bool):
@@ -87,7 +87,7 @@ def duration_seconds(value: Any) -> float:
         seconds = value
     else:
         text = str(value).strip().lower().replace(" ", "")
-        parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)([smhdw])", text)
+        parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)([smhdwy])", text)
         if not parts or "".join(n + u for n, u in parts) != text:
             raise ValueError(f"{quoted(value)} is not a duration such as 90s, 15m, 2h or 1d")
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
@@ -110,6 +110,20 @@ def _duration_between(shortest: timedelta, longest: timedelta) -> BeforeValidato
         if seconds > longest.total_seconds():
             raise ValueError(f"must be at most {_show_duration(longest)}")
         return timedelta(seconds=seconds)
+
+    return BeforeValidator(check)
+
+
+def _kept_for(shortest: timedelta) -> BeforeValidator:
+    """A retention time: a duration of at least `shortest` (at most a century), or
+    `never` (also `false`) for rows kept for ever (None)."""
+    duration = _duration_between(shortest, 36500 * _DAY)
+
+    def check(value: Any) -> timedelta | None:
+        if value is False or (isinstance(value, str) and value.strip().lower() == "never"):
+            return None
+        result: timedelta = duration.func(value)  # type: ignore[call-arg]
+        return result
 
     return BeforeValidator(check)
 
@@ -429,9 +443,34 @@ class DeliverySettings(_Strict):
     @field_validator("pacing")
     @classmethod
     def _platforms(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
-        unknown = sorted(set(value) - {"console", "discord", "slack"})
+        unknown = sorted(set(value) - set(PLATFORMS))
         if unknown:
-            raise ValueError(f"unknown platform {unknown[0]!r} (expected console, discord, slack)")
+            raise ValueError(f"unknown platform {unknown[0]!r} (expected {', '.join(PLATFORMS)})")
+        return value
+
+
+class RetentionSettings(_Strict):
+    """How long the database keeps what it stores; pruned in batches `every` so often.
+    `retention: off` (or `false`) keeps everything; each time may also be `never`."""
+
+    enabled: bool = True
+    items: Annotated[timedelta | None, _kept_for(7 * _DAY)] = 90 * _DAY  # matched nothing
+    matches: Annotated[timedelta | None, _kept_for(30 * _DAY)] = 730 * _DAY  # and stories
+    deliveries: Annotated[timedelta | None, _kept_for(30 * _DAY)] = 180 * _DAY  # finished
+    # a pruned item's key, after its feed's last parsed body no longer held it
+    seen_keys: Annotated[timedelta, _duration_between(_DAY, 3650 * _DAY)] = 30 * _DAY
+    every: Annotated[timedelta, _duration_between(_MINUTE, _DAY)] = _HOUR
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_off_or_mapping(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if not isinstance(value, dict | RetentionSettings):
+            raise ValueError(
+                "expected off, on, or a mapping of items, matches, deliveries, seen_keys "
+                "and every (docs/configuration.md)"
+            )
         return value
 
 
@@ -502,6 +541,7 @@ class Settings(_Strict):
     poll: PollSettings = PollSettings()
     subscriptions: list[SubscriptionConfig] = []
     delivery: DeliverySettings = DeliverySettings()
+    retention: RetentionSettings = RetentionSettings()
     web: WebSettings = WebSettings()
 
     @field_validator("subscriptions")

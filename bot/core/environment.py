@@ -12,6 +12,7 @@ is a ConfigError naming the variable, never a failure later on.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import urllib.request
@@ -101,8 +102,18 @@ def names_starting(prefix: str) -> list[str]:
 
 
 def webhook_variables(platform: str) -> list[str]:
-    """The webhook variables set for `platform` (`discord`, `slack`)."""
-    return names_starting(f"WIREWATCH_{platform.upper()}_WEBHOOK_")
+    """The channel URL variables set for `platform` (`discord`, `slack`: webhooks;
+    `apprise`, `webhook`: every channel), `_FILE` forms included, signing secrets not."""
+    prefix = (
+        f"WIREWATCH_{platform.upper()}_"
+        if platform in ("apprise", "webhook")
+        else f"WIREWATCH_{platform.upper()}_WEBHOOK_"
+    )
+    return [
+        name
+        for name in names_starting(prefix)
+        if not name.removesuffix("_FILE").endswith("_SECRET")
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +221,10 @@ _API_URL_VARIABLES = {"slack": "WIREWATCH_SLACK_API_URL", "discord": "WIREWATCH_
 
 
 def webhook_problem(channel: ChannelRef) -> str | None:
-    """Why webhook channel `channel` cannot be posted to (its variable unset, unreadable,
-    or not an https URL of its platform's webhooks), or None; never shows the URL."""
+    """Why channel `channel`, if it is a named URL, cannot be posted to (its variable
+    unset or unreadable; a platform's webhook not an https URL of that platform; a signed
+    webhook's URL or secret unfit), or None; never shows the URL or the secret. (Whether
+    apprise can use an `apprise:` URL is the apprise adapter's to say.)"""
     name = channel.webhook_env()
     if name is None:
         return None
@@ -224,6 +237,10 @@ def webhook_problem(channel: ChannelRef) -> str | None:
         others = [v.removesuffix("_FILE") for v in webhook_variables(platform)]
         hint = f" (set now: {', '.join(sorted(set(others)))})" if others else ""
         return f"{channel} needs its URL in {name} (or {name}_FILE), which is not set{hint}"
+    if platform == "apprise":
+        return None
+    if platform == "webhook":
+        return signed_webhook_problem(channel, url)
     parsed = urlsplit(url)
     host = (parsed.hostname or "").lower()
     proxy = urlsplit(variable(_API_URL_VARIABLES[platform]) or "").hostname
@@ -236,3 +253,56 @@ def webhook_problem(channel: ChannelRef) -> str | None:
     if platform == "discord" and not parsed.path.startswith("/api/webhooks/"):
         return f"{name} must hold a Discord webhook URL (https://discord.com/api/webhooks/…)"
     return None
+
+
+SIGNING_SECRET_MIN = 16  # characters of a signed webhook's shared secret
+
+
+def signed_webhook_problem(channel: ChannelRef, url: str) -> str | None:
+    """Why signed webhook `channel` (URL `url`) cannot be posted to, or None: the URL must
+    be https (plain http only to this machine: localhost, 127.0.0.0/8, ::1) with a host,
+    and the secret in `..._SECRET` (or `_SECRET_FILE`) at least SIGNING_SECRET_MIN
+    characters. Never shows the URL or the secret."""
+    name = channel.webhook_env()
+    try:
+        parsed = urlsplit(url)
+        host = (parsed.hostname or "").lower()
+    except ValueError:
+        return f"{name} does not hold a URL"
+    loopback = host == "localhost" or _is_loopback_address(host)
+    if parsed.scheme not in ("https", "http") or not host:
+        plain = re.fullmatch(r"[a-z][a-z0-9+.-]{0,20}", parsed.scheme)
+        shown = f"{parsed.scheme}://…" if plain and host else "something else"
+        return f"{name} must hold an https URL, not {shown}"
+    if parsed.scheme == "http" and not loopback:
+        return (
+            f"{name} must hold an https URL: plain http is allowed only to this machine "
+            f"(localhost), not to {host}"
+        )
+    secret_name = channel.signing_env()
+    assert secret_name is not None
+    try:
+        secret = read_secret(secret_name)
+    except ConfigError as exc:
+        return "; ".join(exc.problems)
+    if not secret:
+        return (
+            f"{channel} needs its signing secret in {secret_name} (or {secret_name}_FILE), "
+            "which is not set"
+        )
+    if len(secret) < SIGNING_SECRET_MIN:
+        return f"{secret_name}: a signing secret needs at least {SIGNING_SECRET_MIN} characters"
+    return None
+
+
+def signing_secret(channel: ChannelRef) -> str | None:
+    """The signing secret of `webhook:` channel `channel`, or None when unset."""
+    name = channel.signing_env()
+    return read_secret(name) if name else None
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -74,6 +74,7 @@ class FeedState:
     # was dated) and how many items it held (None: no body parsed since this was kept)
     newest_item_at: datetime | None = None
     last_item_count: int | None = None
+    last_parsed_at: datetime | None = None  # the last poll whose body was parsed
 
     @property
     def named(self) -> bool:

@@ -12,10 +12,10 @@ from bot.chat.adapter import Adapter
 from bot.core.clock import Clock, utcnow
 from bot.core.collector import settle_after_startup
 from bot.core.config import Settings
-from bot.core.environment import DiscordSettings, SlackSettings, feed_token
+from bot.core.environment import DiscordSettings, SlackSettings, feed_token, webhook_variables
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
-from bot.delivery.dispatcher import Dispatcher, RetryPolicy, Worker
+from bot.delivery.dispatcher import STORY_WINDOW, Dispatcher, RetryPolicy, Worker
 from bot.delivery.outbox import Outbox
 from bot.feeds.feed_admin import FeedAdmin
 from bot.feeds.feedlist import declared_feeds
@@ -33,11 +33,27 @@ from bot.service.preflight import check_subscriptions, configured_platforms
 from bot.service.watchlist_feeds import feed_routes
 from bot.service.web import WebServer, status_routes
 from bot.storage.leases import Leases, new_owner
+from bot.storage.retention import KINDS, Pruned, Pruner, RetentionPolicy
 from bot.storage.run_lock import RunLock
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
 SCHEDULER_MAX_AGE = 120.0  # seconds without a scheduler tick before /readyz fails
+RUNNING_PAUSE = 0.05  # seconds a running bot's pruning waits between two batches
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy | None:
+    """The `retention` settings as the pruner takes them; None when retention is off."""
+    kept = settings.retention
+    if not kept.enabled:
+        return None
+    return RetentionPolicy(
+        items=kept.items,
+        matches=kept.matches,
+        deliveries=kept.deliveries,
+        seen_keys=kept.seen_keys,
+        story_window=STORY_WINDOW,
+    )
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -75,7 +91,8 @@ def console_only() -> dict[str, Adapter]:
 
 def available_adapters() -> dict[str, Adapter]:
     """One adapter per configured platform (each platform's library is loaded only here,
-    and only when it is configured)."""
+    and only when it is configured: apprise and signed webhooks when a variable of
+    theirs is set)."""
     from adapters.console import ConsoleAdapter
 
     adapters: dict[str, Adapter] = {"console": ConsoleAdapter()}
@@ -89,6 +106,14 @@ def available_adapters() -> dict[str, Adapter]:
         from adapters.slack import SlackAdapter
 
         adapters["slack"] = SlackAdapter(slack)
+    if webhook_variables("apprise"):
+        from adapters.apprise import AppriseAdapter
+
+        adapters["apprise"] = AppriseAdapter()
+    if webhook_variables("webhook"):
+        from adapters.webhook import WebhookAdapter
+
+        adapters["webhook"] = WebhookAdapter()
     return adapters
 
 
@@ -124,6 +149,7 @@ class App:
     heartbeat: Heartbeat
     web: WebServer | None = None
     parser: ParseWorker | None = None  # None: feeds are parsed in threads of this process
+    pruner: Pruner | None = None  # None: retention is off
 
     @property
     def console_subscribed(self) -> bool:
@@ -134,6 +160,20 @@ class App:
         """The scheduler's delivery tick: a heartbeat, then `Dispatcher.tick`."""
         self.heartbeat.beat()
         return await self.dispatcher.tick()
+
+    async def prune(self) -> Pruned:
+        """The scheduler's retention job: prune what the policy lets go, now."""
+        if self.pruner is None:
+            return Pruned()
+        done = await self.pruner.prune(self.pipeline.clock())
+        if done.rows or done.pages:
+            log.info(
+                "retention: %s deleted (%s), %d free pages returned",
+                f"{done.rows:,} rows",
+                ", ".join(f"{k.replace('_', ' ')} {getattr(done, k):,}" for k in KINDS),
+                done.pages,
+            )
+        return done
 
     async def readiness(self) -> Readiness:
         """The `/readyz` checks: scheduler, store, each adapter."""
@@ -254,9 +294,11 @@ async def _open(
             store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics,
             feed_claims(settings, worker),
         )  # fmt: skip
+        policy_kept = retention_policy(settings)
+        pruner = Pruner(store.engine, policy_kept, pause=RUNNING_PAUSE) if policy_kept else None
         app = App(
             settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
-            feed_admin, adapters, metrics, Heartbeat(), server, parser,
+            feed_admin, adapters, metrics, Heartbeat(), server, parser, pruner,
         )  # fmt: skip
         if server is not None:
             server.add_routes(

@@ -24,9 +24,11 @@ from bot.matching.watchlists import Watchlist, load_configured_watchlists
 
 
 def configured_platforms() -> set[str]:
-    """The platforms this installation can deliver to: the console always, and each chat
-    platform whose secrets are in the environment. Raises ConfigError on an unreadable one."""
-    platforms = {"console"}
+    """The platforms this installation can deliver to: the console, apprise and signed
+    webhooks always (each of their channels names its own variables, which
+    `webhook_problem` checks), and each chat platform whose secrets are in the
+    environment. Raises ConfigError on an unreadable one."""
+    platforms = {"console", "apprise", "webhook"}
     if DiscordSettings.from_env().configured():
         platforms.add("discord")
     if SlackSettings.from_env().configured():
@@ -51,8 +53,33 @@ def check_subscriptions(
             problems.append(f"subscriptions.{n}.channel: {problem}")
     if problem := repeated_subscriptions(settings.subscriptions):
         problems.append(f"subscriptions: {problem}")
+    problems += apprise_problems(settings)
     if problems:
         raise ConfigError(problems)
+
+
+def apprise_problems(settings: Settings) -> list[str]:
+    """One problem per subscription whose `apprise:` URL apprise cannot use (parsed and
+    instantiated, never sent to); apprise is loaded only when a subscription names one.
+    A URL not set is `webhook_problem`'s to report, and is skipped here."""
+    named = [
+        (n, channel)
+        for n, sub in enumerate(settings.subscriptions)
+        if (channel := parse_channel(sub.channel)).platform == "apprise"
+    ]
+    if not named:
+        return []
+    from adapters.apprise import url_problem  # lazily: apprise loads its 100 plugins
+
+    problems = []
+    for n, channel in named:
+        try:
+            problem = url_problem(channel)
+        except ConfigError:
+            continue  # unreadable: already reported by webhook_problem
+        if problem:
+            problems.append(f"subscriptions.{n}.channel: {problem}")
+    return problems
 
 
 def load_configuration(path: Path | None) -> tuple[Settings, list[Watchlist]]:
@@ -78,6 +105,7 @@ def load_configuration(path: Path | None) -> tuple[Settings, list[Watchlist]]:
         )
     except ConfigError as exc:
         raise ConfigError([*exc.problems, *problems]) from exc
+    problems += apprise_problems(settings)
     if problems:
         raise ConfigError(problems)
     return settings, watchlists

@@ -1,12 +1,12 @@
-"""APScheduler wiring only: a tick that starts a poll cycle when none is running, and
-the delivery tick."""
+"""APScheduler wiring only: a tick that starts a poll cycle when none is running, the
+delivery tick, and the retention job."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -14,6 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 10.0  # seconds an in-flight cycle gets to finish on shutdown
 DELIVERY_TICK = 1.0  # seconds between two looks at the outbox
+PRUNE_DELAY = 60.0  # seconds after startup before the first retention run
 
 
 async def run_until_stopped(
@@ -21,9 +22,12 @@ async def run_until_stopped(
     tick_seconds: float,
     stop: asyncio.Event,
     deliver: Callable[[], Awaitable[object]] | None = None,
+    prune: Callable[[], Awaitable[object]] | None = None,
+    prune_seconds: float = 3600.0,
 ) -> None:
     """Run `cycle` at once and then on every tick, never two at a time, until `stop` is set;
-    and `deliver` (route, queue digests, hand out due deliveries) every DELIVERY_TICK.
+    `deliver` (route, queue digests, hand out due deliveries) every DELIVERY_TICK; and
+    `prune` (retention, in small batches) every `prune_seconds`, first after PRUNE_DELAY.
 
     Each tick only starts a cycle; the cycle itself picks the feeds that are due, so a
     slow cycle delays the next one instead of piling up. On stop, an in-flight cycle
@@ -57,6 +61,17 @@ async def run_until_stopped(
             coalesce=True,
             max_instances=1,
             misfire_grace_time=5,
+        )
+    if prune is not None:
+        scheduler.add_job(
+            _guarded,
+            IntervalTrigger(seconds=prune_seconds),
+            args=[prune, "retention"],
+            id="retention",
+            next_run_time=datetime.now(UTC) + timedelta(seconds=min(PRUNE_DELAY, prune_seconds)),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(prune_seconds),
         )
     scheduler.start()
     try:

@@ -94,7 +94,10 @@ feeds = sa.Table(
     sa.Column("request_headers", sa.JSON(none_as_null=True)),  # [[name, value], ...]
     sa.Column("newest_item_at", UTCDateTime),
     sa.Column("last_item_count", sa.Integer),
-    # v10: the worker polling the feed now, and until when its claim holds
+    # v10: when a body of the feed was last parsed (an OK poll), which tells whether a
+    # pruned item's seen key may still come back (see `seen_keys`)
+    sa.Column("last_parsed_at", UTCDateTime),
+    # v11: the worker polling the feed now, and until when its claim holds
     sa.Column("lease_owner", sa.Text),
     sa.Column("lease_until", UTCDateTime),
 )
@@ -134,6 +137,22 @@ matches = sa.Table(
     sa.Index("ix_matches_watchlist_time", "watchlist", "matched_at"),
 )
 
+# v10: the feed-side keys of pruned items, kept while a feed may still carry them, so that
+# an item deleted by retention is not taken for a new one. `seen_at` is when the item was
+# pruned or last found in a parsed body of any feed; a key whose feed has parsed a body
+# since without it, longer than `retention.seen_keys` ago, is deleted.
+seen_keys = sa.Table(
+    "seen_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("feed_id", sa.Integer, sa.ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("seen_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("feed_id", "key", name="uq_seen_keys_feed_key"),
+    sa.Index("ix_seen_keys_url", "url"),
+    sa.Index("ix_seen_keys_seen_at", "seen_at"),
+)
 
 stories = sa.Table(
     "stories",
@@ -200,13 +219,13 @@ deliveries = sa.Table(
     # alert's thread once a reply opened one (Discord's thread channel)
     sa.Column("parent_id", sa.Integer),
     sa.Column("thread_id", sa.Text),
-    # v10: the worker sending it (state `sending`), and until when its claim holds
+    # v11: the worker sending it (state `sending`), and until when its claim holds
     sa.Column("lease_owner", sa.Text),
     sa.Column("lease_until", UTCDateTime),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
 )
 
-# v10: named leases shared by the workers of one database (the router, a channel's sender)
+# v11: named leases shared by the workers of one database (the router, a channel's sender)
 leases = sa.Table(
     "leases",
     metadata,
@@ -294,7 +313,22 @@ def _alert_followups_v9(conn: Connection) -> None:
     )
 
 
-def _worker_leases_v10(conn: Connection) -> None:
+def _retention_v10(conn: Connection) -> None:
+    """Retention: the seen keys of pruned items, each feed's last parse time (which tells
+    when a pruned item has left its feed), and deliveries indexed by story. (SQLite
+    files created from this version on are in incremental auto_vacuum mode; an older
+    file changes mode at its first `wirewatch prune --vacuum`.)"""
+    metadata.create_all(conn, tables=[seen_keys])
+    _add_column(conn, "feeds", "last_parsed_at", _datetime_sql(conn))
+    # deleting a story sets its deliveries' story_id to NULL: found by index, not a scan
+    conn.execute(
+        sa.text(
+            "CREATE INDEX ix_deliveries_story ON deliveries (story_id) WHERE story_id IS NOT NULL"
+        )
+    )
+
+
+def _worker_leases_v11(conn: Connection) -> None:
     """Workers sharing one database claim feeds and deliveries for a while (`lease_owner`,
     `lease_until`), and hold named leases (`leases`) for work one of them does at a time."""
     for table in ("feeds", "deliveries"):
@@ -328,7 +362,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _feed_title_v7,
     _feed_requests_and_staleness_v8,
     _alert_followups_v9,
-    _worker_leases_v10,
+    _retention_v10,
+    _worker_leases_v11,
 ]
 
 

@@ -31,7 +31,7 @@ from bot.core.models import (
     StoredItem,
 )
 from bot.storage.database_url import async_database_url
-from bot.storage.schema import feeds, items, matches, migrate
+from bot.storage.schema import feeds, items, matches, migrate, seen_keys
 
 _STORE_LOCK = 0x77770001  # the PostgreSQL advisory lock of `record_polls`
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
@@ -238,21 +238,23 @@ class Store:
         """Store each poll's feed state, its new items and their matches, in one transaction.
 
         An item is new when neither its (feed, key) nor its canonical URL is stored yet,
-        across all feeds. New items of a feed's first successful poll, and items published
-        longer than `max_item_age` ago, are stored but not reportable. Returns every
-        (new item, match) pair and the number of new items by feed id.
+        across all feeds, as an item or as the seen key of an item retention pruned. New
+        items of a feed's first successful poll, and items published longer than
+        `max_item_age` ago, are stored but not reportable. Returns every (new item, match)
+        pair and the number of new items by feed id.
         """
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # workers store one batch at a time, so
                 # that two never both take the same new item (or URL) for theirs
                 await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_STORE_LOCK)))
             fresh = await _new_items(conn, polls, max_item_age)
+            fresh = await _not_pruned(conn, fresh)
             await _insert_items(conn, fresh)
             matched = [(new, m) for new in fresh for m in new.matches]
             ids = await _item_ids(conn, {(new.feed_id, new.item.key) for new, _ in matched})
             found = [
                 (StoredItem(ids[(f, i.key)], f, i, seen, reportable), m)
-                for (f, i, seen, reportable, _), m in matched
+                for (f, i, seen, reportable, *_), m in matched
             ]
             new_by_feed = Counter(new.feed_id for new in fresh)
             update = _feeds_update(conn.dialect)
@@ -327,6 +329,7 @@ class _Fresh(NamedTuple):
     first_seen: datetime
     reportable: bool
     matches: tuple[Match, ...]
+    known_feed: bool  # the feed had a successful poll before (its keys can be compared)
 
 
 async def _new_items(
@@ -358,8 +361,63 @@ async def _new_items(
         first_poll = poll.feed.first_polled_at is None
         cutoff = poll.polled_at - max_item_age
         reportable = not first_poll and (item.published is None or item.published >= cutoff)
-        fresh.append(_Fresh(poll.feed.id, item, poll.polled_at, reportable, found))
+        fresh.append(_Fresh(poll.feed.id, item, poll.polled_at, reportable, found, not first_poll))
     return fresh
+
+
+_SEEN_BY_KEY = sa.select(seen_keys.c.id, seen_keys.c.feed_id, seen_keys.c.key).where(
+    seen_keys.c.feed_id.in_(sa.bindparam("feeds", expanding=True)),
+    seen_keys.c.key.in_(sa.bindparam("keys", expanding=True)),
+)
+_SEEN_BY_URL = sa.select(seen_keys.c.id, seen_keys.c.url).where(
+    seen_keys.c.url.in_(sa.bindparam("urls", expanding=True))
+)
+
+
+async def _not_pruned(conn: AsyncConnection, fresh: list[_Fresh]) -> list[_Fresh]:
+    """`fresh` without the items retention pruned that a feed still carries (their seen
+    key, by feed and key or by canonical URL, is stored); those keys are marked seen at
+    this poll, which keeps them while the feed carries the item."""
+    if not fresh:
+        return fresh
+    by_key: dict[tuple[int, str], int] = {}
+    pairs = [(f.feed_id, f.item.key) for f in fresh if f.known_feed]
+    for start in range(0, len(pairs), _CHUNK):
+        chunk = pairs[start : start + _CHUNK]
+        wanted = set(chunk)
+        result = await conn.execute(
+            _SEEN_BY_KEY,
+            {"feeds": sorted({f for f, _ in chunk}), "keys": sorted({k for _, k in chunk})},
+        )
+        by_key |= {(r.feed_id, r.key): r.id for r in result if (r.feed_id, r.key) in wanted}
+    by_url: dict[str, int] = {}
+    urls = sorted({f.item.url for f in fresh if f.item.url})
+    for start in range(0, len(urls), _CHUNK):
+        result = await conn.execute(_SEEN_BY_URL, {"urls": urls[start : start + _CHUNK]})
+        by_url |= {r.url: r.id for r in result}
+    if not by_key and not by_url:
+        return fresh
+    kept: list[_Fresh] = []
+    seen_at: dict[int, datetime] = {}
+    for new in fresh:
+        key_hit = by_key.get((new.feed_id, new.item.key))  # only a known feed's pairs
+        url_hit = by_url.get(new.item.url) if new.item.url else None
+        ids = [i for i in (key_hit, url_hit) if i is not None]
+        if not ids:
+            kept.append(new)
+        for seen_id in ids:
+            seen_at[seen_id] = max(seen_at.get(seen_id, new.first_seen), new.first_seen)
+    by_time: dict[datetime, list[int]] = defaultdict(list)
+    for seen_id, when in seen_at.items():
+        by_time[when].append(seen_id)
+    for when, ids in by_time.items():
+        for start in range(0, len(ids), _CHUNK):
+            await conn.execute(
+                seen_keys.update()
+                .where(seen_keys.c.id.in_(ids[start : start + _CHUNK]))
+                .values(seen_at=when)
+            )
+    return kept
 
 
 def indexable(item: Item) -> Item:
@@ -392,7 +450,7 @@ _FEED_COLUMNS = (
     "feed_id", "last_status", "consecutive_failures", "next_poll_at", "hold_until",
     "items_seen", "fetch_url", "etag", "last_modified", "body_hash", "last_success_at",
     "first_polled_at", "last_error", "last_error_at", "disabled_reason", "parse_warning",
-    "title", "newest_item_at", "last_item_count", "lease_until",
+    "title", "newest_item_at", "last_item_count", "last_parsed_at", "lease_until",
 )  # fmt: skip
 
 
@@ -463,7 +521,7 @@ async def _insert_items(conn: AsyncConnection, new: Sequence[_Fresh]) -> None:
     rows = bulk.rows(
         (feed_id, item.key, item.url, item.title, item.summary, item.source, item.published,
          first_seen, reportable)
-        for feed_id, item, first_seen, reportable, _ in new
+        for feed_id, item, first_seen, reportable, *_ in new
     )  # fmt: skip
     await conn.exec_driver_sql(bulk.sql, rows)
 
@@ -588,10 +646,10 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
     # a body parsed anew says what is wrong with it now; any other poll leaves it as it was
     parse_warning = poll.parse_warning if poll.outcome is Outcome.OK else feed.parse_warning
     title = poll.feed_title if poll.outcome is Outcome.OK and poll.feed_title else feed.title
-    newest, count = feed.newest_item_at, feed.last_item_count
+    newest, count, parsed = feed.newest_item_at, feed.last_item_count, feed.last_parsed_at
     if poll.outcome is Outcome.OK:  # a body parsed anew: what it holds now
         newest = max((i.published for i in poll.items if i.published is not None), default=None)
-        count = len(poll.items)
+        count, parsed = len(poll.items), now
     return (
         feed.id,
         fetch.status,
@@ -612,6 +670,7 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
         title,
         newest,
         count,
+        parsed,
         None,  # the poll is stored: the claim on the feed ends
     )
 
@@ -659,6 +718,9 @@ def stored_item(row: sa.Row[Any]) -> StoredItem:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
+    # takes effect in a file that has no table yet (a new database); an older file keeps
+    # its mode until `wirewatch prune --vacuum` rewrites it
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -204,20 +204,14 @@ class Store:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        claim = (
+            feeds.update()
+            .where(feeds.c.id.in_(chosen.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease)
+            .returning(*_FEED_STATE_COLUMNS)
+        )  # one statement, one round trip: claiming costs a cycle little
         async with self.engine.begin() as conn:
-            ids = [int(i) for i in (await conn.execute(chosen)).scalars()]
-            for chunk in range(0, len(ids), _CHUNK):
-                await conn.execute(
-                    feeds.update()
-                    .where(feeds.c.id.in_(ids[chunk : chunk + _CHUNK]))
-                    .values(lease_owner=owner, lease_until=now + lease)
-                )
-            claimed: list[FeedState] = []
-            for chunk in range(0, len(ids), _CHUNK):
-                query = sa.select(*_FEED_STATE_COLUMNS).where(
-                    feeds.c.id.in_(ids[chunk : chunk + _CHUNK])
-                )
-                claimed += [_feed_state(r) for r in (await conn.execute(query)).all()]
+            claimed = [_feed_state(r) for r in (await conn.execute(claim)).all()]
         return sorted(claimed, key=lambda f: f.id)
 
     async def release_feeds(self, owner: str | None = None) -> int:

@@ -94,8 +94,11 @@ class AppriseAdapter:
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
 
-    async def start(self, commands: CommandCore) -> None:
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
         """Nothing to connect: each notification is its own request."""
+
+    async def open_gateway(self) -> None:
+        """No event connection."""
 
     def routes(self) -> list[web.RouteDef]:
         """No routes."""

@@ -37,8 +37,11 @@ class ConsoleAdapter:
         self.stream = stream if stream is not None else sys.stdout
         self.sent = 0
 
-    async def start(self, commands: CommandCore) -> None:
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
         """Nothing to connect, and no slash commands on a terminal."""
+
+    async def open_gateway(self) -> None:
+        """A terminal has no event connection."""
 
     def routes(self) -> list[web.RouteDef]:
         """No routes: a terminal serves no requests."""

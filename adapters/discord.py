@@ -63,19 +63,23 @@ class DiscordAdapter:
         self.settings = settings
         if settings.api_url:
             discord.http.Route.BASE = settings.api_url.rstrip("/")
-        self.client: discord.Client | None = None
-        self.tree: app_commands.CommandTree[discord.Client] | None = None
+        self.client: discord.AutoShardedClient | None = None
+        self.tree: app_commands.CommandTree[discord.AutoShardedClient] | None = None
         self._gateway: asyncio.Task[None] | None = None
         self._connected = False
         self._gateway_error: str | None = None
         self._session: aiohttp.ClientSession | None = None  # for webhooks
 
-    async def start(self, commands: CommandCore) -> None:
-        """Log in (checking the token), sync `/news`, and connect the gateway in the
-        background. Webhooks alone need none of it."""
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
+        """Log in (checking the token), and with `gateway` open the gateway
+        (`open_gateway`). Webhooks alone need none of it.
+
+        The client is discord.py's AutoShardedClient: it asks Discord how many shards
+        the bot needs (one until it is in about a thousand servers) and runs them all.
+        """
         if not self.settings.token:
             return
-        client = discord.Client(
+        client = discord.AutoShardedClient(
             intents=discord.Intents(guilds=True),
             allowed_mentions=discord.AllowedMentions.none(),
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
@@ -89,11 +93,23 @@ class DiscordAdapter:
         client.event(self.on_disconnect)
         try:
             await self._call(client.login(self.settings.token))
-            await self._sync(guild)
         except DeliveryError:
             await client.close()
             raise
-        self._gateway = asyncio.create_task(self._run_gateway(client), name="discord gateway")
+        if gateway:
+            await self.open_gateway()
+
+    async def open_gateway(self) -> None:
+        """Register `/news` with Discord and connect the gateway in the background (once)."""
+        if self.client is None or self._gateway is not None:
+            return
+        guild = discord.Object(self.settings.guild_id) if self.settings.guild_id else None
+        try:
+            await self._sync(guild)
+        except DeliveryError:
+            await self.client.close()
+            raise
+        self._gateway = asyncio.create_task(self._run_gateway(self.client), name="discord gateway")
 
     def routes(self) -> list[web.RouteDef]:
         """No routes: Discord's commands arrive over the gateway."""
@@ -153,6 +169,8 @@ class DiscordAdapter:
             return None
         if self.client is None:
             return "Discord bot not started"
+        if self._gateway is None:
+            return None  # sending over REST; another worker holds the gateway
         if self._gateway_error:
             return self._gateway_error
         if not self._connected:
@@ -183,7 +201,7 @@ class DiscordAdapter:
         """The gateway connection dropped; discord.py reconnects."""
         self._connected = False
 
-    async def _run_gateway(self, client: discord.Client) -> None:
+    async def _run_gateway(self, client: discord.AutoShardedClient) -> None:
         """Hold the gateway connection (discord.py reconnects); an error it cannot
         recover from is logged and reported by `check_connection`."""
         try:

@@ -144,20 +144,30 @@ class SlackAdapter:
                 retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
             )
 
-    async def start(self, commands: CommandCore) -> None:
-        """Build the Bolt app with `/news`; connect Socket Mode if that is the mode."""
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
+        """Check the bot token and build the Bolt app with `/news`; with `gateway`, connect
+        Socket Mode if that is the mode (`open_gateway`)."""
         if self.client is None:
             return  # webhooks only: nothing to connect, no commands
         self._commands = commands
         try:
             await self._connect()
+            if gateway:
+                await self.open_gateway()
         except SlackApiError as exc:
             raise _delivery_error(exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"Slack unreachable: {exc!r}", retryable=True) from exc
 
+    async def open_gateway(self) -> None:
+        """Connect Socket Mode (once), if that is the mode; HTTP mode has no connection."""
+        if self.app is None or not self.settings.socket_mode or self._socket is not None:
+            return
+        self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+
     async def _connect(self) -> None:
-        """Check the bot token (`auth.test`), build the app, connect Socket Mode if used."""
+        """Check the bot token (`auth.test`) and build the app."""
         assert self.client is not None
         await self.client.auth_test()
         s = self.settings
@@ -165,21 +175,18 @@ class SlackAdapter:
             raise DeliveryError(
                 "Slack HTTP mode needs WIREWATCH_SLACK_SIGNING_SECRET", retryable=False
             )
+        if s.socket_mode and not s.app_token:
+            raise DeliveryError(
+                "Slack Socket Mode needs WIREWATCH_SLACK_APP_TOKEN (an xapp- token with "
+                "connections:write), or set WIREWATCH_SLACK_SOCKET_MODE=false for HTTP mode",
+                retryable=False,
+            )
         self.app = AsyncApp(
             client=self.client,
             signing_secret=s.signing_secret or "socket-mode-has-no-signatures",
             request_verification_enabled=not s.socket_mode,
         )
         self.app.command(COMMAND)(self._on_news)
-        if s.socket_mode:
-            if not s.app_token:
-                raise DeliveryError(
-                    "Slack Socket Mode needs WIREWATCH_SLACK_APP_TOKEN (an xapp- token with "
-                    "connections:write), or set WIREWATCH_SLACK_SOCKET_MODE=false for HTTP mode",
-                    retryable=False,
-                )
-            self._socket = AsyncSocketModeHandler(self.app, s.app_token)
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
 
     def routes(self) -> list[web.RouteDef]:
         """The web server routes this adapter serves: `/slack/events` in HTTP mode."""
@@ -271,9 +278,9 @@ class SlackAdapter:
             return None
         if self.app is None:
             return "Slack app not started"
-        if not self.settings.socket_mode:
-            return None
-        if self._socket is None or not await self._socket.client.is_connected():
+        if not self.settings.socket_mode or self._socket is None:
+            return None  # HTTP mode, or another worker holds the Socket Mode connection
+        if not await self._socket.client.is_connected():
             return "Slack Socket Mode disconnected (reconnecting)"
         return None
 

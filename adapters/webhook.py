@@ -124,8 +124,11 @@ class WebhookAdapter:
         self.clock = clock
         self._session: aiohttp.ClientSession | None = None
 
-    async def start(self, commands: CommandCore) -> None:
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
         """Nothing to connect; the HTTP session opens with the first POST."""
+
+    async def open_gateway(self) -> None:
+        """No event connection."""
 
     def routes(self) -> list[web.RouteDef]:
         """No routes."""

@@ -75,6 +75,8 @@ class FakeDiscord:
     guilds: list[dict[str, Any]] = field(default_factory=list)
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
     identify: dict[str, Any] | None = None
+    identifies: list[dict[str, Any]] = field(default_factory=list)  # one per shard connected
+    shards: int = 1  # what GET /gateway/bot recommends
     url: str = ""
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by id, as now
     _runner: web.AppRunner | None = None
@@ -131,6 +133,11 @@ class FakeDiscord:
         return _json(reply.body, reply.status, reply.headers)
 
     def _answer(self, method: str, path: str, body: Any) -> web.Response:
+        if path == "/gateway/bot":
+            limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+            return _json(
+                {"url": str(self.gateway), "shards": self.shards, "session_start_limit": limit}
+            )
         if path == "/users/@me":
             return _json(user(APP_ID, "wirewatch") | {"bot": True})
         if path == "/oauth2/applications/@me":
@@ -238,7 +245,8 @@ class FakeDiscord:
                     await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
                 elif data["op"] == 2:
                     self.identify = data["d"]
-                    await dispatch("READY", self._ready())
+                    self.identifies.append(data["d"])
+                    await dispatch("READY", self._ready(data["d"].get("shard") or [0, 1]))
                     for guild in self.guilds:
                         await dispatch("GUILD_CREATE", guild)
                     pusher = asyncio.create_task(push())
@@ -247,8 +255,9 @@ class FakeDiscord:
                 pusher.cancel()
         return ws
 
-    def _ready(self) -> dict[str, Any]:
+    def _ready(self, shard: list[int]) -> dict[str, Any]:
         return {
+            "shard": shard,
             "v": 10, "user": user(APP_ID, "wirewatch") | {"bot": True},
             "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds],
             "session_id": "session-1", "resume_gateway_url": str(self.gateway),

@@ -53,8 +53,11 @@ class RecordingAdapter:
         """Forget the failures still queued: the platform works again."""
         self._failures.clear()
 
-    async def start(self, commands: CommandCore) -> None:
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
         """Nothing to connect."""
+
+    async def open_gateway(self) -> None:
+        """No event connection."""
 
     def routes(self) -> list[web.RouteDef]:
         """No routes: a recording serves no requests."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.arguments import ROLES
 from bot.cli.main import COMMANDS, _report, main
 from bot.core.errors import (
     ConfigError,
@@ -17,6 +18,7 @@ from bot.core.errors import (
     UsageError,
     WirewatchError,
 )
+from bot.service.roles import Role
 
 HEAVY = (
     "sqlalchemy", "aiohttp", "discord", "slack_bolt", "slack_sdk", "rich", "apscheduler",
@@ -145,3 +147,18 @@ def test_a_database_url_is_shown_without_any_part_of_its_password(url: str, show
     from bot.storage.database_url import display_url
 
     assert display_url(url) == shown
+
+
+def test_run_roles_are_the_service_s_roles() -> None:
+    assert tuple(role.value for role in Role) == ROLES
+
+
+def test_a_role_on_sqlite_or_once_is_refused_in_our_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(f"default_feeds: false\ndatabase_url: sqlite:///{tmp_path / 'w.db'}\n")
+    for args in (["run", "--role", "poller"], ["run", "--role", "deliverer", "--once"]):
+        assert main([*args, "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert "run --role" in err and "PostgreSQL" in err and "Traceback" not in err

@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ from bot.core.errors import ConfigError, DeliveryError
 from bot.matching.watchlists import load_configured_watchlists
 from bot.service.app import App, open_app
 from bot.service.preflight import configured_platforms
+from bot.service.roles import GatewayLease
+from bot.storage.leases import Leases
+from bot.storage.store import Store
 
 CHANNEL = ChannelRef("discord", str(CHANNEL_ID))
 MESSAGES = f"/channels/{CHANNEL_ID}/messages"
@@ -587,3 +590,48 @@ def test_webhooks_alone_configure_discord(monkeypatch: pytest.MonkeyPatch) -> No
     assert "discord" not in configured_platforms()
     monkeypatch.setenv("WIREWATCH_DISCORD_WEBHOOK_DESK", WEBHOOK_URL)
     assert DiscordSettings.from_env().configured() and "discord" in configured_platforms()
+
+
+async def test_auto_sharded_client_opens_the_shards_discord_recommends(fake: FakeDiscord) -> None:
+    fake.shards = 2
+    adapter = await started(fake)
+    try:
+        await fake.wait_for(lambda: len(fake.identifies) == 2)
+        await until_connected(adapter)
+    finally:
+        await adapter.close()
+    assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
+    assert len(fake.of("GET", "/gateway/bot")) == 1
+
+
+async def test_one_worker_at_a_time_holds_the_gateway_and_another_takes_over(
+    fake: FakeDiscord, db_url: str
+) -> None:
+    """Two workers send over REST; the one holding the gateway lease registers /news and
+    opens the gateway; when it stops renewing, the other takes over once the lease ends."""
+    store = await Store.open(db_url)
+    first, second = adapter_for(fake), adapter_for(fake)
+    clock = ManualClock(datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
+    try:
+        for adapter in (first, second):
+            await adapter.start(NoCommands(), gateway=False)
+            assert await adapter.check_connection() is None  # ready: it sends over REST
+        assert fake.identifies == [] and fake.of("PUT", r"/applications/.*/commands") == []
+        leases = Leases(store.engine)
+        lease = timedelta(seconds=30)
+        a = GatewayLease(leases, "worker-a", {"discord": first}, lease, clock)
+        b = GatewayLease(leases, "worker-b", {"discord": second}, lease, clock)
+        assert await a.keep() and not await b.keep()
+        await fake.wait_for(lambda: len(fake.identifies) == 1)
+        await until_connected(first)
+        clock.advance(timedelta(seconds=20))
+        assert await a.keep() and not await b.keep()  # renewed, still the first's
+        clock.advance(timedelta(seconds=31))  # the first stopped renewing: it died
+        assert await b.keep()
+        await fake.wait_for(lambda: len(fake.identifies) == 2)
+        await until_connected(second)
+        assert len(fake.of("PUT", r"/applications/.*/commands")) == 2
+    finally:
+        await first.close()
+        await second.close()
+        await store.close()

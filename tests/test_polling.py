@@ -61,3 +61,25 @@ def test_retry_after_and_max_age_set_a_hold() -> None:
     absurd = FetchResult(status=429, retry_after=10**9, error="x", error_kind="http")
     held = plan_next("u", POLICY.interval, 0, Outcome.FAILED, absurd, NOW, POLICY).hold_until
     assert held == NOW + timedelta(hours=24)
+
+
+def test_a_poll_off_the_feed_s_phase_is_not_followed_by_another_a_moment_later() -> None:
+    url = "https://feed.example.test/rss"
+    interval = timedelta(minutes=15)
+    phase = next_slot(url, interval, NOW)
+    for before in (timedelta(seconds=1), timedelta(minutes=5), timedelta(minutes=7, seconds=29)):
+        ok = FetchResult(status=200)
+        after = plan_next(url, interval, 0, Outcome.OK, ok, phase - before, POLICY).next_poll_at
+        assert after == phase + interval  # the phase a moment away is skipped
+    on_time = plan_next(url, interval, 0, Outcome.OK, FetchResult(200), phase, POLICY)
+    assert on_time.next_poll_at == phase + interval
+    early = plan_next(
+        url,
+        interval,
+        0,
+        Outcome.OK,
+        FetchResult(200),
+        phase - interval / 2 - timedelta(seconds=1),
+        POLICY,
+    )
+    assert early.next_poll_at == phase  # more than half an interval away: kept

@@ -29,8 +29,14 @@ class Adapter(Protocol):
     platform: str
     min_interval: float  # seconds between two messages to one channel (pacing)
 
-    async def start(self, commands: CommandCore) -> None:
-        """Connect; serve `/news` through `commands` where the platform has slash commands."""
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
+        """Connect for sending; with `gateway`, also open the connection the platform sends
+        events on (`open_gateway`), to serve `/news` through `commands`."""
+
+    async def open_gateway(self) -> None:
+        """Open the event connection (Discord's gateway, Slack's Socket Mode) and register
+        `/news`, if the platform has one and it is not open: the worker that serves
+        commands calls it. Safe to call twice."""
 
     def routes(self) -> list[web.RouteDef]:
         """The routes this adapter serves on the bot's web server (Slack's HTTP mode);

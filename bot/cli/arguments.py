@@ -8,6 +8,10 @@ from typing import Any
 
 from bot import __version__
 
+# `run --role`: bot.service.roles.Role's values (that module loads SQLAlchemy; a test
+# holds the two equal)
+ROLES = ("all", "poller", "deliverer", "gateway")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with `--help` on every subcommand."""
@@ -33,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="poll feeds until stopped (SIGINT/SIGTERM)")
     run.add_argument(
         "--once", action="store_true", help="poll every feed once, print what is new, and exit 0"
+    )
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="among workers sharing a PostgreSQL database: only poll feeds, only deliver, "
+        "or only answer /news (default: all of it)",
     )
     sub.add_parser("check", parents=[common], help="validate config and watchlists, then exit")
     sub.add_parser(

@@ -178,10 +178,14 @@ class CycleProgress:
         self.task: TaskID | None = None
 
     def start(self, total: int) -> None:
-        """Show the bar for `total` feeds."""
-        if self.progress is not None:
+        """Show the bar for `total` feeds (again: the total grew, more were claimed)."""
+        if self.progress is None:
+            return
+        if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("poll", total=total)
+        else:
+            self.progress.update(self.task, total=total)
 
     def advance(self, _poll: PollResult) -> None:
         """One more feed done."""

@@ -14,24 +14,32 @@ from bot import __version__
 from bot.cli.reports import CycleProgress, print_reports, print_summary
 from bot.core.clock import format_utc, utcnow
 from bot.core.config import Settings
+from bot.core.errors import UsageError
 from bot.core.wording import counted
 from bot.delivery.queue import Waiting
 from bot.matching.watchlists import Watchlist
 from bot.service.app import App, open_app
+from bot.service.roles import Role
 from bot.service.scheduler import run_until_stopped
-from bot.storage.database_url import display_url
+from bot.storage.database_url import display_url, is_sqlite
 
 log = logging.getLogger("wirewatch")
 
 
 def run(args: argparse.Namespace, settings: Settings, watchlists: list[Watchlist]) -> int:
     """Run the bot; exit 0 when stopped (or after one pass with `--once`)."""
-    return asyncio.run(_run(settings, watchlists, once=args.once))
+    role = Role(args.role)
+    if role is not Role.ALL and (args.once or is_sqlite(settings.resolved_database_url())):
+        raise UsageError(
+            f"run --role {role}: roles divide the work of several `wirewatch run` sharing a "
+            "PostgreSQL database; with SQLite, or with --once, one process does all of it"
+        )
+    return asyncio.run(_run(settings, watchlists, once=args.once, role=role))
 
 
-async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -> int:
+async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool, role: Role) -> int:
     console = Console(highlight=False, soft_wrap=True)
-    async with open_app(settings, watchlists, deliver=True) as app:
+    async with open_app(settings, watchlists, deliver=True, role=role) as app:
         if once:
             await _cycle(app, console, ignore_schedule=True)
             await app.dispatcher.flush()
@@ -42,18 +50,20 @@ async def _run(settings: Settings, watchlists: list[Watchlist], *, once: bool) -
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info(
-            "wirewatch %s: %d watchlists, database %s",
+            "wirewatch %s: %d watchlists, database %s%s",
             __version__,
             len(watchlists),
             display_url(settings.resolved_database_url()),
+            f", role {role}" if role is not Role.ALL else "",
         )
         await run_until_stopped(
-            lambda: _cycle(app, console),
+            (lambda: _cycle(app, console)) if role.polls else None,
             settings.poll.tick.total_seconds(),
             stop,
             deliver=app.tick,
-            prune=app.prune if app.pruner is not None else None,
+            prune=app.prune if app.pruner is not None and role.delivers else None,
             prune_seconds=settings.retention.every.total_seconds(),
+            keep_gateway=app.gateway.keep if app.gateway is not None else None,
         )
         log.info("stopped")
     return 0

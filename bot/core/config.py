@@ -274,6 +274,9 @@ class PollSettings(_Strict):
     stale_after: Annotated[timedelta, _duration_between(_DAY, 3650 * _DAY)] = DEFAULT_STALE_AFTER
     user_agent: UserAgent | None = None
     parse_worker: bool = True
+    # workers sharing PostgreSQL: how long one's claim on the feeds it polls holds (the
+    # feeds of a worker that died are polled by another after this)
+    claim_for: Annotated[timedelta, _duration_between(5 * _SECOND, 24 * _HOUR)] = 10 * _MINUTE
     # hosts and address ranges that feeds added from chat may reach although they are
     # loopback, private or otherwise not public (the operator's own feeds always may)
     allow_private: list[str] = Field(default_factory=list, max_length=1000)
@@ -433,6 +436,9 @@ class DeliverySettings(_Strict):
     followups_min_interval: Annotated[timedelta, _duration_between(_MINUTE, 24 * _HOUR)] = (
         10 * _MINUTE
     )
+    # workers sharing PostgreSQL: how long one's claim on a delivery it sends holds (a
+    # send of a worker that died is made again by another after this)
+    claim_for: Annotated[timedelta, _duration_between(5 * _SECOND, _HOUR)] = 5 * _MINUTE
 
     @field_validator("pacing")
     @classmethod

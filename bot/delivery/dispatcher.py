@@ -34,12 +34,18 @@ from bot.core.models import Delivery, DeliveryState, StoryMatch
 from bot.core.safe_text import one_line
 from bot.delivery.followups import FOLLOWUP
 from bot.delivery.outbox import Outbox
+from bot.delivery.queue import DELIVERY_LEASE
 from bot.delivery.routing import DEFAULT_FOLLOWUP_INTERVAL, ROUTE_BATCH
 from bot.matching.stories import StoryIndex
+from bot.storage.leases import Leases
 
 log = logging.getLogger(__name__)
 DUE_BATCH = 1000  # deliveries one dispatch hands out at most
 STORY_WINDOW = timedelta(hours=48)  # a story takes new outlets' items for this long
+# the router and a channel's sender that died are replaced after this (or the shorter
+# delivery.claim_for); a held lease is renewed once a third of it has passed
+HANDOVER = timedelta(seconds=30)
+_ASK_AGAIN = timedelta(seconds=5)  # how soon a channel another worker holds is asked for again
 STOP_GRACE = 10.0  # seconds in-flight sends get to finish on stop
 
 
@@ -61,6 +67,22 @@ class RetryPolicy:
             self.first_backoff.total_seconds() * 2 ** min(attempts - 1, 30),
         )
         return now + timedelta(seconds=ceiling * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """This dispatcher among the workers of one database: its name, and whether others
+    may share the database (PostgreSQL), so that routing, each channel's sending and the
+    recovery of a dead worker's sends are coordinated through leases."""
+
+    owner: str = "local"
+    shared: bool = False
+    claim_for: timedelta = DELIVERY_LEASE  # a send's claim; a dead worker's is made again
+
+    @property
+    def handover(self) -> timedelta:
+        """How long the router and a channel's sender hold their lease without renewing."""
+        return min(HANDOVER, self.claim_for)
 
 
 @dataclass(slots=True)
@@ -94,9 +116,12 @@ class Dispatcher:
         metrics: Metrics | None = None,
         route_batch: int = ROUTE_BATCH,
         due_batch: int = DUE_BATCH,
+        worker: Worker | None = None,
         followup_interval: timedelta = DEFAULT_FOLLOWUP_INTERVAL,
     ) -> None:
         self.outbox = outbox
+        self.worker = worker or Worker()
+        self.leases = Leases(outbox.queue.engine)
         self.metrics = metrics or Metrics()
         self.adapters = adapters
         self.titles = dict(titles)
@@ -108,22 +133,29 @@ class Dispatcher:
         self.due_batch = due_batch
         self.followup_interval = followup_interval
         self.stories = StoryIndex(STORY_WINDOW)
-        self._stories_stale = False  # a routing transaction failed after filing headlines
+        # read the index again before routing: at the start, once this worker became the
+        # router (another may have routed meanwhile), or a routing transaction failed
+        self._stories_stale = True
+        self._routing = False  # this worker held the router lease at its last tick
+        self._held: dict[str, datetime] = {}  # channel leases held, until when
+        self._refused: dict[str, datetime] = {}  # channel leases refused, until asked again
+        self._next_sweep: datetime | None = None
         self._channels: dict[str, _Channel] = {}
         self._unserved: set[str] = set()  # channels with no adapter, said once each
         self._handed: set[int] = set()  # delivery ids queued to a worker and not finished
         self._stopping = False
 
     async def start(self) -> None:
-        """Recover deliveries a crash left in flight and load the recent stories."""
-        recovered = await self.outbox.queue.recover()
+        """Recover deliveries a crash left in flight (a lone worker: all of them; among
+        several: those whose worker's claim ran out)."""
+        now = self.clock()
+        recovered = await self.outbox.queue.recover(now if self.worker.shared else None)
         if recovered:
             log.warning(
                 "%d deliveries were in flight when the bot last stopped; sending them again",
                 recovered,
             )
-        now = self.clock()
-        await self.outbox.router.load_story_index(self.stories, now - STORY_WINDOW)
+        self._next_sweep = now + self.worker.handover / 2
 
     async def tick(self, *, route_all: bool = False) -> int:
         """Route new matches, queue due digests, hand due deliveries to their channels.
@@ -131,9 +163,28 @@ class Dispatcher:
 
         A tick routes `route_batch` matches at most (all with `route_all`); the rest
         wait for the next tick, so a backlog holds up neither the scheduler's tick nor
-        the deliveries already queued.
+        the deliveries already queued. Among workers sharing a database, one routes and
+        queues digests at a time (the router lease), so each story is grouped once.
         """
         now = self.clock()
+        if self.worker.shared and self._next_sweep is not None and now >= self._next_sweep:
+            self._next_sweep = now + self.worker.handover / 2
+            if recovered := await self.outbox.queue.recover(now):
+                log.warning("%d deliveries of a worker that stopped are sent again", recovered)
+        if await self._route_here(now):
+            await self._route(now, route_all)
+            await self.outbox.digests.queue_due(now)
+        return await self.dispatch()
+
+    async def _route_here(self, now: datetime) -> bool:
+        """Whether this worker routes now: it holds (or took) the router lease."""
+        routing = await self.leases.hold("router", self.worker.owner, now, self.worker.handover)
+        if routing and not self._routing:
+            self._stories_stale = True  # another worker may have routed until now
+        self._routing = routing
+        return routing
+
+    async def _route(self, now: datetime, route_all: bool) -> None:
         if self._stories_stale:
             self.stories = StoryIndex(STORY_WINDOW)
             await self.outbox.router.load_story_index(self.stories, now - STORY_WINDOW)
@@ -160,19 +211,18 @@ class Dispatcher:
                 routed.alerts,
                 "; more wait for the next tick" if routed.more else "",
             )
-        await self.outbox.digests.queue_due(now)
-        return await self.dispatch()
 
     async def dispatch(self) -> int:
         """Hand every due delivery not already handed to its channel's worker."""
         if self._stopping:
             return 0
         handed = 0
-        for delivery in await self.outbox.queue.due(self.clock(), self.due_batch):
+        now = self.clock()
+        for delivery in await self.outbox.queue.due(now, self.due_batch):
             if delivery.id in self._handed:
                 continue
             channel = self._channel(delivery.channel)
-            if channel is None:
+            if channel is None or not await self._sends_to(delivery.channel, now):
                 continue
             self._handed.add(delivery.id)
             channel.queue.put_nowait(delivery)
@@ -209,6 +259,30 @@ class Dispatcher:
             for task in late:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # the router and the channels go to another worker at once, not when they run out
+        await self.leases.release(self.worker.owner)
+
+    async def _sends_to(self, reference: str, now: datetime) -> bool:
+        """Whether this worker sends to the channel now: always when alone; among
+        several, while it holds the channel's lease, so that one worker at a time sends
+        there and the channel's pacing holds across workers."""
+        if not self.worker.shared:
+            return True
+        held_until = self._held.get(reference)
+        lease = self.worker.handover
+        if held_until is not None and held_until - now > lease * 2 / 3:
+            return True  # held, and not yet due for renewal
+        refused_until = self._refused.get(reference)
+        if refused_until is not None and now < refused_until:
+            return False  # another worker sends there; asked again in a few seconds
+        held = await self.leases.hold(f"channel:{reference}", self.worker.owner, now, lease)
+        if held:
+            self._held[reference] = now + lease
+            self._refused.pop(reference, None)
+        else:
+            self._held.pop(reference, None)
+            self._refused[reference] = now + _ASK_AGAIN
+        return held
 
     def _channel(self, reference: str) -> _Channel | None:
         channel = self._channels.get(reference)
@@ -257,7 +331,10 @@ class Dispatcher:
         """Attempt one delivery. Returns the seconds the channel must now wait (a
         Retry-After), 0 normally, or -1 after a permanent error."""
         now = self.clock()
-        delivery = await self.outbox.queue.claim(queued.id, now)  # as it is now, not as queued
+        # as it is now, not as queued; None if another worker took it meanwhile
+        delivery = await self.outbox.queue.claim(
+            queued.id, now, self.worker.owner, self.worker.claim_for
+        )
         if delivery is None:
             return 0.0
         if delivery.kind == FOLLOWUP:

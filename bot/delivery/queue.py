@@ -23,6 +23,10 @@ from bot.core.models import Delivery, DeliveryState
 from bot.delivery.rows import to_delivery
 from bot.storage.schema import UTCDateTime, deliveries, subscriptions
 
+# how long a worker's claim on a delivery it is sending holds: a worker that dies
+# mid-send loses it after this, and another sends it again (the in-flight window)
+DELIVERY_LEASE = timedelta(minutes=5)
+
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
@@ -43,18 +47,22 @@ class DeliveryQueue:
 
     engine: AsyncEngine
 
-    async def recover(self) -> int:
-        """Put deliveries a crash left `sending` back to `pending`; returns how many.
+    async def recover(self, now: datetime | None = None) -> int:
+        """Put deliveries left `sending` back to `pending`: every one (None: a lone
+        worker at its start, so each was left by a crash), or those whose worker's claim
+        ran out by `now` (that worker died). Returns how many.
 
         Such a row may or may not have reached the platform: it is sent again (with the
         same nonce), the one window in which a message can arrive twice.
         """
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                deliveries.update()
-                .where(deliveries.c.state == DeliveryState.SENDING)
-                .values(state=DeliveryState.PENDING)
+        query = deliveries.update().where(deliveries.c.state == DeliveryState.SENDING)
+        if now is not None:
+            expired = sa.literal(now, UTCDateTime())
+            query = query.where(
+                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= expired)
             )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(query.values(state=DeliveryState.PENDING))
         return int(result.rowcount or 0)
 
     async def due(self, now: datetime, limit: int = 1000) -> list[Delivery]:
@@ -74,10 +82,16 @@ class DeliveryQueue:
         async with self.engine.connect() as conn:
             return [to_delivery(r) for r in (await conn.execute(query)).all()]
 
-    async def claim(self, delivery_id: int, now: datetime) -> Delivery | None:
-        """Mark a pending delivery `sending` (one more attempt) and return it as it is now
-        (`first_attempt_at` is `now` for a first attempt), or None if it was not pending
-        any more."""
+    async def claim(
+        self,
+        delivery_id: int,
+        now: datetime,
+        owner: str = "local",
+        lease: timedelta = DELIVERY_LEASE,
+    ) -> Delivery | None:
+        """Mark a pending delivery `sending` (one more attempt) by `owner` until `now +
+        lease`, and return it as it is now (`first_attempt_at` is `now` for a first
+        attempt), or None if it was not pending any more (another worker took it)."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 deliveries.update()
@@ -85,6 +99,8 @@ class DeliveryQueue:
                 .values(
                     state=DeliveryState.SENDING,
                     attempts=deliveries.c.attempts + 1,
+                    lease_owner=owner,
+                    lease_until=sa.literal(now + lease, UTCDateTime()),
                     # typed, or PostgreSQL takes an aware `now` as timestamptz and stores
                     # it in the server's time zone
                     first_attempt_at=sa.func.coalesce(

@@ -58,7 +58,9 @@ def plan_next(
         backoff = min(interval * 2 ** min(failures - 1, 30), policy.max_backoff)
         backoff *= (rng or random).uniform(0.8, 1.2)
         return Schedule(now + backoff, hold, failures)
-    slot = next_slot(url, interval, now)
+    # at least half an interval on: a poll off the feed's phase (its first, `run --once`,
+    # one made due by hand) is not followed by another at its phase a moment later
+    slot = next_slot(url, interval, now + interval / 2)
     if fetch.max_age is not None and timedelta(seconds=fetch.max_age) > interval:
         until = now + min(timedelta(seconds=fetch.max_age), MAX_HOLD)
         hold = max(hold, until) if hold else until

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.chat.adapter import Adapter
 from bot.core.clock import Clock, utcnow
@@ -15,7 +15,7 @@ from bot.core.config import Settings
 from bot.core.environment import DiscordSettings, SlackSettings, feed_token, webhook_variables
 from bot.core.errors import ConfigError
 from bot.core.metrics import Metrics
-from bot.delivery.dispatcher import STORY_WINDOW, Dispatcher, RetryPolicy
+from bot.delivery.dispatcher import STORY_WINDOW, Dispatcher, RetryPolicy, Worker
 from bot.delivery.outbox import Outbox
 from bot.feeds.feed_admin import FeedAdmin
 from bot.feeds.feedlist import declared_feeds
@@ -28,10 +28,12 @@ from bot.matching.watchlists import (
 )
 from bot.service.commands import Commands
 from bot.service.health import Heartbeat, Readiness, check_readiness
-from bot.service.pipeline import Pipeline
+from bot.service.pipeline import FeedClaims, Pipeline
 from bot.service.preflight import check_subscriptions, configured_platforms
+from bot.service.roles import GatewayLease, Role
 from bot.service.watchlist_feeds import feed_routes
 from bot.service.web import WebServer, status_routes
+from bot.storage.leases import Leases, new_owner
 from bot.storage.retention import KINDS, Pruned, Pruner, RetentionPolicy
 from bot.storage.run_lock import RunLock
 from bot.storage.store import Store
@@ -70,6 +72,14 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         user_agent=poll.user_agent or defaults.user_agent,
         allow_private=tuple(poll.allow_private),
     )
+
+
+def feed_claims(settings: Settings, worker: Worker) -> FeedClaims:
+    """How this worker claims feeds: among several, two rounds of fetches at a time, each
+    held for `poll.claim_for`; alone, every due feed at once."""
+    poll = settings.poll
+    batch = 2 * poll.concurrency if worker.shared else None
+    return FeedClaims(worker.owner, poll.claim_for, batch)
 
 
 def console_only() -> dict[str, Adapter]:
@@ -141,6 +151,9 @@ class App:
     web: WebServer | None = None
     parser: ParseWorker | None = None  # None: feeds are parsed in threads of this process
     pruner: Pruner | None = None  # None: retention is off
+    role: Role = Role.ALL
+    gateway: GatewayLease | None = None  # workers sharing a database: who answers /news
+    worker: Worker = field(default_factory=Worker)
 
     @property
     def console_subscribed(self) -> bool:
@@ -148,15 +161,22 @@ class App:
         return any(s.channel == "console" for s in self.settings.subscriptions)
 
     async def tick(self) -> int:
-        """The scheduler's delivery tick: a heartbeat, then `Dispatcher.tick`."""
+        """The scheduler's delivery tick: a heartbeat, then (a worker that delivers)
+        `Dispatcher.tick`."""
         self.heartbeat.beat()
-        return await self.dispatcher.tick()
+        return await self.dispatcher.tick() if self.role.delivers else 0
 
     async def prune(self) -> Pruned:
         """The scheduler's retention job: prune what the policy lets go, now."""
         if self.pruner is None:
             return Pruned()
-        done = await self.pruner.prune(self.pipeline.clock())
+        now = self.pipeline.clock()
+        every = self.settings.retention.every
+        if self.worker.shared and not await Leases(self.store.engine).hold(
+            "retention", self.worker.owner, now, every
+        ):
+            return Pruned()  # another worker pruned within `retention.every`
+        done = await self.pruner.prune(now)
         if done.rows or done.pages:
             log.info(
                 "retention: %s deleted (%s), %d free pages returned",
@@ -185,6 +205,7 @@ async def open_app(
     clock: Clock = utcnow,
     *,
     deliver: bool = False,
+    role: Role = Role.ALL,
 ) -> AsyncIterator[App]:
     """Open the store (migrating it), declare feeds and subscriptions, and start one HTTP
     session. With `deliver` (a running bot), also start the adapters and the dispatcher
@@ -196,7 +217,7 @@ async def open_app(
     (`RunLock`): a second one is refused."""
     running = RunLock(settings.resolved_database_url()) if deliver else nullcontext()
     with running:
-        async with _open(settings, watchlists, adapters, clock, deliver=deliver) as app:
+        async with _open(settings, watchlists, adapters, clock, deliver=deliver, role=role) as app:
             yield app
 
 
@@ -208,13 +229,16 @@ async def _open(
     clock: Clock = utcnow,
     *,
     deliver: bool = False,
+    role: Role = Role.ALL,
 ) -> AsyncIterator[App]:
     """The app `open_app` describes, without the run lock."""
-    adapters = (available_adapters() if adapters is None else adapters) if deliver else {}
+    chats = deliver and (role.delivers or role.serves)  # a poller starts no adapter
+    adapters = (available_adapters() if adapters is None else adapters) if chats else {}
     check_subscriptions(settings, watchlists, configured_platforms() | set(adapters))
     store = await Store.open(settings.resolved_database_url())
     outbox = Outbox.on(store.engine)
     dispatcher: Dispatcher | None = None
+    worker: Worker | None = None
     server: WebServer | None = None
     metrics = Metrics()
     parser: ParseWorker | None = None
@@ -249,6 +273,14 @@ async def _open(
             dead_after=settings.poll.dead_after,
         )
         delivery = settings.delivery
+        worker = Worker(
+            new_owner(),
+            shared=store.engine.url.get_backend_name() != "sqlite",
+            claim_for=delivery.claim_for,
+        )
+        if deliver and not worker.shared:  # alone (the run lock): every claim is a crash's
+            await store.release_feeds()
+            await Leases(store.engine).release_all()
         dispatcher = Dispatcher(
             outbox,
             adapters,
@@ -258,27 +290,37 @@ async def _open(
             pacing={k: v.total_seconds() for k, v in delivery.pacing.items()},
             digest_size=delivery.digest_size,
             metrics=metrics,
+            worker=worker,
             followup_interval=delivery.followups_min_interval,
         )
         commands = Commands(
             store, outbox, matcher, watchlists, clock, feed_admin,
             retry_for=settings.delivery.retry_for, stale_after=settings.poll.stale_after,
         )  # fmt: skip
+        gateway: GatewayLease | None = None
         if deliver:
+            # alone, this worker answers /news; among several, the gateway lease's holder
             for adapter in adapters.values():
-                await adapter.start(commands)
-            await dispatcher.start()
+                await adapter.start(commands, gateway=role.serves and not worker.shared)
+            if role.serves and worker.shared:
+                leases = Leases(store.engine)
+                gateway = GatewayLease(leases, worker.owner, adapters, worker.handover, clock)
+                await gateway.keep()  # the first worker up answers /news from the start
+            if role.delivers:
+                await dispatcher.start()
             server = web_server(settings, adapters)
             if parser is not None:
                 await parser.start()
         pipeline = Pipeline(
-            store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics
-        )
+            store, fetcher, parse, policy, settings.poll.max_item_age, clock, metrics,
+            feed_claims(settings, worker),
+        )  # fmt: skip
         policy_kept = retention_policy(settings)
         pruner = Pruner(store.engine, policy_kept, pause=RUNNING_PAUSE) if policy_kept else None
         app = App(
             settings, tuple(watchlists), store, outbox, pipeline, dispatcher, commands,
-            feed_admin, adapters, metrics, Heartbeat(), server, parser, pruner,
+            feed_admin, adapters, metrics, Heartbeat(), server, parser, pruner, role,
+            gateway, worker,
         )  # fmt: skip
         if server is not None:
             server.add_routes(
@@ -297,12 +339,15 @@ async def _open(
     finally:
         async with AsyncExitStack() as closing:  # run last-in first: each, even if one fails
             closing.push_async_callback(store.close)
+            if worker is not None:  # its feeds and leases go to another worker at once
+                closing.push_async_callback(store.release_feeds, worker.owner)
+                closing.push_async_callback(Leases(store.engine).release, worker.owner)
             if parser is not None:
                 closing.push_async_callback(parser.close)
             closing.push_async_callback(fetching.aclose)
             for adapter in adapters.values():
                 closing.push_async_callback(adapter.close)
-            if dispatcher is not None and deliver:
+            if dispatcher is not None and deliver and role.delivers:
                 closing.push_async_callback(dispatcher.stop)
             if server is not None:
                 closing.push_async_callback(server.stop)

@@ -42,6 +42,17 @@ def hash_body(body: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(body)
 
 
+@dataclass(frozen=True, slots=True)
+class FeedClaims:
+    """How a worker claims its feeds: as `owner`, for `lease` (after which a worker that
+    died holding them loses them), `batch` at a time (None: every due feed at once, for a
+    lone worker)."""
+
+    owner: str = "local"
+    lease: timedelta = timedelta(minutes=10)
+    batch: int | None = None
+
+
 class Pipeline:
     """Polls due feeds and records what is new. Safe to call `run_cycle` repeatedly.
 
@@ -58,8 +69,10 @@ class Pipeline:
         max_item_age: timedelta,
         clock: Clock = utcnow,
         metrics: Metrics | None = None,
+        claims: FeedClaims | None = None,
     ) -> None:
         self.store = store
+        self.claims = claims or FeedClaims()
         self.fetcher = fetcher
         self.parse = parse
         self.policy = policy
@@ -79,24 +92,27 @@ class Pipeline:
         """Poll every due feed once (`ignore_schedule`: every feed not on hold), and
         count the cycle in `metrics`.
 
-        `on_start` gets the number of feeds, `on_poll` each finished poll (progress
-        output), `on_reports` each batch's new reports as soon as they are stored.
+        `on_start` gets the number of feeds claimed so far, at each claim; `on_poll` each
+        finished poll (progress output), `on_reports` each batch's new reports as soon as
+        they are stored. Feeds are claimed (`FeedClaims`) as the pollers need them, so
+        that workers sharing a database share the due feeds and never poll one twice.
         """
-        feeds = await self.store.due_feeds(self.clock(), ignore_schedule=ignore_schedule)
-        if on_start:
-            on_start(len(feeds))
-        done: asyncio.Queue[PollResult] = asyncio.Queue()
+        claims = _Claimed(self.store, self.claims, self.clock, ignore_schedule, on_start)
+        first = await claims.more()
+        done: asyncio.Queue[PollResult | None] = asyncio.Queue()
         # as many pollers as fetches may run at once, each taking the next due feed: a
         # task per feed, most of them parked on the fetch limit, cost a tenth of a cycle
         # with nothing new
-        waiting = deque(feeds)
-        pollers = min(len(feeds), self.fetcher.limits.concurrency)
-        tasks = [asyncio.create_task(self._poll_into(waiting, done)) for _ in range(pollers)]
+        concurrency = self.fetcher.limits.concurrency
+        pollers = min(first, concurrency) if claims.exhausted else concurrency
+        tasks = [asyncio.create_task(self._poll_into(claims, done)) for _ in range(pollers)]
         polls: list[PollResult] = []
         tally = _Tally()
         try:
-            while len(polls) < len(feeds):
-                batch = await _next_batch(done, len(feeds) - len(polls))
+            while not (claims.exhausted and len(polls) == claims.count):
+                batch = await _next_batch(done, claims.count - len(polls))
+                if not batch:
+                    continue  # a poller stopped: the claims may be exhausted now
                 found = await self._record(batch, tally)
                 # stored by now: the summary keeps each poll's outcome, not its items
                 polls.extend(p.without_items() if p.items else p for p in batch)
@@ -114,21 +130,25 @@ class Pipeline:
         self.metrics.observe_cycle(summary)
         return summary
 
-    async def _poll_into(self, waiting: deque[FeedState], done: asyncio.Queue[PollResult]) -> None:
-        """Poll feeds from `waiting` until none is left, each result into `done`."""
-        while waiting:
-            feed = waiting.popleft()
-            try:
-                result = await self.poll_feed(feed)
-            except Exception as exc:  # a bug must cost one feed's poll, never the cycle
-                log.exception("internal error polling %s", feed.url)
-                result = PollResult(
-                    feed,
-                    Outcome.FAILED,
-                    FetchResult(status=None, error=f"internal error: {exc}", error_kind="internal"),
-                    self.clock(),
-                )
-            done.put_nowait(result)
+    async def _poll_into(self, claims: _Claimed, done: asyncio.Queue[PollResult | None]) -> None:
+        """Poll claimed feeds until none is left, each result into `done`, then None."""
+        try:
+            while (feed := await claims.next()) is not None:
+                try:
+                    result = await self.poll_feed(feed)
+                except Exception as exc:  # a bug must cost one feed's poll, never the cycle
+                    log.exception("internal error polling %s", feed.url)
+                    result = PollResult(
+                        feed,
+                        Outcome.FAILED,
+                        FetchResult(
+                            status=None, error=f"internal error: {exc}", error_kind="internal"
+                        ),
+                        self.clock(),
+                    )
+                done.put_nowait(result)
+        finally:
+            done.put_nowait(None)
 
     async def poll_feed(self, feed: FeedState) -> PollResult:
         """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems.
@@ -226,10 +246,14 @@ class Pipeline:
             self._all_failing = everything and failed > 1
 
 
-async def _next_batch(done: asyncio.Queue[PollResult], remaining: int) -> list[PollResult]:
-    """The next polls to write: one at least, up to BATCH, lingering up to LINGER seconds
-    for more, so that a burst of finished polls costs one transaction, not one each."""
-    batch = [await done.get()]
+async def _next_batch(done: asyncio.Queue[PollResult | None], remaining: int) -> list[PollResult]:
+    """The next polls to write: up to BATCH, lingering up to LINGER seconds for more, so
+    that a burst of finished polls costs one transaction, not one each; empty when a
+    poller stopped (a None in `done`) before any poll came."""
+    first = await done.get()
+    if first is None:
+        return []
+    batch = [first]
     deadline = asyncio.get_running_loop().time() + LINGER
     while len(batch) < min(BATCH, remaining):
         if done.empty():
@@ -237,12 +261,65 @@ async def _next_batch(done: asyncio.Queue[PollResult], remaining: int) -> list[P
             if timeout <= 0:
                 break
             try:
-                batch.append(await asyncio.wait_for(done.get(), timeout))
+                polled = await asyncio.wait_for(done.get(), timeout)
             except TimeoutError:
                 break
         else:
-            batch.append(done.get_nowait())
+            polled = done.get_nowait()
+        if polled is None:
+            break
+        batch.append(polled)
     return batch
+
+
+class _Claimed:
+    """The feeds a cycle has claimed and not yet handed to a poller, claimed again in
+    batches as the pollers empty them, until no due feed is left unclaimed."""
+
+    def __init__(
+        self,
+        store: Store,
+        claims: FeedClaims,
+        clock: Clock,
+        ignore_schedule: bool,
+        on_claim: Callable[[int], None] | None,
+    ) -> None:
+        self.store = store
+        self.claims = claims
+        self.clock = clock
+        self.ignore_schedule = ignore_schedule
+        self.on_claim = on_claim
+        self.count = 0  # feeds claimed so far
+        self.exhausted = False  # no due feed was left to claim
+        self._waiting: deque[FeedState] = deque()
+        self._claiming = asyncio.Lock()
+
+    async def more(self) -> int:
+        """Claim the next batch; returns how many feeds it held."""
+        # every feed at once when the schedule is ignored: a feed polled in this cycle
+        # is due again at once then, and a later batch would take it a second time
+        batch = None if self.ignore_schedule else self.claims.batch
+        claimed = await self.store.claim_due_feeds(
+            self.clock(),
+            self.claims.owner,
+            self.claims.lease,
+            limit=batch,
+            ignore_schedule=self.ignore_schedule,
+        )
+        self._waiting.extend(claimed)
+        self.count += len(claimed)
+        self.exhausted = batch is None or len(claimed) < batch
+        if self.on_claim is not None and (claimed or self.count == 0):
+            self.on_claim(self.count)
+        return len(claimed)
+
+    async def next(self) -> FeedState | None:
+        """The next claimed feed, claiming more when none waits; None when all are out."""
+        if not self._waiting and not self.exhausted:
+            async with self._claiming:
+                if not self._waiting and not self.exhausted:
+                    await self.more()
+        return self._waiting.popleft() if self._waiting else None
 
 
 def _log_health_change(poll: PollResult, failures: int, policy: PollPolicy) -> None:

@@ -15,19 +15,23 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 10.0  # seconds an in-flight cycle gets to finish on shutdown
 DELIVERY_TICK = 1.0  # seconds between two looks at the outbox
 PRUNE_DELAY = 60.0  # seconds after startup before the first retention run
+GATEWAY_TICK = 5.0  # seconds between two renewals of the gateway lease
 
 
 async def run_until_stopped(
-    cycle: Callable[[], Awaitable[object]],
+    cycle: Callable[[], Awaitable[object]] | None,
     tick_seconds: float,
     stop: asyncio.Event,
     deliver: Callable[[], Awaitable[object]] | None = None,
     prune: Callable[[], Awaitable[object]] | None = None,
     prune_seconds: float = 3600.0,
+    keep_gateway: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """Run `cycle` at once and then on every tick, never two at a time, until `stop` is set;
-    `deliver` (route, queue digests, hand out due deliveries) every DELIVERY_TICK; and
-    `prune` (retention, in small batches) every `prune_seconds`, first after PRUNE_DELAY.
+    """Run `cycle` (if any) at once and then on every tick, never two at a time, until
+    `stop` is set; `deliver` (route, queue digests, hand out due deliveries, or only the
+    heartbeat) every DELIVERY_TICK; `prune` (retention, in small batches) every
+    `prune_seconds`, first after PRUNE_DELAY; and `keep_gateway` at once and every
+    GATEWAY_TICK.
 
     Each tick only starts a cycle; the cycle itself picks the feeds that are due, so a
     slow cycle delays the next one instead of piling up. On stop, an in-flight cycle
@@ -38,20 +42,33 @@ async def run_until_stopped(
 
     async def tick() -> None:
         nonlocal running
+        assert cycle is not None
         if running is not None and not running.done():
             return
         running = asyncio.create_task(_guarded(cycle, "poll cycle"))
 
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(
-        tick,
-        IntervalTrigger(seconds=tick_seconds),
-        id="poll-tick",
-        next_run_time=datetime.now(UTC),
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=int(tick_seconds) + 1,
-    )
+    if cycle is not None:
+        scheduler.add_job(
+            tick,
+            IntervalTrigger(seconds=tick_seconds),
+            id="poll-tick",
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(tick_seconds) + 1,
+        )
+    if keep_gateway is not None:
+        scheduler.add_job(
+            _guarded,
+            IntervalTrigger(seconds=GATEWAY_TICK),
+            args=[keep_gateway, "gateway lease"],
+            id="gateway-lease",
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=int(GATEWAY_TICK),
+        )
     if deliver is not None:
         scheduler.add_job(
             _guarded,

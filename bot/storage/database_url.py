@@ -43,6 +43,11 @@ def async_database_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
+def is_sqlite(url: str) -> bool:
+    """Whether `url` (any form `async_database_url` takes) names a SQLite database."""
+    return async_database_url(url).startswith("sqlite")
+
+
 def display_url(url: str) -> str:
     """`url` fit for logs and messages: everything between `user:` and the last `@` is
     shown as `***`, so no password shows, whatever it holds (`/`, `@`); a query with an

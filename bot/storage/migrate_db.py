@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.errors import DatabaseError
 from bot.storage.database_url import DatabaseUrlError, async_database_url, display_url
-from bot.storage.schema import MIGRATIONS, items, metadata, migrate, schema_version
+from bot.storage.schema import MIGRATIONS, items, leases, metadata, migrate, schema_version
 from bot.storage.store import indexable_key, indexable_url, open_engine
 
 BATCH = 1000  # rows read and written at a time
-DATA_TABLES = [t for t in metadata.sorted_tables if t is not schema_version]  # parents first
+# parents first; not the leases of running workers, which a stopped installation has none of
+DATA_TABLES = [t for t in metadata.sorted_tables if t not in (schema_version, leases)]
 Progress = Callable[[str], None]
 
 

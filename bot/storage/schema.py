@@ -97,6 +97,9 @@ feeds = sa.Table(
     # v10: when a body of the feed was last parsed (an OK poll), which tells whether a
     # pruned item's seen key may still come back (see `seen_keys`)
     sa.Column("last_parsed_at", UTCDateTime),
+    # v11: the worker polling the feed now, and until when its claim holds
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_until", UTCDateTime),
 )
 
 items = sa.Table(
@@ -216,7 +219,19 @@ deliveries = sa.Table(
     # alert's thread once a reply opened one (Discord's thread channel)
     sa.Column("parent_id", sa.Integer),
     sa.Column("thread_id", sa.Text),
+    # v11: the worker sending it (state `sending`), and until when its claim holds
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_until", UTCDateTime),
     sa.Index("ix_deliveries_due", "state", "next_attempt_at"),
+)
+
+# v11: named leases shared by the workers of one database (the router, a channel's sender)
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("until", UTCDateTime, nullable=False),
 )
 
 
@@ -313,6 +328,15 @@ def _retention_v10(conn: Connection) -> None:
     )
 
 
+def _worker_leases_v11(conn: Connection) -> None:
+    """Workers sharing one database claim feeds and deliveries for a while (`lease_owner`,
+    `lease_until`), and hold named leases (`leases`) for work one of them does at a time."""
+    for table in ("feeds", "deliveries"):
+        _add_column(conn, table, "lease_owner", "TEXT")
+        _add_column(conn, table, "lease_until", _datetime_sql(conn))
+    metadata.create_all(conn, tables=[leases])
+
+
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
     """ALTER TABLE ... ADD COLUMN, unless the table was created with it already."""
     if column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
@@ -321,6 +345,9 @@ def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> Non
 
 def _datetime_sql(conn: Connection) -> str:
     return "VARCHAR(26)" if conn.dialect.name == "sqlite" else "TIMESTAMP WITHOUT TIME ZONE"
+
+
+MIGRATION_LOCK = 0x77770002  # the PostgreSQL advisory lock `migrate` holds
 
 
 # Append only: each step moves the schema from version i to i + 1. Never edit a shipped step;
@@ -336,11 +363,16 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _feed_requests_and_staleness_v8,
     _alert_followups_v9,
     _retention_v10,
+    _worker_leases_v11,
 ]
 
 
 def migrate(conn: Connection) -> int:
-    """Bring the database to the newest version; returns the number of steps applied."""
+    """Bring the database to the newest version; returns the number of steps applied.
+    On PostgreSQL, workers starting at once migrate one after another (an advisory lock
+    held until the transaction ends), so the first migrates and the others find it done."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
     metadata.create_all(conn, tables=[schema_version])
     current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
     for version in range(current, len(MIGRATIONS)):

@@ -33,6 +33,7 @@ from bot.core.models import (
 from bot.storage.database_url import async_database_url
 from bot.storage.schema import feeds, items, matches, migrate, seen_keys
 
+_STORE_LOCK = 0x77770001  # the PostgreSQL advisory lock of `record_polls`
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
 MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at each start
 OPERATOR_DISABLED = "disabled by an operator"  # the disabled_reason `set_enabled` writes
@@ -172,16 +173,56 @@ class Store:
             await conn.execute(feeds.update().where(feeds.c.id == feed_id).values(**values))
 
     async def due_feeds(self, now: datetime, *, ignore_schedule: bool = False) -> list[FeedState]:
-        """Active, enabled feeds whose hold has passed and (unless ignored) whose slot has come."""
-        query = sa.select(*_FEED_STATE_COLUMNS).where(
-            feeds.c.active.is_(True),
-            feeds.c.disabled_reason.is_(None),
-            sa.or_(feeds.c.hold_until.is_(None), feeds.c.hold_until <= now),
-        )
-        if not ignore_schedule:
-            query = query.where(sa.or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now))
+        """Active, enabled feeds whose hold has passed and (unless ignored) whose slot has
+        come, claimed or not (to read; a poll claims them: `claim_due_feeds`)."""
+        query = sa.select(*_FEED_STATE_COLUMNS).where(_due(now, ignore_schedule))
         async with self.engine.connect() as conn:
             return [_feed_state(r) for r in (await conn.execute(query.order_by(feeds.c.id))).all()]
+
+    async def claim_due_feeds(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        *,
+        limit: int | None = None,
+        ignore_schedule: bool = False,
+    ) -> list[FeedState]:
+        """Claim for `owner`, until `now + lease`, the due feeds no other worker holds
+        (`limit` at most), and return them by id: active, enabled feeds whose hold has
+        passed and (unless ignored) whose slot has come.
+
+        Rows another worker is claiming at this moment are skipped, not waited for
+        (PostgreSQL's `FOR UPDATE SKIP LOCKED`), so workers sharing a database never poll
+        one feed at once. Storing a feed's poll (`record_polls`) ends its claim.
+        """
+        free = sa.or_(feeds.c.lease_until.is_(None), feeds.c.lease_until <= now)
+        chosen = (
+            sa.select(feeds.c.id)
+            .where(_due(now, ignore_schedule), free)
+            .order_by(feeds.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            feeds.update()
+            .where(feeds.c.id.in_(chosen.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=now + lease)
+            .returning(*_FEED_STATE_COLUMNS)
+        )  # one statement, one round trip: claiming costs a cycle little
+        async with self.engine.begin() as conn:
+            claimed = [_feed_state(r) for r in (await conn.execute(claim)).all()]
+        return sorted(claimed, key=lambda f: f.id)
+
+    async def release_feeds(self, owner: str | None = None) -> int:
+        """End the feed claims of `owner` (None: of every worker, which only a lone worker
+        may do, at its start); returns how many ended."""
+        query = feeds.update().where(feeds.c.lease_until.is_not(None))
+        if owner is not None:
+            query = query.where(feeds.c.lease_owner == owner)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(query.values(lease_owner=None, lease_until=None))
+        return int(result.rowcount or 0)
 
     # --- polls and items -----------------------------------------------------------------
 
@@ -197,6 +238,9 @@ class Store:
         pair and the number of new items by feed id.
         """
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # workers store one batch at a time, so
+                # that two never both take the same new item (or URL) for theirs
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_STORE_LOCK)))
             fresh = await _new_items(conn, polls, max_item_age)
             fresh = await _not_pruned(conn, fresh)
             await _insert_items(conn, fresh)
@@ -257,6 +301,18 @@ class Store:
             return int(
                 (await conn.execute(sa.select(sa.func.count()).select_from(items))).scalar_one()
             )
+
+
+def _due(now: datetime, ignore_schedule: bool) -> sa.ColumnElement[bool]:
+    """Active, enabled feeds whose hold has passed and (unless ignored) whose slot has come."""
+    due = sa.and_(
+        feeds.c.active.is_(True),
+        feeds.c.disabled_reason.is_(None),
+        sa.or_(feeds.c.hold_until.is_(None), feeds.c.hold_until <= now),
+    )
+    if ignore_schedule:
+        return due
+    return sa.and_(due, sa.or_(feeds.c.next_poll_at.is_(None), feeds.c.next_poll_at <= now))
 
 
 class _Fresh(NamedTuple):
@@ -388,7 +444,7 @@ _FEED_COLUMNS = (
     "feed_id", "last_status", "consecutive_failures", "next_poll_at", "hold_until",
     "items_seen", "fetch_url", "etag", "last_modified", "body_hash", "last_success_at",
     "first_polled_at", "last_error", "last_error_at", "disabled_reason", "parse_warning",
-    "title", "newest_item_at", "last_item_count", "last_parsed_at",
+    "title", "newest_item_at", "last_item_count", "last_parsed_at", "lease_until",
 )  # fmt: skip
 
 
@@ -609,6 +665,7 @@ def _feed_after(poll: PollResult, schedule: Schedule, new_items: int) -> tuple[A
         newest,
         count,
         parsed,
+        None,  # the poll is stored: the claim on the feed ends
     )
 
 

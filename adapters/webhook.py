@@ -3,9 +3,10 @@ digest to the URL in `WIREWATCH_WEBHOOK_<NAME>`, signed with the shared secret i
 `WIREWATCH_WEBHOOK_<NAME>_SECRET` (each also `..._FILE`).
 
 The body is `body()`'s JSON (version 1, docs/webhooks.md). Its `id` is the same on
-every attempt at one delivery: the delivery's nonce (its row id, and for a digest the
-end of its window) and a hash of the body, so a receiver that keeps the ids it has seen
-can drop a repeat, and a new database's row 1 is not taken for an old one's. Each
+every attempt at one delivery with the same content: the delivery's row id and a hash
+of the body, so a receiver that keeps the ids it has seen can drop a repeat (a digest
+rebuilt with the same stories included), and a new database's row 1 is not taken for
+an old one's. Each
 attempt is signed anew: `X-Wirewatch-Timestamp` (Unix seconds) and
 `X-Wirewatch-Signature: v1=<hex HMAC-SHA256 of "<timestamp>." + body>`.
 
@@ -43,12 +44,14 @@ USER_AGENT = "wirewatch-webhook/1"
 
 
 def body(message: Message, nonce: str) -> bytes:
-    """The JSON body of `message` (UTF-8, keys in a fixed order), its `id` built from
-    `nonce` and the rest of the body, so that it is the same on every attempt."""
+    """The JSON body of `message` (UTF-8, keys in a fixed order), its `id` built from the
+    delivery's part of `nonce` (`ww<row id>`, without a digest's window) and the rest of
+    the body, so that it is the same on every attempt with the same content."""
     content = _content(message)
     digest = hashlib.sha256(_dumps(content)).hexdigest()[:16]
     kind = content.pop("kind")
-    return _dumps({"version": VERSION, "kind": kind, "id": f"{nonce}-{digest}", **content})
+    delivery = nonce.split("-", 1)[0]
+    return _dumps({"version": VERSION, "kind": kind, "id": f"{delivery}-{digest}", **content})
 
 
 def signature(secret: str, timestamp: str, payload: bytes) -> str:

@@ -24,6 +24,7 @@ from recording import ManualClock
 from test_delivery import (
     CANOLA,
     START,
+    STRAIT,
     poll_and_deliver,
     poll_canola_after_baseline,
     publish,
@@ -273,3 +274,46 @@ def test_a_webhook_name_may_not_be_another_s_secret_variable() -> None:
         with pytest.raises(ValueError, match="not ending in -file or -secret"):
             parse_channel(name)
     assert parse_channel("webhook:secrets").signing_env() == "WIREWATCH_WEBHOOK_SECRETS_SECRET"
+
+
+async def test_a_digest_rebuilt_the_same_after_a_lost_answer_keeps_its_id(
+    feed_server: FeedServer, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver got the digest but its answer was lost; meanwhile a match of another
+    watchlist moved the routing window. The retry holds the same stories: same id."""
+    clock = ManualClock(START)
+    got: list[Request] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append(Request(request.path, dict(request.headers), await request.read()))
+        if len(got) == 1:
+            await asyncio.sleep(1.5)  # accepted, but the answer comes too late
+        return web.json_response({"ok": True})
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", handle)
+    runner, base = await serve(receiver)
+    monkeypatch.setenv("WIREWATCH_WEBHOOK_SIEM", f"{base}/hook")
+    monkeypatch.setenv("WIREWATCH_WEBHOOK_SIEM_SECRET", "correct-horse-battery-staple-42")
+    sub = SubscriptionConfig(
+        channel="webhook:siem", watchlists=["canola"], alerts=False,
+        digest="0 8 * * *", timezone="America/Toronto",
+    )  # fmt: skip
+    config = settings(feed_server, sqlite_url, sub)
+    adapters = {"webhook": WebhookAdapter(timeout=0.5)}
+    try:
+        async with open_app(
+            config, watchlists_without_sources(config), adapters, clock, deliver=True
+        ) as app:
+            await poll_canola_after_baseline(feed_server, app, clock)
+            clock.now = START.replace(hour=13, second=30)  # after 08:00 in Toronto
+            await poll_and_deliver(app, clock)  # the first POST: its answer is lost
+            publish(feed_server, "/b", STRAIT)  # a match of a watchlist not subscribed
+            clock.advance(timedelta(minutes=5))
+            await asyncio.sleep(1.6)
+            await poll_and_deliver(app, clock)  # the retry
+    finally:
+        await runner.cleanup()
+    first, second = got[0].json(), got[1].json()
+    assert [s["title"] for s in first["stories"]] == [s["title"] for s in second["stories"]]
+    assert first["id"] == second["id"]

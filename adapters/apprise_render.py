@@ -15,10 +15,13 @@ FULLWIDTH LESS-THAN SIGN. Then the format's own escaping:
   percent-encoded where Markdown would end them early.
 - HTML: `& < > " '` become entities; the only tags are ours (`<b>`, `<a href>`, `<br>`,
   `<p>`, `<small>`), the links' targets entity-encoded.
-- Text: nothing more; URLs stand whole on lines of their own.
+- Text: `[` and `]` become their fullwidth forms, since several services render a
+  "text" body as Markdown (Mattermost, Zulip): feed text makes no link there; the rest
+  is shown as written, URLs whole on lines of their own.
 
 A title, where the service has one, is plain text in every format; since a service may
-still place it in its markup, its `<` and `>` become their fullwidth forms too.
+still place it in its markup (apprise's Discord and Ryver plugins do), its `<`, `>`,
+`[` and `]` become their fullwidth forms too.
 
 URLs are never cut: a URL too long for the service's limit is left out and said so.
 """
@@ -49,7 +52,8 @@ _LINE_START = re.compile(r"^([-+=]|\d+(?=[.)]))")
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _BALANCED = re.compile(r"(?:[^()]|\([^()]*\))*")
 _BRACKET_OPENER = re.compile(r"<(?=[!#])")
-_TITLE_BRACKETS = str.maketrans({"<": FULLWIDTH_LT, ">": "\uff1e"})
+_NO_LINKS = str.maketrans({"[": "\uff3b", "]": "\uff3d"})  # no [text](url) of feed text
+_TITLE_BRACKETS = str.maketrans({"<": FULLWIDTH_LT, ">": "\uff1e", "[": "\uff3b", "]": "\uff3d"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,7 @@ def escape(text: str, fmt: Format) -> str:
     if fmt == "markdown":
         text = _SPECIAL.sub(r"\\\g<0>", text)
         return _LINE_START.sub(_escape_line_start, text)
-    return text
+    return text.translate(_NO_LINKS)
 
 
 def fit(text: str, limit: int, fmt: Format) -> str:

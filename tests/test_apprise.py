@@ -142,7 +142,9 @@ async def test_hostile_feed_text_arrives_inert_in_each_format(
         assert "@" not in shown and "<!" not in shown
         assert f"{FULLWIDTH_AT}everyone" in shown
     assert r"\*\*bold\*\*" in markdown and r"\[x\]\(http\://evil.example\)" in markdown
-    assert "**bold** [x](http://evil.example)" in text  # plain text: shown as written
+    # a "text" body that the service reads as Markdown (Mattermost): no link from feed text
+    assert "**bold** \uff3bx\uff3d(http://evil.example)" in text
+    assert "[x](" not in text and "[x](" not in posted["/md"]["title"]
 
 
 # --- failures ------------------------------------------------------------------------------

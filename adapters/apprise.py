@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import apprise
 from aiohttp import web
@@ -39,6 +40,7 @@ _APPRISE_LOG.propagate = False
 _APPRISE_LOG.addHandler(logging.NullHandler())
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one notification, connection and answer included
+POOL_THREADS = 4  # apprise calls at once, across channels
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]{0,20})://")
 _FORMATS: dict[str, Format] = {
     NotifyFormat.MARKDOWN.value: "markdown",
@@ -93,6 +95,11 @@ class AppriseAdapter:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
+        # apprise blocks, and a call that outlives its timeout cannot be stopped: its
+        # threads are its own, not the event loop's (which resolves names and parses
+        # feeds), and a channel starts no call while its last one still runs
+        self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="apprise")
+        self._running: dict[str, Future[bool]] = {}
 
     async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
         """Nothing to connect: each notification is its own request."""
@@ -145,15 +152,23 @@ class AppriseAdapter:
     ) -> None:
         """Send one notification in a thread; a DeliveryError (retryable) unless it went."""
         which = f" (part {n} of {count})" if count > 1 else ""
-        call = asyncio.to_thread(
+        key = str(channel)
+        if (last := self._running.get(key)) is not None and not last.done():
+            raise DeliveryError(
+                f"{channel}: {service.service_name} has not yet answered the last "
+                "notification; this one waits",
+                retryable=True,
+            )
+        call = self._pool.submit(
             service.notify,
             body=part.body,
             title=part.title,
             notify_type=kind,
             body_format=NotifyFormat(fmt),
         )
+        self._running[key] = call
         try:
-            sent = await asyncio.wait_for(call, self.timeout)
+            sent = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(call)), self.timeout)
         except TimeoutError as exc:
             raise DeliveryError(
                 f"{channel}: {service.service_name} did not answer within "
@@ -177,4 +192,5 @@ class AppriseAdapter:
         return None
 
     async def close(self) -> None:
-        """Nothing to release."""
+        """Let go of apprise's threads; a call still running ends on its own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -12,8 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from apprise_receivers import HttpReceiver, Mailbox, http_receiver, smtp_server
 from feedserver import FeedServer
+from loopback import serve
 from recording import ManualClock
 from test_delivery import (
     CANOLA,
@@ -32,6 +34,7 @@ from bot.chat.message import Entry, Message, Section, Tone
 from bot.cli.main import main
 from bot.core.channels import parse_channel
 from bot.core.config import Settings, SubscriptionConfig
+from bot.core.errors import DeliveryError
 from bot.core.models import DeliveryState
 from bot.service.app import App, open_app
 
@@ -331,3 +334,40 @@ def test_each_service_gets_its_format_and_sizes() -> None:
     assert fmt == "text" and limits.title == 200 and limits.body < 7800 - 200
     parts = render(Message("t" * 500, Tone.ALERT, "x" * 20000), fmt, limits)
     assert all(len(p.title) <= 200 and len(p.body) <= limits.body for p in parts)
+
+
+async def test_a_service_that_hangs_holds_up_neither_the_bot_nor_a_second_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A service that answers slower than the timeout: the attempt fails as retryable,
+    the next attempt on that channel starts no second call while the first still runs,
+    and the event loop's own threads (name lookups, feed parsing) stay free."""
+    release = asyncio.Event()
+    hits = 0
+
+    async def hang(_request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        await release.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hang)
+    runner, base = await serve(app)
+    adapter = AppriseAdapter(timeout=0.3)
+    message = Message("t", Tone.ALERT, "x")
+    try:
+        for n in range(8):  # more channels than apprise has threads
+            monkeypatch.setenv(f"WIREWATCH_APPRISE_DESK{n}", f"json://{base[7:]}/hook")
+            with pytest.raises(DeliveryError, match="did not answer") as failed:
+                await adapter.send(parse_channel(f"apprise:desk{n}"), message, "ww1")
+            assert failed.value.retryable
+        with pytest.raises(DeliveryError, match="not yet answered"):
+            await adapter.send(parse_channel("apprise:desk0"), message, "ww1")
+        loop = asyncio.get_running_loop()
+        await asyncio.wait_for(loop.getaddrinfo("127.0.0.1", 80), 2)  # the loop's pool is free
+    finally:
+        release.set()
+        await adapter.close()
+        await runner.cleanup()
+    assert hits <= 8  # no second call on a channel whose first still ran

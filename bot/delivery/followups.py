@@ -148,9 +148,10 @@ async def queue_followups(
     for alert in alerts:
         sub, mode = wanted[alert.dedupe]
         earlier = followups.get(alert.id, [])
-        if any(f.state == DeliveryState.PENDING for f in earlier):
-            continue  # it will carry this report too
+        if any(f.state in (DeliveryState.PENDING, DeliveryState.FAILED) for f in earlier):
+            continue  # a pending one will carry this report too; a failed one gave up on it
         changed = [t for t in (alert.sent_at, *(f.sent_at for f in earlier)) if t is not None]
+        changed += [now for f in earlier if f.state == DeliveryState.SENDING]  # going out now
         due = max([now, *(t + interval for t in changed)])
         if mode == "thread" and (until := quiet_until(sub.quiet_hours, sub.timezone, now)):
             due = max(due, until)  # a reply notifies; an edit does not

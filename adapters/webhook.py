@@ -41,6 +41,7 @@ VERSION = 1
 TIMEOUT = 30.0  # seconds for one POST, connection and answer included
 RETRY_AFTER_MAX = 3600.0  # a longer Retry-After is taken as this
 USER_AGENT = "wirewatch-webhook/1"
+ANSWER_LIMIT = 64 * 1024  # bytes of a receiver's answer read at most (it means nothing to us)
 
 
 def body(message: Message, nonce: str) -> bytes:
@@ -170,7 +171,7 @@ class WebhookAdapter:
             ) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-                await response.read()
+                await response.content.read(ANSWER_LIMIT)  # the answer's start; the rest unread
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(
                 f"{channel}: webhook unreachable ({type(exc).__name__})", retryable=True

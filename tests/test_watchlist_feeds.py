@@ -188,6 +188,11 @@ def test_check_says_whether_the_feeds_are_served(
     monkeypatch.setenv("WIREWATCH_WEB_PORT", "8080")
     assert main(["check"]) == 0
     assert "watchlist feeds: served with ?token=" in capsys.readouterr().out
+    monkeypatch.setenv("WIREWATCH_FEED_TOKEN", "guessable")
+    assert main(["check"]) == 2
+    said = capsys.readouterr()
+    assert "WIREWATCH_FEED_TOKEN must be at least 16 characters (it has 9)" in said.err + said.out
+    assert "guessable" not in said.err + said.out
 
 
 # --- hostile text ------------------------------------------------------------------------------

@@ -242,6 +242,8 @@ def check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
         ("ftp://hooks.example.test/x9", SECRET,
          "WIREWATCH_WEBHOOK_SIEM must hold an https URL, not ftp://…"),
         ("x9", SECRET, "WIREWATCH_WEBHOOK_SIEM must hold an https URL, not something else"),
+        ("https://hooks.example.test:99999/x9", SECRET,
+         "WIREWATCH_WEBHOOK_SIEM does not hold a URL (its host or port cannot be read)"),
     ],
 )  # fmt: skip
 def test_check_names_what_is_wrong_with_a_webhook_without_showing_it(

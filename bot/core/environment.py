@@ -90,10 +90,22 @@ def _secret_file(name: str, path: Path) -> str:
     return value
 
 
+FEED_TOKEN_MIN = 16  # characters of WIREWATCH_FEED_TOKEN, which travels in readers' URLs
+
+
 def feed_token() -> str | None:
     """`WIREWATCH_FEED_TOKEN` (or `_FILE`): the token a watchlist feed's URL must carry
-    (`?token=`); None leaves the feeds off unless `web.public_feeds` is true."""
-    return read_secret("WIREWATCH_FEED_TOKEN")
+    (`?token=`); None leaves the feeds off unless `web.public_feeds` is true. A token
+    shorter than FEED_TOKEN_MIN characters is a ConfigError: it could be guessed."""
+    token = read_secret("WIREWATCH_FEED_TOKEN")
+    if token is not None and len(token) < FEED_TOKEN_MIN:
+        raise ConfigError(
+            [
+                f"WIREWATCH_FEED_TOKEN must be at least {FEED_TOKEN_MIN} characters "
+                f"(it has {len(token)}); `openssl rand -hex 24` makes one"
+            ]
+        )
+    return token
 
 
 def names_starting(prefix: str) -> list[str]:
@@ -267,8 +279,9 @@ def signed_webhook_problem(channel: ChannelRef, url: str) -> str | None:
     try:
         parsed = urlsplit(url)
         host = (parsed.hostname or "").lower()
+        parsed.port  # noqa: B018  # raises ValueError for a port out of range or not a number
     except ValueError:
-        return f"{name} does not hold a URL"
+        return f"{name} does not hold a URL (its host or port cannot be read)"
     loopback = host == "localhost" or _is_loopback_address(host)
     if parsed.scheme not in ("https", "http") or not host:
         plain = re.fullmatch(r"[a-z][a-z0-9+.-]{0,20}", parsed.scheme)

@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -176,6 +176,25 @@ async def test_an_unchanged_feed_answers_304_to_its_etag(
         changed, _, _ = await get(url, **{"If-None-Match": etag})
     assert (again, weak, other) == (304, 304, 200) and body == b"" and headers["ETag"] == etag
     assert changed == 200
+
+
+async def test_a_feed_holds_the_last_90_days_and_follows_new_matches(
+    feed_server: FeedServer, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WIREWATCH_FEED_TOKEN", TOKEN)
+    later = "China lifts its anti-dumping duties on Canadian canola meal"
+    async with serving(feed_server, sqlite_url) as (app, base):
+        url = f"{base}/feeds/canola.json?token={TOKEN}"
+        _, _, first = await get(url)
+        clock = app.dispatcher.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(timedelta(days=91))
+        publish(feed_server, "/a", later)
+        await poll_and_deliver(app, clock)
+        _, _, second = await get(url)  # something new matched: built again, at once
+    titles = [[i["title"] for i in json.loads(body)["items"]] for body in (first, second)]
+    assert any(t.startswith(CANOLA) for t in titles[0]) and later not in titles[0]
+    assert titles[1] == [later]  # the stories of 91 days ago are left out
 
 
 def test_check_says_whether_the_feeds_are_served(

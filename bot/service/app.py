@@ -329,7 +329,7 @@ async def _open(
             server.add_routes(
                 feed_routes(
                     store.engine, watchlists, token=feed_token(),
-                    public=settings.web.public_feeds, size=settings.web.feed_size,
+                    public=settings.web.public_feeds, size=settings.web.feed_size, clock=clock,
                 )
             )  # fmt: skip
             await server.start()

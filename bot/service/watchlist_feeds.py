@@ -6,8 +6,10 @@ Access: `?token=` must equal `WIREWATCH_FEED_TOKEN` (compared in constant time),
 `web.public_feeds` is true. With neither, the feeds are off and answer 404 saying so.
 Every answer carries a strong ETag of its body; `If-None-Match` with it gives 304. Feed
 text is cleaned (`bot.core.safe_text`, and the characters XML 1.0 cannot hold), the
-Atom document is built by `xml.etree.ElementTree`, which escapes it, and each request
-reads at most `web.feed_size` stories.
+Atom document is built by `xml.etree.ElementTree`, which escapes it. A feed holds at
+most `web.feed_size` stories matched in the last 90 days, and is built again only when
+its watchlist matched something new or a minute has passed: a request costs one index
+lookup otherwise.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -26,18 +29,20 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core.clock import as_utc
+from bot.core.clock import Clock, as_utc, utcnow
 from bot.core.models import StoryMatch, evidence_strings
 from bot.core.safe_text import one_line, url_without_controls, without_controls
 from bot.delivery.rows import story_matches, story_sources
 from bot.matching.watchlists import Watchlist
-from bot.storage.schema import items, matches
+from bot.storage.schema import UTCDateTime, items, matches
 
 ATOM = "http://www.w3.org/2005/Atom"
 JSON_FEED = "https://jsonfeed.org/version/1.1"
 OUTLETS_LISTED = 50  # outlets named per story; the rest are counted
 EVIDENCE_LISTED = 10  # evidence lines per story
 SUMMARY_LIMIT = 2000  # characters of a story's summary
+WINDOW = timedelta(days=90)  # stories matched longer ago are left out of a feed
+REBUILD_AFTER = 60.0  # seconds a built feed is served again while nothing new matched
 _NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")  # what XML 1.0 cannot carry
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OFF = (
@@ -56,15 +61,27 @@ class FeedStory:
     updated: datetime
 
 
-async def latest_stories(engine: AsyncEngine, watchlist: str, limit: int) -> list[FeedStory]:
-    """The `limit` stories of `watchlist` (reportable items that matched it) last
-    reported most recently, newest first."""
+async def last_match(engine: AsyncEngine, watchlist: str) -> datetime | None:
+    """When `watchlist` last matched an item (one index lookup): a feed built since is
+    still current."""
+    query = sa.select(sa.func.max(matches.c.matched_at)).where(matches.c.watchlist == watchlist)
+    async with engine.connect() as conn:
+        last = (await conn.execute(query)).scalar()
+    return as_utc(last) if last is not None else None
+
+
+async def latest_stories(
+    engine: AsyncEngine, watchlist: str, limit: int, since: datetime
+) -> list[FeedStory]:
+    """The `limit` stories of `watchlist` (reportable items that matched it since
+    `since`) last reported most recently, newest first."""
     latest = sa.func.max(items.c.first_seen).label("latest")
     ranked = (
         sa.select(items.c.story_id, latest)
         .join(matches, matches.c.item_id == items.c.id)
         .where(
             matches.c.watchlist == watchlist,
+            matches.c.matched_at >= sa.literal(since, UTCDateTime()),
             items.c.reportable.is_(True),
             items.c.story_id.is_not(None),
         )
@@ -167,9 +184,12 @@ def feed_routes(
     token: str | None,
     public: bool,
     size: int,
+    clock: Clock = utcnow,
 ) -> list[web.RouteDef]:
     """`GET /feeds/{watchlist}.atom` and `.json`, as the module docstring says."""
     known: Mapping[str, Watchlist] = {w.id: w for w in watchlists}
+    # each feed as last built: (its watchlist's last match, when built, body, ETag)
+    built: dict[tuple[str, str], tuple[datetime | None, float, bytes, str]] = {}
     formats = {
         "atom": (atom_feed, "application/atom+xml; charset=utf-8"),
         "json": (json_feed, "application/feed+json; charset=utf-8"),
@@ -190,8 +210,16 @@ def feed_routes(
         if suffix not in formats or watchlist is None:
             raise web.HTTPNotFound(text="no such watchlist feed: /feeds/<watchlist>.atom or .json")
         render, content_type = formats[suffix]
-        body = render(watchlist, await latest_stories(engine, watchlist.id, size))
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        version = await last_match(engine, watchlist.id)
+        kept = built.get((watchlist.id, suffix))
+        now = time.monotonic()
+        if kept is not None and kept[0] == version and now - kept[1] < REBUILD_AFTER:
+            body, etag = kept[2], kept[3]
+        else:  # the watchlist matched something new, or a minute passed (outlets grow)
+            since = clock() - WINDOW
+            body = render(watchlist, await latest_stories(engine, watchlist.id, size, since))
+            etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+            built[(watchlist.id, suffix)] = (version, now, body, etag)
         headers = {
             "ETag": etag,
             "Cache-Control": "public, max-age=60" if public else "private, max-age=60",

@@ -74,6 +74,16 @@ def fetch_limits(settings: Settings) -> FetchLimits:
     )
 
 
+async def _give_up_claims(store: Store, owner: str) -> None:
+    """End `owner`'s feed claims and leases, so that other workers take them over at once;
+    best effort: a worker that cannot is replaced once they run out."""
+    try:
+        await store.release_feeds(owner)
+        await Leases(store.engine).release(owner)
+    except Exception as exc:  # the database went away: the claims run out by themselves
+        log.warning("could not give up this worker's claims on stopping: %s", exc)
+
+
 def feed_claims(settings: Settings, worker: Worker) -> FeedClaims:
     """How this worker claims feeds: among several, two rounds of fetches at a time, each
     held for `poll.claim_for`; alone, every due feed at once."""
@@ -339,9 +349,8 @@ async def _open(
     finally:
         async with AsyncExitStack() as closing:  # run last-in first: each, even if one fails
             closing.push_async_callback(store.close)
-            if worker is not None:  # its feeds and leases go to another worker at once
-                closing.push_async_callback(store.release_feeds, worker.owner)
-                closing.push_async_callback(Leases(store.engine).release, worker.owner)
+            if worker is not None and deliver:  # its feeds and leases go to another at once
+                closing.push_async_callback(_give_up_claims, store, worker.owner)
             if parser is not None:
                 closing.push_async_callback(parser.close)
             closing.push_async_callback(fetching.aclose)

@@ -205,6 +205,8 @@ def _compose(loader: _BoundedLoader, path: Path) -> yaml.Node | None:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
+        if "maximum nesting depth" in problem:  # libyaml's own bound, lower than some files'
+            problem = f"values nested deeper than {MAX_DEPTH} levels"
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from exc
     except (ValueError, OverflowError) as exc:  # the scanner's: "\U99999999", "%YAML 9…9.1"
         where = f"{path}:{loader.node_line + 1}"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult, Schedule
 from bot.delivery.outbox import Outbox
+from bot.matching.stories import StoryIndex
 from bot.storage.database_url import DatabaseUrlError, async_database_url
 from bot.storage.schema import (
     MIGRATIONS,
@@ -273,6 +275,37 @@ async def test_the_pair_lookup_probes_the_unique_index_once_per_pair(db_url: str
         assert plan[0].startswith("Nested Loop") and "Values Scan" in plan[1], plan
         assert len(conditions) == 1 and "ANY" not in conditions[0], plan
         assert "(feed_id = " in conditions[0] and "(key = " in conditions[0], plan
+
+
+async def test_reads_of_recent_items_never_scan_the_items_table(tmp_path: Path) -> None:
+    """Search, backtests and the story index a starting bot loads read recent items
+    through the first_seen index, on SQLite, which has no statistics to tell it that
+    the range is small: ordered by id, it scanned every stored item instead."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if " items" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await store.items_since(NOW)
+        await store.recent_items(NOW)
+        await store.recent_items(NOW, "canola")
+        await Outbox.on(store.engine).router.load_story_index(StoryIndex(), NOW)
+        sa.event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        async with store.engine.connect() as conn:
+            plans = [
+                list((await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)).scalars(3))
+                for sql, params in statements
+            ]
+    finally:
+        await store.close()
+    assert len(plans) == 4
+    for plan in plans:
+        assert not any(line.startswith("SCAN items") for line in plan), plan
 
 
 async def _one_feed(store: Store) -> FeedState:

@@ -218,7 +218,10 @@ class Store:
 
     async def items_since(self, since: datetime) -> list[StoredItem]:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""
-        query = sa.select(items).where(items.c.first_seen >= since).order_by(items.c.id)
+        # in the order of the first_seen index, so that SQLite reads that index's range
+        # (by id it scanned the whole table, to skip a sort)
+        query = sa.select(items).where(items.c.first_seen >= since)
+        query = query.order_by(items.c.first_seen, items.c.id)
         async with self.engine.connect() as conn:
             return [stored_item(r) for r in (await conn.execute(query)).all()]
 
@@ -248,7 +251,9 @@ class Store:
             query = query.join(matches, matches.c.item_id == items.c.id).where(
                 matches.c.watchlist == watchlist
             )
-        query = query.order_by(items.c.id.desc()).limit(limit)
+        # newest first along the first_seen index: SQLite stops after `limit` rows (by id
+        # it scanned the whole table whenever fewer than `limit` were that recent)
+        query = query.order_by(items.c.first_seen.desc(), items.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(stored_item(r), r.story_id) for r in rows]

@@ -2,19 +2,22 @@
 items table over a simulated year of retention.
 
     python bench/growth.py [--quick] [--levels 0,1000000,5000000] [--postgres URL]
+                           [--backends sqlite,postgresql] [--no-year]
 
 For each level, a fresh database is filled by bulk insert (executemany on SQLite, COPY
 on PostgreSQL) with that many old items, spread over the farm's feeds and a thousand
-others, one in a hundred matched and grouped into a story; then the bot polls a
-loopback farm (bench/feedfarm.py): a cold cycle (every farm feed's first poll), warm
-cycles (every feed 304), unchanged cycles (200, the same bytes), changed cycles (every
-feed has one new item: the per-feed de-duplication against everything stored), and the
-routing of each changed cycle's matches into stories. The result is each cycle's time
-at a level over the same cycle at 0 items in the same run, and the database's size.
+others, one in a hundred matched and grouped into a story. Then a bot per level (all
+open at once) polls a loopback farm (bench/feedfarm.py): a cold cycle (every farm
+feed's first poll), warm cycles (every feed 304), unchanged cycles (200, the same
+bytes), changed cycles (every feed has one new item: the per-feed de-duplication
+against everything stored), and the routing of each changed cycle's matches into
+stories; each round runs every level's cycle in turn. The result is each cycle's
+median at a level over the same cycle's at 0 items in the same run, and the database's
+size.
 
 The year: a feed set gains items every simulated day (the clock injected), a body
-carrying each feed's last 30, and retention prunes daily; the items table's row count
-is reported by month, against the count without retention.
+carrying each feed's last 30, and retention prunes daily; the items table's and the
+seen keys' row counts are reported every 30 days, against the items without retention.
 
 PostgreSQL runs when --postgres or $WIREWATCH_TEST_POSTGRES_URL names a server whose
 role may create databases (each level gets a database of its own, dropped after).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import sqlite3
@@ -32,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +53,7 @@ from bot.core.models import FeedSpec, FetchResult, Item, Outcome, PollResult, Sc
 from bot.matching.watchlists import BUNDLED_DIR, load_watchlists, watchlist_files
 from bot.service.app import open_app
 from bot.storage.retention import Pruner, RetentionPolicy
+from bot.storage.schema import seen_keys
 from bot.storage.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -118,11 +123,11 @@ def _fill_sqlite(path: str, count: int, feed_ids: list[int]) -> None:
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA synchronous=OFF")
+        # the URL index is filled in random order: a page cache the size of the indexes
+        # keeps a fill of millions to minutes (the file is as a bot's inserts leave it)
+        conn.execute("PRAGMA cache_size=-1000000")
         rows = filler_rows(count, feed_ids, 1)
-        while chunk := [next(rows, None) for _ in range(FILL_CHUNK)]:
-            chunk_rows = [r for r in chunk if r is not None]
-            if not chunk_rows:
-                break
+        while chunk_rows := list(itertools.islice(rows, FILL_CHUNK)):
             conn.executemany(
                 "INSERT INTO items (id, feed_id, key, url, title, summary, source, "
                 "published_at, first_seen, reportable) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -152,30 +157,35 @@ async def _fill_postgres(url: str, count: int, feed_ids: list[int]) -> None:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None
-            naive = [(*r[:7], r[7].replace(tzinfo=None), r[8].replace(tzinfo=None), r[9])
-                     for r in filler_rows(count, feed_ids, 1)]  # fmt: skip
-            matched = [r for r in naive if r[0] % 100 == 0]
-            await raw.copy_records_to_table(
-                "stories", records=[(r[0] // 100, r[4], r[8]) for r in matched],
-                columns=["id", "title", "first_seen"],
-            )  # fmt: skip
-            await raw.copy_records_to_table(
-                "items", records=[(*r, r[0] // 100 if r[0] % 100 == 0 else None) for r in naive],
-                columns=["id", "feed_id", "key", "url", "title", "summary", "source",
-                         "published_at", "first_seen", "reportable", "story_id"],
-            )  # fmt: skip
-            await raw.copy_records_to_table(
-                "matches",
-                records=[(r[0], "canola", 5.0, False, "[]", False, r[8], r[8]) for r in matched],
-                columns=["item_id", "watchlist", "score", "alert", "evidence", "reported",
-                         "matched_at", "routed_at"],
-            )  # fmt: skip
+            rows = filler_rows(count, feed_ids, 1)
+            while chunk := list(itertools.islice(rows, FILL_CHUNK)):
+                naive = [(*r[:7], r[7].replace(tzinfo=None), r[8].replace(tzinfo=None), r[9])
+                         for r in chunk]  # fmt: skip
+                matched = [r for r in naive if r[0] % 100 == 0]
+                await raw.copy_records_to_table(
+                    "stories", records=[(r[0] // 100, r[4], r[8]) for r in matched],
+                    columns=["id", "title", "first_seen"],
+                )  # fmt: skip
+                await raw.copy_records_to_table(
+                    "items",
+                    records=[(*r, r[0] // 100 if r[0] % 100 == 0 else None) for r in naive],
+                    columns=["id", "feed_id", "key", "url", "title", "summary", "source",
+                             "published_at", "first_seen", "reportable", "story_id"],
+                )  # fmt: skip
+                await raw.copy_records_to_table(
+                    "matches",
+                    records=[(r[0], "canola", 5.0, False, "[]", False, r[8], r[8])
+                             for r in matched],
+                    columns=["item_id", "watchlist", "score", "alert", "evidence", "reported",
+                             "matched_at", "routed_at"],
+                )  # fmt: skip
             for table in ("items", "stories", "matches"):
                 await raw.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"
                 )
-            await raw.execute("VACUUM ANALYZE")  # as a settled database is, autovacuum done
+            # as a settled database is, autovacuum done (our tables: the role owns no others)
+            await raw.execute("VACUUM ANALYZE feeds, items, stories, matches")
     finally:
         await engine.dispose()
 
@@ -235,52 +245,83 @@ async def database_bytes(url: str) -> int:
         await engine.dispose()
 
 
-# --- the cycles at one level --------------------------------------------------------------
+# --- the cycles, every level in turn -----------------------------------------------------
 
 
-async def cycles_at(
-    url: str, level: int, urls: list[str], base: str, repeat: int
-) -> dict[str, float]:
-    """Fill `url` with `level` items, then time each cycle (the median of `repeat`)."""
+async def run_levels(
+    backend: str, levels: list[int], workdir: Path, server: str | None, args: Any
+) -> dict[int, dict[str, float]]:
+    """Fill a database per level, then time each cycle at every level in turn (the
+    median of `args.repeat`): each round runs the levels one after the other, starting
+    with a different level each round, so that a slower minute of the machine falls on
+    every level alike rather than on the last one filled."""
+    proc, port = start_farm(args.feeds, args.items, workdir)  # a farm at its first generation
+    base = f"http://127.0.0.1:{port}"
+    urls = [f"{base}/feed/{i}.xml" for i in range(args.feeds)]
     watchlists = [replace(w, sources=()) for w in load_watchlists(watchlist_files(BUNDLED_DIR))]
-    settings = Settings(
-        default_feeds=False,
-        feeds=[FeedConfig(url=u, name=f"farm {i}") for i, u in enumerate(urls)],
-        database_url=url,
-        poll=PollSettings(concurrency=CONCURRENCY, per_host=CONCURRENCY),
-        retention=RetentionSettings(enabled=False),
-    )
-    store = await Store.open(url)  # the farm's feeds first, so that filler spreads over them
-    await store.sync_feeds([FeedSpec(u, f"farm {i}", "config") for i, u in enumerate(urls)], NOW)
-    await store.close()
-    started = time.perf_counter()
-    await fill(url, level)
-    fill_seconds = time.perf_counter() - started
-    times: dict[str, list[float]] = {c: [] for c in CYCLES}
+    times: dict[int, dict[str, list[float]]] = {n: {c: [] for c in CYCLES} for n in levels}
+    result: dict[int, dict[str, float]] = {n: {} for n in levels}
     clock = [NOW]
-    async with open_app(settings, watchlists, {}, clock=lambda: clock[0], deliver=True) as app:
-        await set_mode(base, "etag")
-        started = time.perf_counter()
-        summary = await app.pipeline.run_cycle(ignore_schedule=True)
-        times["cold"].append(time.perf_counter() - started)
-        assert len(summary.polls) == len(urls), summary
-        for mode, cycle in (("etag", "warm"), ("plain", "unchanged"), ("etag", "changed")):
-            await set_mode(base, mode)
-            for _ in range(repeat):
-                if cycle == "changed":
-                    await advance(base)
-                clock[0] += timedelta(minutes=15)
+    try:
+        async with AsyncExitStack() as databases, AsyncExitStack() as running:
+            apps, db_urls = {}, {}
+            for level in levels:
+                url = await databases.enter_async_context(
+                    fresh_database(backend, workdir, f"l{level}", server)
+                )
+                db_urls[level] = url
+                print(f"{backend}: filling {level:,} items…", file=sys.stderr, flush=True)
+                store = await Store.open(url)  # the farm's feeds first, the filler over them
+                specs = [FeedSpec(u, f"farm {i}", "config") for i, u in enumerate(urls)]
+                await store.sync_feeds(specs, NOW)
+                await store.close()
                 started = time.perf_counter()
-                summary = await app.pipeline.run_cycle(ignore_schedule=True)
-                times[cycle].append(time.perf_counter() - started)
-                if cycle == "changed":
-                    assert summary.new_items == len(urls), summary.new_items
-                    started = time.perf_counter()
-                    await app.dispatcher.tick(route_all=True)
-                    times["routing"].append(time.perf_counter() - started)
-        stored = await app.store.count_items()
-    result = {c: statistics.median(t) for c, t in times.items()}
-    result |= {"items": stored, "fill_s": fill_seconds, "bytes": await database_bytes(url)}
+                await fill(url, level)
+                result[level]["fill_s"] = time.perf_counter() - started
+                settings = Settings(
+                    default_feeds=False,
+                    feeds=[FeedConfig(url=u, name=f"farm {i}") for i, u in enumerate(urls)],
+                    database_url=url,
+                    poll=PollSettings(concurrency=CONCURRENCY, per_host=CONCURRENCY),
+                    retention=RetentionSettings(enabled=False),
+                )
+                apps[level] = await running.enter_async_context(
+                    open_app(settings, watchlists, {}, clock=lambda: clock[0], deliver=True)
+                )
+            print(f"{backend}: cycles…", file=sys.stderr, flush=True)
+            await set_mode(base, "etag")
+            for level in levels:
+                started = time.perf_counter()
+                summary = await apps[level].pipeline.run_cycle(ignore_schedule=True)
+                times[level]["cold"].append(time.perf_counter() - started)
+                assert len(summary.polls) == len(urls), summary
+            for mode, cycle in (("etag", "warm"), ("plain", "unchanged"), ("etag", "changed")):
+                await set_mode(base, mode)
+                for round_ in range(args.repeat):
+                    if cycle == "changed":
+                        await advance(base)
+                    clock[0] += timedelta(minutes=15)
+                    turn = round_ % len(levels)
+                    for level in levels[turn:] + levels[:turn]:
+                        app = apps[level]
+                        started = time.perf_counter()
+                        summary = await app.pipeline.run_cycle(ignore_schedule=True)
+                        times[level][cycle].append(time.perf_counter() - started)
+                        if cycle == "changed":
+                            assert summary.new_items == len(urls), summary.new_items
+                            started = time.perf_counter()
+                            await app.dispatcher.tick(route_all=True)
+                            times[level]["routing"].append(time.perf_counter() - started)
+            for level in levels:
+                result[level] |= {c: statistics.median(t) for c, t in times[level].items()}
+                result[level]["items"] = await apps[level].store.count_items()
+            await running.aclose()  # the bots stopped: the files as they leave them
+            for level in levels:
+                result[level]["bytes"] = await database_bytes(db_urls[level])
+    finally:
+        proc.terminate()
+        proc.wait()
+        (workdir / "port").unlink(missing_ok=True)
     return result
 
 
@@ -292,10 +333,11 @@ async def advance(base: str) -> None:
 # --- a simulated year of retention -----------------------------------------------------
 
 
-async def simulated_year(url: str, feeds: int, per_day: int) -> list[tuple[int, int, int]]:
-    """(day, items stored with retention, items a store without retention would hold),
-    on the first of each month: `feeds` feeds, each with `per_day` new items a day and a
-    body of its last 30, polled every six hours, pruned once a day."""
+async def simulated_year(url: str, feeds: int, per_day: int) -> list[tuple[int, int, int, int]]:
+    """(day, items stored with retention, seen keys stored, items a store without
+    retention would hold), every 30 days and on the last: `feeds` feeds, each with
+    `per_day` new items a day and a body of its last 30, polled every six hours, pruned
+    once a day."""
     store = await Store.open(url)
     pruner = Pruner(store.engine, RetentionPolicy())
     start = NOW - timedelta(days=365)
@@ -303,7 +345,7 @@ async def simulated_year(url: str, feeds: int, per_day: int) -> list[tuple[int, 
         [FeedSpec(f"https://y{n}.test/rss", f"y{n}", "config") for n in range(feeds)], start
     )
     written = 0
-    counts: list[tuple[int, int, int]] = []
+    counts: list[tuple[int, int, int, int]] = []
     try:
         for day in range(366):
             for quarter in range(4):
@@ -325,7 +367,9 @@ async def simulated_year(url: str, feeds: int, per_day: int) -> list[tuple[int, 
             written = (day + 1) * per_day * feeds
             await pruner.prune(start + timedelta(days=day, hours=23))
             if day % 30 == 0 or day == 365:
-                counts.append((day, await store.count_items(), written))
+                async with store.engine.connect() as conn:
+                    keys = await conn.scalar(sa.select(sa.func.count()).select_from(seen_keys))
+                counts.append((day, await store.count_items(), int(keys or 0), written))
     finally:
         await store.close()
     return counts
@@ -348,55 +392,45 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="levels 0, 100k, 500k; a short year")
     parser.add_argument("--levels", help="comma-separated stored-item levels (default 0,1M,5M)")
-    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=30)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--postgres", default=os.environ.get("WIREWATCH_TEST_POSTGRES_URL"))
     parser.add_argument("--no-year", action="store_true", help="skip the simulated year")
-    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="of sqlite,postgresql; '' for none"
+    )
     args = parser.parse_args()
     default = "0,100000,500000" if args.quick else "0,1000000,5000000"
     levels = [int(n) for n in (args.levels or default).split(",")]
     assert levels[0] == 0, "the first level is the baseline: 0"
-    backends = ["sqlite"] + ([] if args.sqlite_only or not args.postgres else ["postgresql"])
+    asked = args.backends.split(",")
+    backends = [b for b in ("sqlite", "postgresql") if b in asked]
+    if "postgresql" in backends and not args.postgres:
+        backends.remove("postgresql")
+        print("PostgreSQL skipped: no --postgres URL", file=sys.stderr)
     lines: list[str] = []
     output: dict[str, Any] = {"feeds": args.feeds, "items_per_feed": args.items}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        proc, port = start_farm(args.feeds, args.items, workdir)
-        base = f"http://127.0.0.1:{port}"
-        urls = [f"{base}/feed/{i}.xml" for i in range(args.feeds)]
-        try:
-            for backend in backends:
-                results: dict[int, dict[str, float]] = {}
-                for level in levels:
-                    async with fresh_database(backend, workdir, f"l{level}", args.postgres) as url:
-                        print(f"{backend}: {level:,} items…", file=sys.stderr, flush=True)
-                        results[level] = await cycles_at(url, level, urls, base, args.repeat)
-                        print(f"  {results[level]}", file=sys.stderr, flush=True)
-                    # the farm back to its first generation for the next level
-                    proc.terminate()
-                    proc.wait()
-                    (workdir / "port").unlink()
-                    proc, port = start_farm(args.feeds, args.items, workdir)
-                    base = f"http://127.0.0.1:{port}"
-                    urls = [f"{base}/feed/{i}.xml" for i in range(args.feeds)]
-                lines += report(backend, results)
-                output[backend] = results
-            if not args.no_year:
-                feeds, per_day = (20, 50) if args.quick else (50, 100)
-                async with fresh_database("sqlite", workdir, "year", None) as url:
-                    year = await simulated_year(url, feeds, per_day)
-                output["year"] = year
-                lines.append(
-                    f"a simulated year, SQLite: {feeds} feeds x {per_day} new items a day, "
-                    "retention at its defaults (items: 90d), pruned daily"
-                )
-                lines += [f"  day {d:>3}: {kept:>9,} items stored ({total:,} without retention)"
-                          for d, kept, total in year]  # fmt: skip
-        finally:
-            proc.terminate()
-            proc.wait()
+        for backend in backends:
+            results = await run_levels(backend, levels, workdir, args.postgres, args)
+            for level, figures in results.items():
+                print(f"  {backend} {level:,}: {figures}", file=sys.stderr, flush=True)
+            lines += report(backend, results)
+            output[backend] = results
+        if not args.no_year:
+            feeds, per_day = (20, 50) if args.quick else (50, 100)
+            async with fresh_database("sqlite", workdir, "year", None) as url:
+                year = await simulated_year(url, feeds, per_day)
+            output["year"] = year
+            lines.append(
+                f"a simulated year, SQLite: {feeds} feeds x {per_day} new items a day, "
+                "retention at its defaults (items: 90d), pruned daily"
+            )
+            lines += [f"  day {d:>3}: {kept:>9,} items and {keys:>7,} seen keys stored "
+                      f"({total:,} items without retention)"
+                      for d, kept, keys, total in year]  # fmt: skip
     print(f"{args.feeds} feeds x {args.items} items on 127.0.0.1, {args.repeat} cycles each")
     print("\n".join(lines))
     results_dir = HERE / "results"

@@ -3,11 +3,13 @@ network or setup, and `wirewatch init` writes a starter config that `check` acce
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from bot.cli.main import main
+from bot.core.config import RetentionSettings, load_settings
 
 
 def test_demo_shows_a_baseline_then_alerts_and_a_digest_from_loopback_feeds(
@@ -36,6 +38,30 @@ def test_init_writes_a_starter_config_that_check_accepts(
     assert "wrote wirewatch.yaml" in capsys.readouterr().out
     assert main(["check"]) == 0
     assert "configuration OK" in capsys.readouterr().out
+
+
+def test_the_starters_commented_retention_is_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The starter shows `retention:` commented out with its defaults: uncommented, it
+    changes nothing."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    written = (tmp_path / "wirewatch.yaml").read_text()
+    lines = written.splitlines()
+    start = lines.index("# retention:")
+    block = list(itertools.takewhile(lambda line: line.startswith("# "), lines[start:]))
+    uncommented = tmp_path / "uncommented.yaml"
+    uncommented.write_text(written.replace("\n".join(block), "\n".join(b[2:] for b in block)))
+    settings = load_settings(uncommented)
+    # `retention:`, then each of its settings but `enabled` (which `off` sets)
+    assert len(block) == len(RetentionSettings.model_fields)
+    assert "retention" in settings.model_fields_set
+    assert (
+        settings.retention
+        == RetentionSettings()
+        == load_settings(tmp_path / "wirewatch.yaml").retention
+    )
 
 
 def test_init_never_overwrites_a_file(

@@ -6,15 +6,25 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult, Schedule
 from bot.delivery.outbox import Outbox
+from bot.matching.stories import StoryIndex
 from bot.storage.database_url import DatabaseUrlError, async_database_url
-from bot.storage.schema import MIGRATIONS, feeds, items, matches, metadata, schema_version
-from bot.storage.store import INDEXED_BYTES, Store, open_engine
+from bot.storage.schema import (
+    MIGRATIONS,
+    feeds,
+    items,
+    matches,
+    metadata,
+    schema_version,
+    seen_keys,
+)
+from bot.storage.store import INDEXED_BYTES, Store, _ids_by_pair, _pairs_query, open_engine
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -191,6 +201,111 @@ async def test_items_too_long_to_index_are_stored_and_known_again(db_url: str) -
         await store.close()
     assert stored.item.key.startswith("sha256:") and stored.item.url is None
     assert stored.item.title == "Title"
+
+
+# keys that differ only in what a careless comparison would ignore or a quoting mix up
+ODD_KEYS = ("k", "K", "k ", " k", "", "k'1", 'k"2', "k%", "k_", "ключ", "🙂", "x" * 500)
+
+
+@pytest.mark.parametrize("table", [items, seen_keys], ids=["items", "seen_keys"])
+async def test_the_pair_lookup_finds_exactly_the_stored_pairs(db_url: str, table: sa.Table) -> None:
+    """The (feed, key) lookup behind de-duplication returns the id of every stored pair
+    asked for and nothing else, over more pairs than one query takes: present and absent
+    keys across many feeds, a key stored for one feed asked for another, keys that only
+    an exact comparison tells apart."""
+    store = await Store.open(db_url)
+    try:
+        specs = [FeedSpec(f"https://f{n}.example.test/rss", f"F{n}", "config") for n in range(60)]
+        await store.sync_feeds(specs, NOW)
+        feed_ids = sorted(f.id for f in await store.list_feeds())
+        stored = [(f, f"item-{f}-{n}") for f in feed_ids for n in range(0, 24, 2)]
+        stored += [(feed_ids[0], "shared")] + [(feed_ids[1], k) for k in ODD_KEYS[::2]]
+        common: dict[str, object] = {"url": None, "seen_at": NOW}
+        if table is items:
+            common = {"url": None, "title": "T", "summary": "", "source": "S",
+                      "reportable": False, "first_seen": NOW}  # fmt: skip
+        async with store.engine.begin() as conn:
+            await conn.execute(
+                table.insert(), [{"feed_id": f, "key": k} | common for f, k in stored]
+            )
+            ids = {(r.feed_id, r.key): r.id for r in await conn.execute(sa.select(table))}
+        asked = {(f, f"item-{f}-{n}") for f in feed_ids for n in range(24)}  # half stored
+        asked |= {(f, "shared") for f in feed_ids[:5]}
+        asked |= {(f, k) for f in feed_ids[:3] for k in ODD_KEYS}
+        async with store.engine.connect() as conn:
+            found = await _ids_by_pair(conn, table, asked)
+            nothing = await _ids_by_pair(conn, table, [])
+            one = await _ids_by_pair(conn, table, [(feed_ids[0], "shared")])
+    finally:
+        await store.close()
+    assert len(asked) > 1000 and nothing == {}
+    assert found == {pair: ids[pair] for pair in asked if pair in ids}
+    assert len(found) == 60 * 12 + 1 + len(ODD_KEYS[::2])
+    assert one == {(feed_ids[0], "shared"): ids[(feed_ids[0], "shared")]}
+
+
+async def test_the_pair_lookup_probes_the_unique_index_once_per_pair(db_url: str) -> None:
+    """The lookup's plan walks the pairs asked for and finds each by equality on the
+    unique (feed_id, key) index: not every feed asked with every key asked, and no scan
+    of the items table."""
+    store = await Store.open(db_url)
+    try:
+        async with store.engine.begin() as conn:
+            sql = _pairs_query(conn.dialect, items, 8)
+            params = tuple(v for n in range(8) for v in (n, f"k{n}"))
+            if conn.dialect.name == "sqlite":
+                explain = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+                plan = list(explain.scalars(3))
+            else:  # the planner is told that scans cost too much: is the index usable?
+                await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                await conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+                explain = await conn.exec_driver_sql(f"EXPLAIN {sql}", params)
+                plan = [line.strip() for line in explain.scalars()]
+    finally:
+        await store.close()
+    if db_url.startswith("sqlite"):
+        assert "SCAN items" not in " ".join(plan), plan
+        assert any(
+            line.startswith("SEARCH items USING") and "(feed_id=? AND key=?)" in line
+            for line in plan
+        ), plan
+    else:
+        conditions = [line for line in plan if line.startswith("Index Cond:")]
+        assert any("uq_items_feed_key" in line for line in plan), plan
+        assert plan[0].startswith("Nested Loop") and "Values Scan" in plan[1], plan
+        assert len(conditions) == 1 and "ANY" not in conditions[0], plan
+        assert "(feed_id = " in conditions[0] and "(key = " in conditions[0], plan
+
+
+async def test_reads_of_recent_items_never_scan_the_items_table(tmp_path: Path) -> None:
+    """Search, backtests and the story index a starting bot loads read recent items
+    through the first_seen index, on SQLite, which has no statistics to tell it that
+    the range is small: ordered by id, it scanned every stored item instead."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    statements: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if " items" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await store.items_since(NOW)
+        await store.recent_items(NOW)
+        await store.recent_items(NOW, "canola")
+        await Outbox.on(store.engine).router.load_story_index(StoryIndex(), NOW)
+        sa.event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
+        async with store.engine.connect() as conn:
+            plans = [
+                list((await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)).scalars(3))
+                for sql, params in statements
+            ]
+    finally:
+        await store.close()
+    assert len(plans) == 4
+    for plan in plans:
+        assert not any(line.startswith("SCAN items") for line in plan), plan
 
 
 async def _one_feed(store: Store) -> FeedState:

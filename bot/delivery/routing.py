@@ -60,7 +60,9 @@ class Router:
         query = (
             sa.select(items.c.story_id, items.c.title, items.c.first_seen)
             .where(items.c.story_id.is_not(None), items.c.first_seen >= since)
-            .order_by(items.c.id)
+            # in the first_seen index's order: SQLite reads only that index's range (by id
+            # it scanned the whole items table, a second at 5 million)
+            .order_by(items.c.first_seen, items.c.id)
         )
         async with self.engine.connect() as conn:
             for row in (await conn.execute(query)).all():

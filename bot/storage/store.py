@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, make_url
@@ -245,7 +245,9 @@ class Store:
             fresh = await _not_pruned(conn, fresh)
             await _insert_items(conn, fresh)
             matched = [(new, m) for new in fresh for m in new.matches]
-            ids = await _item_ids(conn, {(new.feed_id, new.item.key) for new, _ in matched})
+            ids = await _ids_by_pair(
+                conn, items, ((new.feed_id, new.item.key) for new, _ in matched)
+            )
             found = [
                 (StoredItem(ids[(f, i.key)], f, i, seen, reportable), m)
                 for (f, i, seen, reportable, *_), m in matched
@@ -260,7 +262,10 @@ class Store:
 
     async def items_since(self, since: datetime) -> list[StoredItem]:
         """Stored items first seen at or after `since`, oldest first (for backtests)."""
-        query = sa.select(items).where(items.c.first_seen >= since).order_by(items.c.id)
+        # in the order of the first_seen index, so that SQLite reads that index's range
+        # (by id it scanned the whole table, to skip a sort)
+        query = sa.select(items).where(items.c.first_seen >= since)
+        query = query.order_by(items.c.first_seen, items.c.id)
         async with self.engine.connect() as conn:
             return [stored_item(r) for r in (await conn.execute(query)).all()]
 
@@ -290,7 +295,9 @@ class Store:
             query = query.join(matches, matches.c.item_id == items.c.id).where(
                 matches.c.watchlist == watchlist
             )
-        query = query.order_by(items.c.id.desc()).limit(limit)
+        # newest first along the first_seen index: SQLite stops after `limit` rows (by id
+        # it scanned the whole table whenever fewer than `limit` were that recent)
+        query = query.order_by(items.c.first_seen.desc(), items.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(stored_item(r), r.story_id) for r in rows]
@@ -343,13 +350,13 @@ async def _new_items(
     seen_urls = await _stored_urls(conn, (i.url for _, i, _ in candidates if i.url))
     # a feed that never had a successful poll has no stored items to compare keys with
     known = {(p.feed.id, i.key) for p, i, _ in candidates if p.feed.first_polled_at is not None}
-    seen_keys = set(await _item_ids(conn, known))
+    stored_keys = set(await _ids_by_pair(conn, items, known))
     fresh: list[_Fresh] = []
     for poll, item, found in candidates:
         key = (poll.feed.id, item.key)
-        if key in seen_keys or (item.url and item.url in seen_urls):
+        if key in stored_keys or (item.url and item.url in seen_urls):
             continue
-        seen_keys.add(key)
+        stored_keys.add(key)
         if item.url:
             seen_urls.add(item.url)
         first_poll = poll.feed.first_polled_at is None
@@ -359,36 +366,17 @@ async def _new_items(
     return fresh
 
 
-_SEEN_BY_KEY = sa.select(seen_keys.c.id, seen_keys.c.feed_id, seen_keys.c.key).where(
-    seen_keys.c.feed_id.in_(sa.bindparam("feeds", expanding=True)),
-    seen_keys.c.key.in_(sa.bindparam("keys", expanding=True)),
-)
-_SEEN_BY_URL = sa.select(seen_keys.c.id, seen_keys.c.url).where(
-    seen_keys.c.url.in_(sa.bindparam("urls", expanding=True))
-)
-
-
 async def _not_pruned(conn: AsyncConnection, fresh: list[_Fresh]) -> list[_Fresh]:
     """`fresh` without the items retention pruned that a feed still carries (their seen
     key, by feed and key or by canonical URL, is stored); those keys are marked seen at
     this poll, which keeps them while the feed carries the item."""
     if not fresh:
         return fresh
-    by_key: dict[tuple[int, str], int] = {}
-    pairs = [(f.feed_id, f.item.key) for f in fresh if f.known_feed]
-    for start in range(0, len(pairs), _CHUNK):
-        chunk = pairs[start : start + _CHUNK]
-        wanted = set(chunk)
-        result = await conn.execute(
-            _SEEN_BY_KEY,
-            {"feeds": sorted({f for f, _ in chunk}), "keys": sorted({k for _, k in chunk})},
-        )
-        by_key |= {(r.feed_id, r.key): r.id for r in result if (r.feed_id, r.key) in wanted}
-    by_url: dict[str, int] = {}
-    urls = sorted({f.item.url for f in fresh if f.item.url})
-    for start in range(0, len(urls), _CHUNK):
-        result = await conn.execute(_SEEN_BY_URL, {"urls": urls[start : start + _CHUNK]})
-        by_url |= {r.url: r.id for r in result}
+    by_key = await _ids_by_pair(
+        conn, seen_keys, ((f.feed_id, f.item.key) for f in fresh if f.known_feed)
+    )
+    urls = (f.item.url for f in fresh if f.item.url)
+    by_url = {url: i for i, url in await _by_url(conn, (seen_keys.c.id, seen_keys.c.url), urls)}
     if not by_key and not by_url:
         return fresh
     kept: list[_Fresh] = []
@@ -520,63 +508,90 @@ async def _insert_items(conn: AsyncConnection, new: Sequence[_Fresh]) -> None:
     await conn.exec_driver_sql(bulk.sql, rows)
 
 
-_ITEM_IDS = sa.select(items.c.id, items.c.feed_id, items.c.key).where(
-    items.c.feed_id.in_(sa.bindparam("feeds", expanding=True)),
-    items.c.key.in_(sa.bindparam("keys", expanding=True)),
-)
-
-
-async def _item_ids(
-    conn: AsyncConnection, pairs: set[tuple[int, str]]
+async def _ids_by_pair(
+    conn: AsyncConnection, table: sa.Table, pairs: Iterable[tuple[int, str]]
 ) -> dict[tuple[int, str], int]:
-    """The ids of the stored items among these (feed, key) pairs.
+    """The ids of `table`'s rows (items or seen_keys) among these (feed, key) pairs.
 
-    Queried as `feed_id IN (...) AND key IN (...)` over chunks of a few feeds each, which
-    both SQLite and PostgreSQL answer from the unique (feed_id, key) index (SQLite scans
-    the whole index for a row-value IN).
+    Each chunk of pairs is a VALUES list joined on the table's unique (feed_id, key)
+    index: one index probe per pair on SQLite and PostgreSQL alike (`feed_id IN (...)
+    AND key IN (...)` probed every feed of a chunk with every key, and SQLite answers a
+    row-value IN by scanning the whole index). The statement is compiled once per
+    dialect and size, and a short last chunk padded, as in `_by_url`.
     """
-    by_feed: dict[int, list[str]] = defaultdict(list)
-    for feed_id, key in pairs:
-        by_feed[feed_id].append(key)
     found: dict[tuple[int, str], int] = {}
-    chunk_feeds: list[int] = []
-    chunk_keys: list[str] = []
-    for feed_id, keys in [*by_feed.items(), (-1, [])]:  # a sentinel flushes the last chunk
-        if chunk_keys and (feed_id == -1 or len(chunk_keys) + len(keys) > _CHUNK):
-            result = await conn.execute(_ITEM_IDS, {"feeds": chunk_feeds, "keys": chunk_keys})
-            for row in result:
-                if (row.feed_id, row.key) in pairs:
-                    found[(row.feed_id, row.key)] = row.id
-            chunk_feeds, chunk_keys = [], []
-        chunk_feeds.append(feed_id)
-        chunk_keys.extend(keys)
+    wanted = sorted(set(pairs))  # neighbours in the index, probed one after the other
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        size = _padded_size(len(chunk))
+        chunk += chunk[-1:] * (size - len(chunk))
+        params = tuple(value for pair in chunk for value in pair)
+        result = await conn.exec_driver_sql(_pairs_query(conn.dialect, table, size), params)
+        rows = cast("Iterable[tuple[int, int, str]]", result)  # typed as if of no column
+        found.update(((feed_id, key), row_id) for row_id, feed_id, key in rows)
     return found
 
 
-async def _stored_urls(conn: AsyncConnection, urls: Iterable[str]) -> set[str]:
-    """Which of `urls` are already stored.
+@lru_cache(maxsize=64)
+def _pairs_query(dialect: Dialect, table: sa.Table, size: int) -> str:
+    """`table`'s id, feed_id and key for `size` (feed_id, key) pairs, given as 2 x `size`
+    positional parameters, pair after pair."""
+    binds = [
+        (sa.bindparam(f"feed{n}", type_=sa.Integer), sa.bindparam(f"key{n}", type_=sa.Text))
+        for n in range(size)
+    ]
+    # a CTE, as SQLite names a VALUES list's columns only there
+    wanted = (
+        sa.values(sa.column("feed_id", sa.Integer), sa.column("key", sa.Text), name="wanted")
+        .data(binds)
+        .cte("wanted")
+    )
+    on = sa.and_(table.c.feed_id == wanted.c.feed_id, table.c.key == wanted.c.key)
+    query = sa.select(table.c.id, table.c.feed_id, table.c.key).select_from(wanted).join(table, on)
+    compiled = query.compile(dialect=dialect)
+    if compiled.positiontup != [name for pair in binds for name in (pair[0].key, pair[1].key)]:
+        raise ValueError(f"{dialect.name}: positional parameters in order are needed")
+    return compiled.string
+
+
+async def _by_url(
+    conn: AsyncConnection, columns: tuple[sa.Column[Any], ...], urls: Iterable[str]
+) -> list[tuple[Any, ...]]:
+    """`columns` (of one table with a `url` column) of the rows with one of these `urls`.
 
     Chunks of _CHUNK values go to the driver as they are, through a statement compiled
     once per dialect and size: SQLAlchemy's IN (expanding or literal) built a bound
     parameter per value, a tenth of a cold poll cycle. A short last chunk is padded to
     a power of two by repeating its last value, so that few sizes are ever compiled.
     """
-    found: set[str] = set()
+    found: list[tuple[Any, ...]] = []
     values = list(dict.fromkeys(urls))
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]
-        size = min(_CHUNK, 1 << (len(chunk) - 1).bit_length())
+        size = _padded_size(len(chunk))
         chunk += chunk[-1:] * (size - len(chunk))
-        result = await conn.exec_driver_sql(_urls_query(conn.dialect, size), tuple(chunk))
-        found.update(r[0] for r in result)
+        result = await conn.exec_driver_sql(_urls_query(conn.dialect, columns, size), tuple(chunk))
+        found.extend(cast("Iterable[tuple[Any, ...]]", result))
     return found
 
 
-@lru_cache(maxsize=32)
-def _urls_query(dialect: Dialect, size: int) -> str:
-    """`SELECT url FROM items WHERE url IN (...)` with `size` positional parameters."""
+async def _stored_urls(conn: AsyncConnection, urls: Iterable[str]) -> set[str]:
+    """Which of `urls` are already stored as an item's."""
+    return {row[0] for row in await _by_url(conn, (items.c.url,), urls)}
+
+
+def _padded_size(count: int) -> int:
+    """The size a chunk of `count` values is padded to: the next power of two, at most
+    _CHUNK."""
+    return min(_CHUNK, 1 << (count - 1).bit_length())
+
+
+@lru_cache(maxsize=64)
+def _urls_query(dialect: Dialect, columns: tuple[sa.Column[Any], ...], size: int) -> str:
+    """`SELECT columns FROM table WHERE url IN (...)` with `size` positional parameters."""
     binds: list[sa.BindParameter[str]] = [sa.bindparam(f"url{n}") for n in range(size)]
-    compiled = sa.select(items.c.url).where(items.c.url.in_(binds)).compile(dialect=dialect)
+    url = columns[0].table.c.url
+    compiled = sa.select(*columns).where(url.in_(binds)).compile(dialect=dialect)
     if compiled.positiontup != [f"url{n}" for n in range(size)]:
         raise ValueError(f"{dialect.name}: positional parameters in order are needed")
     return compiled.string

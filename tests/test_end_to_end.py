@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -241,3 +243,29 @@ async def test_match_jsonl_keeps_order_and_reports_bad_lines(tmp_path: Path) -> 
     assert results[1]["id"] is None and "invalid JSON" in results[1]["error"]
     assert results[2] == {"id": 7, "matches": []}
     assert "must be strings" in results[3]["error"]
+
+
+@pytest.mark.slow
+async def test_a_sigterm_to_the_whole_process_group_stops_the_bot_quietly(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """systemd (KillMode=control-group), `timeout` and Ctrl-C signal every process of the
+    bot, its parser process too: the bot stops cleanly, with no parser restarted."""
+    offline_watchlists(tmp_path / "watchlists")
+    feed_server.feeds["/wire.xml"] = Feed(rss([("1", QUIET, "https://news.example.test/1")]))
+    (tmp_path / "wirewatch.yaml").write_text(
+        f"default_feeds: false\nfeeds:\n  - url: {feed_server.url('/wire.xml')}\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, start_new_session=True,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    for _ in range(200):  # until the first poll (the parser process is up by then)
+        if feed_server.hits["/wire.xml"]:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"parser process exited" not in err and b"Traceback" not in err

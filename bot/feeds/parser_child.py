@@ -60,7 +60,11 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 def main() -> None:
     """Run as the child: frames on stdin and stdout; anything printed goes to stderr."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bot stops us by closing stdin
+    # the bot stops us by closing stdin (and a bot that died, by its end): a signal meant
+    # for the whole group (Ctrl-C; systemd's, timeout's, a container runtime's SIGTERM)
+    # must not end us before the bot has finished with us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     widen_pipe(sys.stdin.fileno())

@@ -37,6 +37,7 @@ from bot.core.errors import DeliveryError
 # bots). Its records stay with apprise: none reaches the bot's handlers at any level.
 _APPRISE_LOG = logging.getLogger("apprise")
 _APPRISE_LOG.propagate = False
+_APPRISE_LOG.disabled = True  # and no record made at all: a capture of every logger sees none
 _APPRISE_LOG.addHandler(logging.NullHandler())
 
 DEFAULT_TIMEOUT = 60.0  # seconds for one notification, connection and answer included

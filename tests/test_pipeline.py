@@ -3,6 +3,7 @@ watchlists."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,11 +11,13 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from feedserver import Feed, FeedServer, redirect, rss, status
+from test_terminal_output import feed_state
 
 from bot.core.config import FeedConfig, Settings
-from bot.core.models import FeedSpec, Outcome
+from bot.core.models import FeedSpec, FetchResult, Outcome, PollResult
 from bot.matching.watchlists import load_configured_watchlists
 from bot.service.app import App, open_app
+from bot.service.pipeline import _next_batch
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 CANOLA = "China imposes 100% tariff on Canadian canola oil"
@@ -214,3 +217,17 @@ async def test_a_feed_asking_to_wait_forever_costs_only_its_own_poll(
     assert summary.count(Outcome.OK) == 2
     greedy = feeds["greedy"]
     assert greedy.hold_until is not None and feeds["fine"].last_success_at is not None
+
+
+async def test_pollers_stopping_end_no_batch_of_polls_to_write() -> None:
+    """The last pollers stop one by one (a None each in the queue); their polls are still
+    written as one batch, not one transaction each."""
+    done: asyncio.Queue[PollResult | None] = asyncio.Queue()
+    polls = [
+        PollResult(feed_state(), Outcome.NOT_MODIFIED, FetchResult(304), datetime.now(UTC))
+        for _ in range(3)
+    ]
+    for entry in (polls[0], None, polls[1], None, None, polls[2], None):
+        done.put_nowait(entry)
+    assert await _next_batch(done, 3) == polls
+    assert await _next_batch(done, 0) == []  # a poller stopped: the caller looks again

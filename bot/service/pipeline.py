@@ -247,9 +247,11 @@ class Pipeline:
 
 
 async def _next_batch(done: asyncio.Queue[PollResult | None], remaining: int) -> list[PollResult]:
-    """The next polls to write: up to BATCH, lingering up to LINGER seconds for more, so
-    that a burst of finished polls costs one transaction, not one each; empty when a
-    poller stopped (a None in `done`) before any poll came."""
+    """The next polls to write: up to BATCH (and at most `remaining`, the polls still
+    due), lingering up to LINGER seconds for more, so that a burst of finished polls
+    costs one transaction, not one each; empty when a poller stopped (a None in `done`)
+    before any poll came, so that the caller may see whether all are done. A poller
+    stopping later ends no batch: the last pollers' polls are written together."""
     first = await done.get()
     if first is None:
         return []
@@ -266,9 +268,8 @@ async def _next_batch(done: asyncio.Queue[PollResult | None], remaining: int) ->
                 break
         else:
             polled = done.get_nowait()
-        if polled is None:
-            break
-        batch.append(polled)
+        if polled is not None:
+            batch.append(polled)
     return batch
 
 

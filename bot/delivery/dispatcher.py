@@ -259,11 +259,6 @@ class Dispatcher:
             for task in late:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        # the router and the channels go to another worker at once, not when they run out
-        try:
-            await self.leases.release(self.worker.owner)
-        except Exception as exc:  # the database went away: the leases run out by themselves
-            log.warning("could not give up this worker's leases on stopping: %s", exc)
 
     async def _sends_to(self, reference: str, now: datetime) -> bool:
         """Whether this worker sends to the channel now: always when alone; among

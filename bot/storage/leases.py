@@ -55,26 +55,15 @@ class Leases:
             )
             return bool(taken.rowcount)
 
-    async def release(self, owner: str, name: str | None = None) -> None:
-        """Give up lease `name` (None: every lease) if `owner` holds it."""
-        query = leases.delete().where(leases.c.owner == owner)
-        if name is not None:
-            query = query.where(leases.c.name == name)
+    async def release(self, owner: str) -> None:
+        """Give up every lease `owner` holds."""
         async with self.engine.begin() as conn:
-            await conn.execute(query)
+            await conn.execute(leases.delete().where(leases.c.owner == owner))
 
     async def release_all(self) -> None:
         """Give up every lease, whoever holds it: only a lone worker may, at its start."""
         async with self.engine.begin() as conn:
             await conn.execute(leases.delete())
-
-    async def holders(self, now: datetime, prefix: str = "") -> dict[str, str]:
-        """The owner of each lease held at `now` whose name starts with `prefix`."""
-        query = sa.select(leases.c.name, leases.c.owner).where(
-            leases.c.until > now, leases.c.name.startswith(prefix, autoescape=True)
-        )
-        async with self.engine.connect() as conn:
-            return {str(n): str(o) for n, o in (await conn.execute(query)).all()}
 
 
 def _insert(dialect: str) -> Any:

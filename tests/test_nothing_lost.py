@@ -148,7 +148,9 @@ async def test_subscribing_again_in_the_channel_sends_what_failed_there(
     assert adapter.titles() == [CANOLA]
 
 
+@pytest.mark.parametrize("chosen", ["by id", "--all-failed"])
 async def test_the_deliveries_command_lists_and_retries_failed_ones(
+    chosen: str,
     feed_server: FeedServer,
     tmp_path: Path,
     clock: ManualClock,
@@ -175,8 +177,11 @@ async def test_the_deliveries_command_lists_and_retries_failed_ones(
     assert "Unknown Channel" in fields[-1]
     code, out, err = await asyncio.to_thread(cli, "deliveries", "retry", "99999")
     assert code == 2 and "not failed (or no such delivery): 99999" in err
-    code, out, _ = await asyncio.to_thread(cli, "deliveries", "retry", fields[0])
+    which = fields[0] if chosen == "by id" else chosen
+    code, out, _ = await asyncio.to_thread(cli, "deliveries", "retry", which)
     assert code == 0 and "queued again: 1 delivery" in out
+    code, out, _ = await asyncio.to_thread(cli, "deliveries", "retry", "--all-failed")
+    assert code == 0 and out == "no delivery has failed: nothing to send again\n"
     code, out, _ = await asyncio.to_thread(cli, "subscriptions")
     assert "STOPPED" not in out  # the operator said it works: the channel delivers again
     clock.advance(datetime.now(UTC) - clock() + timedelta(seconds=1))  # the CLI's clock

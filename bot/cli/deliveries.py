@@ -53,6 +53,9 @@ async def _retry(
         requeued = await app.outbox.queue.requeue_failed(
             utcnow(), ids=None if every else list(failed)
         )
+    if not requeued:
+        print("no delivery has failed: nothing to send again")
+        return 0
     print(
         f"queued again: {counted(len(requeued), 'delivery')}; the running bot "
         "sends them at its next delivery tick (or `wirewatch run --once` now)"

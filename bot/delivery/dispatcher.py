@@ -177,7 +177,10 @@ class Dispatcher:
         return await self.dispatch()
 
     async def _route_here(self, now: datetime) -> bool:
-        """Whether this worker routes now: it holds (or took) the router lease."""
+        """Whether this worker routes now: alone, always; among several, while it holds
+        (or took) the router lease."""
+        if not self.worker.shared:
+            return True  # no write to the database every tick for a lease nobody else wants
         routing = await self.leases.hold("router", self.worker.owner, now, self.worker.handover)
         if routing and not self._routing:
             self._stories_stale = True  # another worker may have routed until now

@@ -289,8 +289,7 @@ async def _open(
             claim_for=delivery.claim_for,
         )
         if deliver and not worker.shared:  # alone (the run lock): every claim is a crash's
-            await store.release_feeds()
-            await Leases(store.engine).release_all()
+            await store.release_feeds()  # (a lone worker takes no named lease)
         dispatcher = Dispatcher(
             outbox,
             adapters,

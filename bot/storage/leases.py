@@ -60,11 +60,6 @@ class Leases:
         async with self.engine.begin() as conn:
             await conn.execute(leases.delete().where(leases.c.owner == owner))
 
-    async def release_all(self) -> None:
-        """Give up every lease, whoever holds it: only a lone worker may, at its start."""
-        async with self.engine.begin() as conn:
-            await conn.execute(leases.delete())
-
 
 def _insert(dialect: str) -> Any:
     """The INSERT of `leases` that takes ON CONFLICT DO NOTHING, on this dialect."""

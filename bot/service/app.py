@@ -178,8 +178,7 @@ class App:
 
     async def prune(self) -> Pruned:
         """The scheduler's retention job: prune what the policy lets go, now."""
-        if self.pruner is None:
-            return Pruned()
+        assert self.pruner is not None, "scheduled only with retention on"
         now = self.pipeline.clock()
         every = self.settings.retention.every
         if self.worker.shared and not await Leases(self.store.engine).hold(
@@ -288,8 +287,6 @@ async def _open(
             shared=store.engine.url.get_backend_name() != "sqlite",
             claim_for=delivery.claim_for,
         )
-        if deliver and not worker.shared:  # alone (the run lock): every claim is a crash's
-            await store.release_feeds()  # (a lone worker takes no named lease)
         dispatcher = Dispatcher(
             outbox,
             adapters,
@@ -348,7 +345,7 @@ async def _open(
     finally:
         async with AsyncExitStack() as closing:  # run last-in first: each, even if one fails
             closing.push_async_callback(store.close)
-            if worker is not None and deliver:  # its feeds and leases go to another at once
+            if worker is not None and worker.shared and deliver:  # to another at once
                 closing.push_async_callback(_give_up_claims, store, worker.owner)
             if parser is not None:
                 closing.push_async_callback(parser.close)

@@ -45,8 +45,8 @@ def hash_body(body: bytes) -> str:
 @dataclass(frozen=True, slots=True)
 class FeedClaims:
     """How a worker claims its feeds: as `owner`, for `lease` (after which a worker that
-    died holding them loses them), `batch` at a time (None: every due feed at once, for a
-    lone worker)."""
+    died holding them loses them), `batch` at a time; None: a lone worker, which reads
+    every due feed at once and claims none."""
 
     owner: str = "local"
     lease: timedelta = timedelta(minutes=10)
@@ -296,17 +296,20 @@ class _Claimed:
         self._claiming = asyncio.Lock()
 
     async def more(self) -> int:
-        """Claim the next batch; returns how many feeds it held."""
+        """Claim (alone: read) the next batch; returns how many feeds it held."""
         # every feed at once when the schedule is ignored: a feed polled in this cycle
         # is due again at once then, and a later batch would take it a second time
         batch = None if self.ignore_schedule else self.claims.batch
-        claimed = await self.store.claim_due_feeds(
-            self.clock(),
-            self.claims.owner,
-            self.claims.lease,
-            limit=batch,
-            ignore_schedule=self.ignore_schedule,
-        )
+        if self.claims.batch is None:  # alone: no other worker to keep off, nothing to write
+            claimed = await self.store.due_feeds(self.clock(), ignore_schedule=self.ignore_schedule)
+        else:
+            claimed = await self.store.claim_due_feeds(
+                self.clock(),
+                self.claims.owner,
+                self.claims.lease,
+                limit=batch,
+                ignore_schedule=self.ignore_schedule,
+            )
         self._waiting.extend(claimed)
         self.count += len(claimed)
         self.exhausted = batch is None or len(claimed) < batch

@@ -214,12 +214,9 @@ class Store:
             claimed = [_feed_state(r) for r in (await conn.execute(claim)).all()]
         return sorted(claimed, key=lambda f: f.id)
 
-    async def release_feeds(self, owner: str | None = None) -> int:
-        """End the feed claims of `owner` (None: of every worker, which only a lone worker
-        may do, at its start); returns how many ended."""
-        query = feeds.update().where(feeds.c.lease_until.is_not(None))
-        if owner is not None:
-            query = query.where(feeds.c.lease_owner == owner)
+    async def release_feeds(self, owner: str) -> int:
+        """End `owner`'s feed claims (a worker stopping); returns how many ended."""
+        query = feeds.update().where(feeds.c.lease_owner == owner, feeds.c.lease_until.is_not(None))
         async with self.engine.begin() as conn:
             result = await conn.execute(query.values(lease_owner=None, lease_until=None))
         return int(result.rowcount or 0)

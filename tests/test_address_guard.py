@@ -12,7 +12,9 @@ import pytest
 from feedserver import Feed, FeedServer, redirect, rss
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from bot.core.config import FeedConfig
 from bot.feeds.address_guard import AddressGuard, AddressRefused, address_kind, literal_address
 from bot.feeds.fetch import Fetcher, FetchLimits
 
@@ -177,3 +179,15 @@ async def test_an_allowed_address_is_reached_and_checked_at_the_socket(
     feed_server.handlers["/hop"] = redirect(302, feed_server.url("/feed"))
     result = await loopback_only.fetch(feed_server.url("/hop"), guarded=True)
     assert result.status == 200 and result.body == BODY
+
+
+@pytest.mark.parametrize("url", ["http://[bad/x", "http://news.example.test:99999/f"])
+async def test_a_url_that_cannot_be_read_is_refused_everywhere_in_our_words(url: str) -> None:
+    """A host or port urlsplit cannot read: refused for chat, an error result for a fetch
+    (never a traceback), and a config error with its field."""
+    assert AddressGuard().url_refusal(url) == "this is not a URL (its host or port cannot be read)"
+    async with Fetcher(FetchLimits()) as fetcher:
+        result = await fetcher.fetch(url)
+    assert result.status is None and url in (result.error or "")  # in our words, no raise
+    with pytest.raises(ValidationError, match="is not a URL"):
+        FeedConfig(url=url)

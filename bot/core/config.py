@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -251,6 +252,14 @@ class FeedConfig(_Strict):
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^\s/]+", url.strip()):
             raise ValueError(f"{quoted(url)} is not an http(s) URL")
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018  # raises ValueError for a port out of range
+        except ValueError:
+            unread = "is not a URL (its host or port cannot be read)"
+            raise ValueError(f"{quoted(url)} {unread}") from None
+        if not parts.hostname:
+            raise ValueError(f"{quoted(url)} names no host")
         return url.strip()
 
 

@@ -116,10 +116,14 @@ class AddressGuard:
     def url_refusal(self, url: str) -> str | None:
         """Why `url` may not be fetched at all (its scheme, or an address literal the
         guard refuses), or None when it may be requested."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            parts.port  # noqa: B018  # raises ValueError for a port out of range
+        except ValueError:
+            return "this is not a URL (its host or port cannot be read)"
         if parts.scheme not in ("http", "https"):
             return f"only http and https feeds can be added from chat, not {parts.scheme!r}"
-        host = parts.hostname or ""
         if not host:
             return "the URL names no host"
         if self.allows_host(host):

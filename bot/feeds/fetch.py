@@ -32,6 +32,7 @@ import aiohttp
 from bot import USER_AGENT
 from bot.core import environment
 from bot.core.models import FetchResult
+from bot.core.wording import quoted
 from bot.feeds.address_guard import REFUSED, AddressGuard
 from bot.feeds.charset import content_type_charset
 from bot.feeds.fetch_errors import describe_client_error, timed_out, too_large
@@ -136,7 +137,10 @@ class Fetcher:
         """Conditional GET of `url`, following up to `max_redirects` redirects by hand;
         `guarded` (a feed added from chat): each hop only to an address `guard` allows.
         `user_agent` replaces the bot's on every hop; `headers` go to `url`'s host only."""
-        host, _ = self._route(url)
+        try:
+            host, _ = self._route(url)
+        except ValueError:  # urlsplit's: "http://[bad/x", a port out of range
+            return _error(None, f"{quoted(url)} is not a URL that can be fetched", "http")
         # a per-host limit as wide as the global one can never bind: one semaphore is enough
         per_host = self._hosts[host] if self.limits.per_host < self.limits.concurrency else None
         async with self._global, per_host or contextlib.nullcontext():

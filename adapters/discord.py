@@ -93,22 +93,19 @@ class DiscordAdapter:
         client.event(self.on_disconnect)
         try:
             await self._call(client.login(self.settings.token))
-        except DeliveryError:
+            if gateway:
+                await self.open_gateway()
+        except DeliveryError:  # the bot does not start: its client goes
             await client.close()
             raise
-        if gateway:
-            await self.open_gateway()
 
     async def open_gateway(self) -> None:
-        """Register `/news` with Discord and connect the gateway in the background (once)."""
+        """Register `/news` with Discord and connect the gateway in the background (once);
+        a failure leaves the client sending, and a later call tries again."""
         if self.client is None or self._gateway is not None:
             return
         guild = discord.Object(self.settings.guild_id) if self.settings.guild_id else None
-        try:
-            await self._sync(guild)
-        except DeliveryError:
-            await self.client.close()
-            raise
+        await self._sync(guild)
         self._gateway = asyncio.create_task(self._run_gateway(self.client), name="discord gateway")
 
     def routes(self) -> list[web.RouteDef]:

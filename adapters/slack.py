@@ -163,8 +163,9 @@ class SlackAdapter:
         """Connect Socket Mode (once), if that is the mode; HTTP mode has no connection."""
         if self.app is None or not self.settings.socket_mode or self._socket is not None:
             return
-        self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
-        await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
+        await socket.connect_async()  # type: ignore[no-untyped-call]
+        self._socket = socket  # only once connected: a failed attempt is made again
 
     async def _connect(self) -> None:
         """Check the bot token (`auth.test`) and build the app."""

@@ -635,3 +635,29 @@ async def test_one_worker_at_a_time_holds_the_gateway_and_another_takes_over(
         await first.close()
         await second.close()
         await store.close()
+
+
+async def test_a_gateway_that_fails_to_open_leaves_sending_alone_and_opens_later(
+    fake: FakeDiscord, sqlite_url: str
+) -> None:
+    """The worker that takes the gateway lease cannot register /news at first (403):
+    it keeps sending over REST, and the next renewal opens the gateway."""
+    store = await Store.open(sqlite_url)
+    adapter = adapter_for(fake)
+    clock = ManualClock(datetime(2026, 12, 6, 9, 0, tzinfo=UTC))
+    commands = f"PUT /applications/{APP_ID}/guilds/{GUILD_ID}/commands"
+    try:
+        await adapter.start(NoCommands(), gateway=False)
+        lease = GatewayLease(
+            Leases(store.engine), "worker-a", {"discord": adapter}, timedelta(seconds=30), clock
+        )
+        fake.script[commands] = [error(403, "Missing Access", 50001)]
+        with pytest.raises(DeliveryError, match="cannot register /news"):
+            await lease.keep()
+        assert await adapter.send(CHANNEL, alert(), "ww1")  # the client still sends
+        assert await lease.keep()
+        await fake.wait_for(lambda: len(fake.identifies) == 1)
+        await until_connected(adapter)
+    finally:
+        await adapter.close()
+        await store.close()

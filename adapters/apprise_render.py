@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -40,7 +39,6 @@ from bot.core.clock import format_time
 from bot.core.safe_text import one_line
 
 Format = Literal["text", "markdown", "html"]
-FORMATS: tuple[Format, ...] = ("text", "markdown", "html")
 TITLE_CAP = 300  # characters of a title, even where a service takes more
 FIELD_CAPS = {"title": 300, "source": 200, "evidence": 500, "also": 200}
 MARK_ROOM = 8  # " (99/99)" after a title, when a message goes out in parts
@@ -265,6 +263,3 @@ def _escape_line_start(match: re.Match[str]) -> str:
     r"""`- ` → `\- `, `1. ` → `1\. ` (a backslash before a digit would show)."""
     mark = match.group(1)
     return f"{mark}\\" if mark[0].isdigit() else f"\\{mark}"
-
-
-Renderer = Callable[[Message, Format, Limits], list[Notification]]

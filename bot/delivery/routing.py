@@ -129,22 +129,17 @@ async def _assign_stories(
     """
     assigned: dict[int, int] = {}
     new_stories: list[sa.Row[Any]] = []  # the first item of each, by provisional id
-    try:
-        for row in rows:
-            if row.item_id in assigned:
-                continue
-            story = row.story_id or index.find(row.title, row.first_seen)
-            if story is None:
-                story = _PROVISIONAL + len(new_stories)
-                new_stories.append(row)
-            if row.story_id is None:
-                index.add(story, row.title, row.first_seen)
-            assigned[row.item_id] = story
-        stored = await _insert_stories(conn, new_stories) if new_stories else []
-    except BaseException:
-        for n in range(len(new_stories)):
-            index.forget(_PROVISIONAL + n)
-        raise
+    for row in rows:  # (a failure from here on: the dispatcher reloads the index)
+        if row.item_id in assigned:
+            continue
+        story = row.story_id or index.find(row.title, row.first_seen)
+        if story is None:
+            story = _PROVISIONAL + len(new_stories)
+            new_stories.append(row)
+        if row.story_id is None:
+            index.add(story, row.title, row.first_seen)
+        assigned[row.item_id] = story
+    stored = await _insert_stories(conn, new_stories) if new_stories else []
     for n, story_id in enumerate(stored):
         index.rename(_PROVISIONAL + n, story_id)
     assigned = {

@@ -270,3 +270,15 @@ def test_the_prune_command_counts_then_deletes(
     Path("wirewatch.yaml").write_text("default_feeds: false\nretention: off\n")
     assert main(["prune"]) == 0
     assert "retention is off" in capsys.readouterr().out
+    assert main(["prune", "--vacuum", "--dry-run"]) == 0  # a dry run vacuums nothing either
+    assert "retention is off" in capsys.readouterr().out
+
+
+def test_a_dry_run_in_a_fresh_folder_makes_no_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("wirewatch.yaml").write_text("default_feeds: false\n")
+    assert main(["prune", "--dry-run"]) == 0
+    assert "no database at data/wirewatch.db yet: nothing to prune" in capsys.readouterr().out
+    assert not Path("data").exists()

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from bot.core.clock import utcnow
 from bot.core.config import Settings
 from bot.service.app import retention_policy
-from bot.storage.database_url import display_url
+from bot.storage.database_url import display_url, sqlite_file
 from bot.storage.retention import KINDS, Pruned, Pruner, RetentionPolicy
 from bot.storage.run_lock import RunLock
 from bot.storage.store import Store
@@ -31,8 +31,11 @@ def prune(args: argparse.Namespace, settings: Settings) -> int:
     """Prune (or count, with `--dry-run`) what the retention settings let go."""
     policy = retention_policy(settings)
     url = settings.resolved_database_url()
-    if policy is None and not args.vacuum:
+    if policy is None and (args.dry_run or not args.vacuum):
         print("retention is off in the config (retention: off): nothing to prune")
+        return 0
+    if args.dry_run and (file := sqlite_file(url)) is not None and not file.exists():
+        print(f"no database at {file} yet: nothing to prune")  # and none made to say so
         return 0
     # a full vacuum holds SQLite's write lock for the whole rewrite: not beside a bot
     running = RunLock(url) if args.vacuum and not args.dry_run else nullcontext()

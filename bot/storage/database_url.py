@@ -4,6 +4,7 @@ one without its password."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from bot.core.errors import ConfigError
 
@@ -46,6 +47,17 @@ def async_database_url(url: str) -> str:
 def is_sqlite(url: str) -> bool:
     """Whether `url` (any form `async_database_url` takes) names a SQLite database."""
     return async_database_url(url).startswith("sqlite")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite `url` (any form `async_database_url` takes); None for another
+    database or an in-memory one."""
+    from sqlalchemy.engine import make_url  # only commands that open a database load it
+
+    parsed = make_url(async_database_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def display_url(url: str) -> str:

@@ -16,18 +16,15 @@ from pathlib import Path
 from types import TracebackType
 
 from bot.core.errors import UsageError
-from bot.storage.database_url import async_database_url
+from bot.storage.database_url import sqlite_file
 
 
 class RunLock:
     """The lock a running bot holds on its SQLite file (nothing for other databases)."""
 
     def __init__(self, database_url: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        url = make_url(async_database_url(database_url))
-        database = url.database if url.get_backend_name() == "sqlite" else None
-        self.path = Path(f"{database}.lock") if database not in (None, "", ":memory:") else None
+        database = sqlite_file(database_url)
+        self.path = Path(f"{database}.lock") if database is not None else None
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:

@@ -104,9 +104,16 @@ def test_a_link_with_controls_in_its_href_is_kept_percent_encoded() -> None:
     ]
 
 
+KNOWN = b'<head><link rel="alternate" type="application/rss+xml" href="/known.xml">'
+
+
 @given(st.binary(max_size=2000))
-def test_any_bytes_give_only_absolute_http_links(body: bytes) -> None:
-    for link in feed_links(body, PAGE):
+def test_any_bytes_give_only_absolute_http_links(junk: bytes) -> None:
+    """Whatever follows a page's first feed link, that link is read, and every link is
+    an absolute http(s) URL."""
+    links = feed_links(KNOWN + junk, PAGE)
+    assert links[0].url == "https://blog.example.test/known.xml"
+    for link in links:
         assert urlsplit(link.url).scheme in ("http", "https") and urlsplit(link.url).hostname
 
 
@@ -119,8 +126,9 @@ _MARKUP = st.sampled_from(
 
 @given(st.lists(_MARKUP, max_size=60))
 def test_any_markup_soup_is_read_without_an_error(parts: list[str]) -> None:
-    body = "".join(parts).encode()
-    assert all(link.url.startswith("http") for link in feed_links(body, PAGE))
+    links = feed_links(KNOWN + "".join(parts).encode(), PAGE)
+    assert links[0].url == "https://blog.example.test/known.xml"
+    assert all(link.url.startswith("http") for link in links)
 
 
 def test_a_broken_declaration_keeps_the_links_before_it() -> None:

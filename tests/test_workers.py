@@ -73,9 +73,9 @@ class Worker:
         return owner is not None and f":{self.proc.pid}:" in owner
 
 
-async def start_worker(cwd: Path) -> Worker:
+async def start_worker(cwd: Path, *options: str) -> Worker:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=cwd,
+        sys.executable, "-m", "bot", "run", *options, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     return Worker(proc)
@@ -196,3 +196,46 @@ async def test_three_workers_share_the_feeds_and_send_each_story_once(
     assert repeated <= 2  # the one send in flight of each killed worker, at most
     unpolled = [f"/f{n}.xml" for n in range(FEEDS) if feed_server.hits[f"/f{n}.xml"] < 3]
     assert unpolled == []  # the killed worker's feeds were polled by another
+
+
+async def test_a_poller_only_polls_and_a_deliverer_only_delivers(
+    feed_server: FeedServer, postgres_db_url: str, tmp_path: Path
+) -> None:
+    offline_watchlists(tmp_path / "watchlists")
+    feeds = "".join(f"  - url: {feed_server.url(f'/f{n}.xml')}\n" for n in range(3))
+    (tmp_path / "wirewatch.yaml").write_text(
+        f"database_url: {postgres_db_url}\ndefault_feeds: false\nfeeds:\n{feeds}"
+        "poll:\n  tick: 1s\n"
+        "subscriptions:\n  - channel: console\n    watchlists: [canola]\n"
+    )
+    publish(feed_server, range(0))
+    engine = create_async_engine(postgres_db_url, poolclass=sa.NullPool)
+    deliverer = await start_worker(tmp_path, "--role", "deliverer")
+    poller: Worker | None = None
+    try:
+        await until(lambda: scalar_is(engine, "SELECT count(*) FROM feeds", 3), "the schema")
+        await asyncio.sleep(2)  # a deliverer's ticks come and go: it polls nothing
+        assert sum(feed_server.hits.values()) == 0
+        poller = await start_worker(tmp_path, "--role", "poller")
+        query = "SELECT count(*) FROM feeds WHERE first_polled_at IS NOT NULL"
+        await until(lambda: scalar_is(engine, query, 3), "the baseline")
+        publish(feed_server, range(1))
+        await make_all_due(engine)
+        await until(lambda: sent_by(deliverer, 1), "the alert")
+    finally:
+        for worker in (deliverer, poller):
+            if worker is not None:
+                worker.proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(worker.proc.wait(), 30)
+                await worker.reader
+        await engine.dispose()
+    assert deliverer.alerts == [headline(0)]
+    assert poller is not None and poller.alerts == []  # the poller sent nothing
+
+
+async def scalar_is(engine: AsyncEngine, sql: str, expected: object) -> bool:
+    return await scalar(engine, sql) == expected
+
+
+async def sent_by(worker: Worker, n: int) -> bool:
+    return len(worker.alerts) >= n

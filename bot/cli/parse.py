@@ -30,6 +30,7 @@ from bot.core.clock import format_utc
 from bot.core.config import Settings
 from bot.core.errors import FeedError, UsageError
 from bot.core.safe_text import one_line
+from bot.core.wording import counted
 from bot.feeds.parse import ParsedFeed, parse_feed
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,9 @@ def print_readings(console: Console, readings: Iterable[FileReading]) -> None:
             header.append(f"  error: {one_line(reading.error or '')}", style="red")
             console.print(header)
             continue
-        header.append(f"  {len(parsed.items)} items, {parsed.parser} parser", style="dim")
+        header.append(
+            f"  {counted(len(parsed.items), 'item')}, {parsed.parser} parser", style="dim"
+        )
         if parsed.title:
             header.append(f"  {one_line(parsed.title)}")
         console.print(header)

@@ -18,6 +18,7 @@ from bot.core.clock import Clock, format_utc, utcnow
 from bot.core.errors import UsageError
 from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Match, evidence_strings
 from bot.core.safe_text import one_line
+from bot.core.wording import counted
 from bot.feeds.address_guard import UNTRUSTED_ORIGINS
 from bot.feeds.discovery import FeedLink, feed_links, guessed_urls, looks_like_html, page_error
 from bot.feeds.feed_health import REFUSING
@@ -236,7 +237,7 @@ def preview_lines(preview: Preview) -> list[str]:
         lines.append(f"read with a warning: {preview.warning}")
     shown = len(preview.items)
     lines.append(
-        f"{preview.item_count} items" + (f"; the newest {shown}:" if shown else "")
+        counted(preview.item_count, "item") + (f"; the newest {shown}:" if shown else "")
     )  # fmt: skip
     for item, matches in preview.items:
         when = format_utc(item.published) if item.published else "undated"

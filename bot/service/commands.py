@@ -451,7 +451,7 @@ def _preview_message(title: str, preview: Preview) -> Message:
     if preview.warning:
         lines.append(f"Read with a warning: {preview.warning}")
     silent = preview.items and not any(matches for _, matches in preview.items)
-    count = f"{preview.item_count} items"
+    count = counted(preview.item_count, "item")
     lines.append(f"{count}; no watchlist matches the newest ones." if silent else f"{count}.")
     entries = tuple(
         Entry(

@@ -64,12 +64,12 @@ def test_a_file_that_cannot_be_read_is_an_error_on_its_line(
     assert errors[0] == "cannot read it: No such file or directory"
     assert errors[1] == "cannot read it: Is a directory"
     assert errors[2].startswith("not a readable feed")  # bytes
-    assert errors[3].startswith("not a readable feed")  # an HTML error page
+    assert errors[3] == "this is a web page, not a feed, and it names no feed"  # as a poll says
     assert errors[4] is None and len(lines[4]["items"]) == 4  # and the next file is read
     assert all(line["parser"] is None and line["items"] == [] for line in lines[:4])
     (tmp_path / "wirewatch.yaml").write_text("poll:\n  max_bytes: 1KiB\n")
     (too_big,) = jsonl([str(RSS2)], capsys)  # 3 KB
-    assert too_big["error"] == "it is over poll.max_bytes (1,024 bytes)"
+    assert too_big["error"] == "the feed is larger than poll.max_bytes (1 KiB)"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")

@@ -31,6 +31,8 @@ from bot.core.config import Settings
 from bot.core.errors import FeedError, UsageError
 from bot.core.safe_text import one_line
 from bot.core.wording import counted
+from bot.feeds.discovery import page_problem
+from bot.feeds.fetch_errors import too_large
 from bot.feeds.parse import ParsedFeed, parse_feed
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,10 @@ def read_file(path: Path, base_url: str | None, max_bytes: int, max_items: int) 
     except OSError as exc:
         return FileReading(name, error=f"cannot read it: {exc.strerror or exc}")
     if len(body) > max_bytes:
-        return FileReading(name, error=f"it is over poll.max_bytes ({max_bytes:,} bytes)")
+        return FileReading(name, error=too_large(max_bytes))
     url = base_url.strip() if base_url else path.resolve().as_uri()
+    if (problem := page_problem(body, url)) is not None:  # as a poll reads a page
+        return FileReading(name, error=problem)
     try:
         return FileReading(name, parse_feed(body, url, max_items=max_items))
     except FeedError as exc:

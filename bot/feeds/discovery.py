@@ -71,6 +71,12 @@ def guessed_urls(page_url: str) -> tuple[str, ...]:
     return tuple(urljoin(page_url, path) for path in GUESSED_PATHS)
 
 
+def page_problem(body: bytes, url: str) -> str | None:
+    """What is wrong with a feed whose URL (`url`) answered `body`, when that is a web page
+    (`page_error`, with the feeds the page names); None for anything else."""
+    return page_error(feed_links(body, url)) if looks_like_html(body) else None
+
+
 def page_error(links: Sequence[FeedLink]) -> str:
     """The error of a feed whose URL answers with a web page: which feed URLs the page
     names, if any, to use instead."""

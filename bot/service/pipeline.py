@@ -20,7 +20,7 @@ from bot.core.clock import Clock, utcnow
 from bot.core.metrics import Metrics
 from bot.core.models import CycleSummary, FeedState, FetchResult, Outcome, PollResult, Report
 from bot.feeds.address_guard import UNTRUSTED_ORIGINS
-from bot.feeds.discovery import feed_links, looks_like_html, page_error
+from bot.feeds.discovery import page_problem
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import FeedParseError
 from bot.feeds.parser_process import Parse
@@ -154,7 +154,7 @@ class Pipeline:
         """Fetch and (when the bytes changed) parse one feed. Never raises for feed problems.
 
         A feed added from chat is fetched `guarded`. A body that is a web page is not
-        parsed: it fails with the feeds the page names (`discovery.page_error`)."""
+        parsed: it fails with the feeds the page names (`discovery.page_problem`)."""
         fetch = await self.fetcher.fetch(
             feed.request_url,
             feed.etag,
@@ -178,8 +178,8 @@ class Pipeline:
         source = feed.name if feed.named else None  # else the feed's own title
         try:
             base = fetch.final_url or feed.request_url  # relative links: where it came from
-            if looks_like_html(body):
-                raise FeedParseError(page_error(feed_links(body, base)))
+            if (problem := page_problem(body, base)) is not None:
+                raise FeedParseError(problem)
             matched = await self.parse(body, base, source, fetch.charset)
         except FeedParseError as exc:
             failed = FetchResult(

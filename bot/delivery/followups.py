@@ -25,7 +25,14 @@ from bot.chat.message import Entry, Message, followup_reply, grown_alert, messag
 from bot.core.channels import followup_mode
 from bot.core.cron import quiet_until
 from bot.core.models import Delivery, DeliveryState, Subscription, evidence_strings
-from bot.delivery.rows import chunks, insert_new, pending_delivery, to_delivery
+from bot.delivery.rows import (
+    alert_key,
+    alerts_for,
+    chunks,
+    insert_new,
+    pending_delivery,
+    to_delivery,
+)
 from bot.storage.schema import deliveries, items, matches
 from bot.storage.store import evidence_from_json
 
@@ -121,9 +128,9 @@ async def queue_followups(
         story = stories_of[row.item_id]
         for sub in subs:
             mode = modes[sub.id]
-            if mode == "off" or row.watchlist not in sub.watchlists or row.score < sub.min_score:
+            if mode == "off" or not alerts_for(sub, row):
                 continue
-            dedupe = f"alert:{sub.channel}:{story}"
+            dedupe = alert_key(sub.channel, story)
             if dedupe not in fresh:
                 wanted.setdefault(dedupe, (sub, mode))
     if not wanted:

@@ -24,6 +24,8 @@ from bot.core.cron import quiet_until
 from bot.core.models import StoryMatch, Subscription
 from bot.delivery.followups import queue_followups
 from bot.delivery.rows import (
+    alert_key,
+    alerts_for,
     insert_new,
     pending_delivery,
     story_matches,
@@ -211,12 +213,10 @@ async def _queue_alerts(
     for item_id, item_rows in by_item.items():
         story = stories_of[item_id]
         for sub in subs:
-            dedupe = f"alert:{sub.channel}:{story}"
+            dedupe = alert_key(sub.channel, story)
             if dedupe in queued:
                 continue
-            chosen = [
-                r for r in item_rows if r.watchlist in sub.watchlists and r.score >= sub.min_score
-            ]
+            chosen = [r for r in item_rows if alerts_for(sub, r)]
             if not chosen:
                 continue
             until = quiet[sub.id]

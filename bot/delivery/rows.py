@@ -74,6 +74,17 @@ async def last_match_id(conn: AsyncConnection) -> int:
     return int((await conn.execute(sa.select(sa.func.max(matches.c.id)))).scalar() or 0)
 
 
+def alert_key(channel: str, story: int) -> str:
+    """The dedupe key of `story`'s alert to `channel`: one alert per (channel, story)."""
+    return f"alert:{channel}:{story}"
+
+
+def alerts_for(sub: Subscription, match: sa.Row[Any]) -> bool:
+    """Whether `sub` is alerted of a match row: its watchlist, scored at least its
+    `min_score`."""
+    return bool(match.watchlist in sub.watchlists and match.score >= sub.min_score)
+
+
 def chunks(values: Sequence[int], size: int = 400) -> Iterable[Sequence[int]]:
     """`values` in slices of `size`, short enough for one `IN (...)` each."""
     for start in range(0, len(values), size):

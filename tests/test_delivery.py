@@ -36,6 +36,7 @@ JAPAN = "Canada and Japan sign security of information agreement"
 CALM = "Local bakery wins regional bread award"
 # Monday 2026-11-23 06:00 in Toronto (11:00 UTC)
 START = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+ALERTS = SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])  # alerts of canola
 
 
 def settings(
@@ -106,7 +107,7 @@ async def test_a_story_from_two_outlets_is_alerted_once_per_channel(
     adapter = RecordingAdapter()
     config = settings(
         feed_server, db_url,
-        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"]),
+        ALERTS,
         SubscriptionConfig(channel=CHANNEL, watchlists=["canada-china", "canola"], name="both"),
         SubscriptionConfig(channel=OTHER_CHANNEL, watchlists=["canola"]),
     )  # fmt: skip
@@ -133,9 +134,7 @@ async def test_retryable_errors_back_off_then_send_once(
     adapter = RecordingAdapter()
     adapter.fail(CHANNEL, DeliveryError("HTTP 503", retryable=True))
     adapter.fail(CHANNEL, DeliveryError("HTTP 429", retryable=True, retry_after=120))
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     publish(feed_server, "/a")
     publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
@@ -191,9 +190,7 @@ async def test_retries_give_up_after_retry_for(
 ) -> None:
     adapter = RecordingAdapter()
     adapter.fail(CHANNEL, DeliveryError("timeout", retryable=True), times=1000)
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
         for _ in range(30):  # keeps retrying for 48 hours, backing off up to 30 minutes
@@ -408,16 +405,14 @@ async def test_runtime_subscriptions_survive_restarts_and_config_changes(
     adapter = RecordingAdapter()
     first = settings(
         feed_server, db_url,
-        SubscriptionConfig(channel=CHANNEL, watchlists=["canola"]),
+        ALERTS,
         SubscriptionConfig(channel=OTHER_CHANNEL, watchlists=["canola"]),
     )  # fmt: skip
     async with running(first, adapter, clock) as app:
         subs = app.outbox.subscriptions
         await subs.subscribe(OTHER_CHANNEL, "taiwan-strait", clock())
         await subs.subscribe(OTHER_CHANNEL, "canada-japan", clock(), digest="0 9 * * *")
-    second = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    second = settings(feed_server, db_url, ALERTS)
     async with running(second, adapter, clock) as app:
         subs = app.outbox.subscriptions
         other = await subs.list_active(OTHER_CHANNEL)
@@ -452,9 +447,7 @@ async def test_matches_stored_before_a_crash_are_routed_at_the_next_start(
     feed_server: FeedServer, db_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     publish(feed_server, "/a")
     publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
@@ -473,9 +466,7 @@ async def test_a_routing_transaction_that_fails_leaves_no_phantom_story(
     """Stories filed in memory by a transaction that rolled back are forgotten: the next
     tick groups the same items under stories that exist, and the alert goes out once."""
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     publish(feed_server, "/a")
     publish(feed_server, "/b")
     async with running(config, adapter, clock) as app:
@@ -517,9 +508,7 @@ async def test_a_channel_with_no_adapter_is_named_once_and_its_alert_waits(
     feed_server: FeedServer, db_url: str, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     async with running(config, adapter, clock) as app:
         await app.outbox.subscriptions.subscribe("slack:C0123456789", "canola", clock())
         await poll_canola_after_baseline(feed_server, app, clock)
@@ -544,9 +533,7 @@ async def test_a_backlog_is_routed_a_batch_per_tick_while_earlier_stories_go_out
     # stalled the delivery tick until all of it was routed: no alert went out and the
     # heartbeat that /readyz reads stopped.
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     flood = [f"China imposes tariff on Canadian canola {w}" for w in unusual_words(450)]
     publish(feed_server, "/a")
     publish(feed_server, "/b")
@@ -577,9 +564,7 @@ async def test_run_once_routes_and_sends_a_backlog_bigger_than_a_tick(
     feed_server: FeedServer, sqlite_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, sqlite_url, ALERTS)
     flood = [f"China imposes tariff on Canadian canola {w}" for w in unusual_words(250)]
     publish(feed_server, "/a")
     publish(feed_server, "/b")
@@ -599,9 +584,7 @@ async def test_run_once_says_which_deliveries_wait_and_why(
     feed_server: FeedServer, sqlite_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, sqlite_url, ALERTS)
     adapter.fail(CHANNEL, DeliveryError("HTTP 502", retryable=True), times=1)
     publish(feed_server, "/a")
     async with running(config, adapter, clock) as app:
@@ -667,9 +650,7 @@ async def test_subscriptions_command_shows_stopped_channels_and_failures(
 ) -> None:
     adapter = RecordingAdapter()
     adapter.fail(CHANNEL, DeliveryError("404 Unknown Channel", retryable=False))
-    config = settings(
-        feed_server, db_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, db_url, ALERTS)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
     (tmp_path / "wirewatch.yaml").write_text(

@@ -12,6 +12,7 @@ import pytest
 from feedserver import FeedServer
 from recording import ManualClock, RecordingAdapter
 from test_delivery import (
+    ALERTS,
     CANOLA,
     CHANNEL,
     START,
@@ -22,7 +23,6 @@ from test_delivery import (
 
 from bot.chat.commands import Caller
 from bot.cli.main import main
-from bot.core.config import SubscriptionConfig
 from bot.core.errors import DeliveryError
 from bot.core.models import DeliveryState
 
@@ -89,9 +89,7 @@ async def test_a_permanent_failure_is_sent_after_the_fix_and_a_restart(
     feed_server: FeedServer, sqlite_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, sqlite_url, ALERTS)
     adapter.fail(CHANNEL, GONE)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
@@ -112,9 +110,7 @@ async def test_a_failure_older_than_retry_for_stays_failed_after_a_restart(
     feed_server: FeedServer, sqlite_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, sqlite_url, ALERTS)
     adapter.fail(CHANNEL, GONE)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
@@ -129,9 +125,7 @@ async def test_subscribing_again_in_the_channel_sends_what_failed_there(
     feed_server: FeedServer, sqlite_url: str, clock: ManualClock
 ) -> None:
     adapter = RecordingAdapter()
-    config = settings(
-        feed_server, sqlite_url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"])
-    )
+    config = settings(feed_server, sqlite_url, ALERTS)
     adapter.fail(CHANNEL, GONE)
 
     async def admin() -> bool:
@@ -158,7 +152,7 @@ async def test_the_deliveries_command_lists_and_retries_failed_ones(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'wirewatch.db'}"
     adapter = RecordingAdapter()
-    config = settings(feed_server, url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"]))
+    config = settings(feed_server, url, ALERTS)
     adapter.fail(CHANNEL, GONE)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)
@@ -198,7 +192,7 @@ async def test_subscriptions_shows_the_stop_the_running_bot_recorded(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'wirewatch.db'}"
     adapter = RecordingAdapter()
-    config = settings(feed_server, url, SubscriptionConfig(channel=CHANNEL, watchlists=["canola"]))
+    config = settings(feed_server, url, ALERTS)
     adapter.fail(CHANNEL, GONE)
     async with running(config, adapter, clock) as app:
         await poll_canola_after_baseline(feed_server, app, clock)

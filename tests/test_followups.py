@@ -122,6 +122,22 @@ async def sent_times(db_url: str, ids: list[int]) -> list[datetime]:
         await engine.dispose()
 
 
+async def alerted(server: FeedServer, app: App, clock: ManualClock) -> None:
+    """The baseline poll, then CANOLA from /a, polled and alerted."""
+    await poll_and_deliver(app, clock)
+    publish(server, "/a", CANOLA)
+    await poll_and_deliver(app, clock)
+
+
+async def another_outlet(server: FeedServer, app: App, clock: ManualClock, path: str) -> None:
+    """`path` reports CANOLA too: polled, then polled again once the follow-up interval
+    has passed (the follow-up is due)."""
+    publish(server, path, CANOLA)
+    await poll_and_deliver(app, clock)
+    clock.advance(INTERVAL)
+    await poll_and_deliver(app, clock)
+
+
 async def followups(app: App) -> list[Delivery]:
     return await app.outbox.queue.deliveries_of("followup")
 
@@ -182,21 +198,13 @@ async def test_an_edit_of_a_deleted_alert_is_given_up_and_nothing_is_reposted(
     )
     baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
         fake_discord.messages.clear()  # someone deleted the alert
-        publish(feed_server, "/b", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await another_outlet(feed_server, app, clock, "/b")
         (gone,) = await followups(app)
         (sub,) = await app.outbox.subscriptions.list_active(DISCORD)
         for outlet in ("/c", "/d"):  # more outlets: the alert is gone, nothing more is tried
-            publish(feed_server, outlet, CANOLA)
-            await poll_and_deliver(app, clock)
-            clock.advance(INTERVAL)
-            await poll_and_deliver(app, clock)
+            await another_outlet(feed_server, app, clock, outlet)
         states = [f.state for f in await followups(app)]
     assert len(fake_discord.of("PATCH", EDITS)) == 1
     assert len(fake_discord.of("POST", MESSAGES)) == 1  # the alert was never posted again
@@ -216,9 +224,7 @@ async def test_a_failed_edit_is_retried(
     )
     baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
         (alert,) = await app.outbox.queue.deliveries_of("alert")
         path = f"{MESSAGES}/{alert.message_id}"
         fake_discord.script[f"PATCH {path}"] = [Reply(503, {"message": "busy", "code": 0})]
@@ -275,9 +281,7 @@ async def test_discord_thread_replies_open_one_thread_across_a_restart(
     settings = config(feed_server, db_url, sub)
     baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
         (alert,) = await app.outbox.queue.deliveries_of("alert")
         publish(feed_server, "/b", CANOLA)
         await poll_and_deliver(app, clock)
@@ -285,10 +289,7 @@ async def test_discord_thread_replies_open_one_thread_across_a_restart(
         await poll_and_deliver(app, clock)  # the thread, and its first reply
     async with running(settings, discord_adapter(fake_discord), clock) as app:
         publish(feed_server, "/c", CANOLA)
-        publish(feed_server, "/d", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await another_outlet(feed_server, app, clock, "/d")
         (alert,) = await app.outbox.queue.deliveries_of("alert")
     thread = f"/channels/{alert.thread_id}/messages"
     assert alert.thread_id == alert.message_id  # Discord: a message's thread has its id
@@ -312,17 +313,12 @@ async def test_slack_alert_is_updated_in_place_across_a_restart(
     settings = config(feed_server, db_url, SubscriptionConfig(channel=SLACK, watchlists=["canola"]))
     baseline(feed_server, settings)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
         publish(feed_server, "/b", CANOLA)
         publish(feed_server, "/c", CANOLA)
         await poll_and_deliver(app, clock)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
-        publish(feed_server, "/d", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await another_outlet(feed_server, app, clock, "/d")
     (post,) = fake_slack.posted()
     (update,) = fake_slack.updated()
     (ts,) = fake_slack.messages
@@ -340,18 +336,10 @@ async def test_slack_thread_replies_and_a_deleted_message_is_not_reposted(
     settings = config(feed_server, db_url, sub)
     baseline(feed_server, settings)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/b", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
+        await another_outlet(feed_server, app, clock, "/b")
         publish(feed_server, "/c", CANOLA)
-        publish(feed_server, "/d", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await another_outlet(feed_server, app, clock, "/d")
     alert, *replies = fake_slack.posted()
     alert_ts = next(iter(fake_slack.messages))
     assert "thread_ts" not in alert and [r["thread_ts"] for r in replies] == [alert_ts] * 2
@@ -368,14 +356,9 @@ async def test_slack_update_of_a_missing_message_is_given_up(
     settings = config(feed_server, db_url, SubscriptionConfig(channel=SLACK, watchlists=["canola"]))
     baseline(feed_server, settings)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
         fake_slack.messages.clear()
-        publish(feed_server, "/b", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await another_outlet(feed_server, app, clock, "/b")
         (gone,) = await followups(app)
     assert gone.state is DeliveryState.FAILED
     assert gone.last_error == "Slack: message_not_found (permanent; the alert is left as it is)"
@@ -397,13 +380,8 @@ async def test_channels_that_cannot_edit_queue_no_followup(
     baseline(feed_server, settings)
     recording = RecordingAdapter(platform=channel.split(":")[0].removesuffix("-webhook"))
     async with running(settings, {recording.platform: recording}, clock) as app:
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/a", CANOLA)
-        await poll_and_deliver(app, clock)
-        publish(feed_server, "/b", CANOLA)
-        await poll_and_deliver(app, clock)
-        clock.advance(INTERVAL)
-        await poll_and_deliver(app, clock)
+        await alerted(feed_server, app, clock)
+        await another_outlet(feed_server, app, clock, "/b")
         assert await followups(app) == []
     assert recording.titles() == [CANOLA]
 

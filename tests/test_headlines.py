@@ -74,14 +74,41 @@ def test_the_split_is_stratified_and_ignores_the_order_of_lines() -> None:
     assert (tuning, held_out) == (lines("tuning"), lines("held-out"))
     assert abs(len(held_out) / len(everything) - HELD_OUT_SHARE) < 0.005
 
-    def strata(part: list[str]) -> Counter[tuple[tuple[str, ...], str]]:
+    def strata(part: list[str]) -> Counter[tuple[int, tuple[str, ...], str]]:
         objs = [json.loads(line) for line in part]
-        return Counter((tuple(sorted(o["labels"])), o["lang"]) for o in objs)
+        return Counter((o.get("batch", 1), tuple(sorted(o["labels"])), o["lang"]) for o in objs)
 
     held, tuned = strata(held_out), strata(tuning)
     for key in held | tuned:
         size = held[key] + tuned[key]
         assert abs(held[key] - size * HELD_OUT_SHARE) <= 1.5, key
+    for batch in {key[0] for key in held | tuned}:
+        size = sum(n for key, n in (held + tuned).items() if key[0] == batch)
+        share = sum(n for key, n in held.items() if key[0] == batch) / size
+        assert abs(share - HELD_OUT_SHARE) < 0.01, batch
+
+
+def test_a_new_batch_moves_no_line_of_an_earlier_one() -> None:
+    """Headlines gathered later are split by themselves: an earlier batch's held-out part
+    stays exactly what it was, whatever the new batch holds."""
+    first = lines("tuning") + lines("held-out")
+    first = [line for line in first if json.loads(line).get("batch", 1) == 1]
+    tuning, held_out = split_lines(first)
+    later = [
+        json.dumps(
+            {
+                "title": f"Canola tariff story {i}",
+                "labels": labels,
+                "lang": "en",
+                "url": f"https://example.org/{i}",
+                "batch": 9,
+            }
+        )
+        for i, labels in enumerate([["canola"]] * 40 + [[]] * 20)
+    ]
+    tuning2, held_out2 = split_lines(later + first)
+    assert tuning2[: len(tuning)] == tuning and held_out2[: len(held_out)] == held_out
+    assert len(held_out2) - len(held_out) == 18  # 30% of the new batch, stratified
 
 
 def test_a_different_seed_gives_a_different_split() -> None:

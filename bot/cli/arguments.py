@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a part of the labelled public headlines (examples/headlines/) instead of files",
     )
     ev.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="score only the examples of batch N (the labelled headlines were gathered in batches)",
+    )
+    ev.add_argument(
         "--min-f1",
         type=float,
         default=None,

@@ -120,6 +120,12 @@ def evaluate_watchlists(
     if missing:
         raise UsageError(f"eval: no such file: {', '.join(missing)}")
     examples = load_examples(files)
+    if args.batch is not None:
+        examples = [e for e in examples if e.batch == args.batch]
+        if not examples:
+            raise UsageError(
+                f"eval: no examples of batch {args.batch} in {', '.join(map(str, files))}"
+            )
     result = evaluate(Matcher(watchlists), examples)
     console = Console(highlight=False, soft_wrap=True)
     print_evaluation(console, result, show_misses=not args.quiet)

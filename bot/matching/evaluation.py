@@ -24,7 +24,8 @@ HELD_OUT_SHARE = 0.3
 @dataclass(frozen=True, slots=True)
 class Example:
     """One labelled headline: the watchlists it belongs to, the ones for which either
-    decision counts as right (`either`), its language, and where it was read."""
+    decision counts as right (`either`), its language, where it was read, and the batch of
+    the labelled set it was gathered in."""
 
     title: str
     summary: str
@@ -32,6 +33,7 @@ class Example:
     where: str
     lang: str = ""
     either: frozenset[str] = frozenset()
+    batch: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ def load_examples(paths: Iterable[Path]) -> list[Example]:
                 problems.append(f"{where}: expected an object")
                 continue
             title, summary, labels = obj.get("title"), obj.get("summary", ""), obj.get("labels")
-            lang, either = obj.get("lang", ""), obj.get("either", [])
+            lang, either, batch = obj.get("lang", ""), obj.get("either", []), obj.get("batch", 1)
             if not isinstance(title, str) or not isinstance(summary, str):
                 problems.append(f"{where}: title and summary must be strings")
                 continue
@@ -119,8 +121,11 @@ def load_examples(paths: Iterable[Path]) -> list[Example]:
             if not isinstance(lang, str):
                 problems.append(f"{where}: lang must be a language code")
                 continue
+            if type(batch) is not int or batch < 1:
+                problems.append(f"{where}: batch must be a whole number from 1")
+                continue
             examples.append(
-                Example(title, summary, frozenset(labels), where, lang, frozenset(either))
+                Example(title, summary, frozenset(labels), where, lang, frozenset(either), batch)
             )
     if problems:
         raise ConfigError(problems)
@@ -181,30 +186,37 @@ def diagnose(watchlist: Watchlist, verdict: Verdict | None) -> str:
 def split_lines(
     lines: Iterable[str], seed: str = SPLIT_SEED, held_out_share: float = HELD_OUT_SHARE
 ) -> tuple[list[str], list[str]]:
-    """Split labelled JSON lines into (tuning, held-out), stratified by label set and
-    language, the same way every time for the same lines and seed, whatever their order.
+    """Split labelled JSON lines into (tuning, held-out), each batch on its own and
+    stratified by label set and language, the same way every time for the same lines and
+    seed, whatever their order.
 
-    Within each stratum (one label set in one language) lines are ordered by a hash of the
-    seed, URL and title, and the first ones go to the held-out part; how many is the
-    stratum's share of a running total, so strata too small for a share of their own still
-    add up to `held_out_share` of the whole.
+    A line's `batch` (1 when absent) is the gathering it came from: a later batch is split
+    by itself, so adding one moves no line of an earlier batch between the parts. Within
+    each stratum (one label set in one language of one batch) lines are ordered by a hash
+    of the seed, URL and title, and the first ones go to the held-out part; how many is
+    the stratum's share of a running total within the batch, so strata too small for a
+    share of their own still add up to `held_out_share` of the batch. Batches come out in
+    order.
     """
-    strata: dict[tuple[tuple[str, ...], str], list[tuple[str, str]]] = defaultdict(list)
+    batches: dict[int, dict[tuple[tuple[str, ...], str], list[tuple[str, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for line in lines:
         if not line.strip():
             continue
         obj = json.loads(line)
         key = (tuple(sorted(obj.get("labels", []))), str(obj.get("lang", "")))
         digest = hashlib.sha256(f"{seed}\n{obj.get('url', '')}\n{obj['title']}".encode())
-        strata[key].append((digest.hexdigest(), line.rstrip("\n")))
+        batches[int(obj.get("batch", 1))][key].append((digest.hexdigest(), line.rstrip("\n")))
     tuning: list[str] = []
     held_out: list[str] = []
-    total = 0
-    for key in sorted(strata):
-        members = sorted(strata[key])
-        before = round(total * held_out_share)
-        total += len(members)
-        take = round(total * held_out_share) - before
-        held_out.extend(line for _, line in members[:take])
-        tuning.extend(line for _, line in members[take:])
+    for batch in sorted(batches):
+        strata, total = batches[batch], 0
+        for key in sorted(strata):
+            members = sorted(strata[key])
+            before = round(total * held_out_share)
+            total += len(members)
+            take = round(total * held_out_share) - before
+            held_out.extend(line for _, line in members[:take])
+            tuning.extend(line for _, line in members[take:])
     return tuning, held_out

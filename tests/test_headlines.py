@@ -51,7 +51,7 @@ def test_the_set_holds_what_the_watchlists_are_measured_on() -> None:
     assert sum(n for lang, n in langs.items() if lang != "en") >= 0.15 * len(everything)
     assert set(LANGUAGES) <= set(langs), langs
     for r in everything:
-        assert set(r) <= {"title", "summary", "labels", "lang", "url", "source", "either"}
+        assert set(r) <= {"title", "summary", "labels", "lang", "url", "source", "either", "batch"}
         assert str(r["url"]).startswith(("http://", "https://")) and r["title"] and r["source"]
         assert set(r["labels"]) <= set(WATCHLISTS)
         assert set(r.get("either", [])) <= {"canada-china"}

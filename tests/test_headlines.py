@@ -143,7 +143,7 @@ def test_eval_of_a_split_reports_languages_and_what_each_miss_lacked(
     args = ["eval", "--split", "held-out", "--min-f1", str(low_f1)]
     assert main([*args, "--min-recall", str(low_recall)]) == 0
     out = capsys.readouterr().out
-    assert "388 examples" in out and "counted either way" in out
+    assert f"{len(lines('held-out'))} examples" in out and "counted either way" in out
     assert "  ja " in out and "  ko " in out and "by language" in out
     assert "false negative [" in out and ("needs " in out or "blocked by " in out)
     assert main([*args, "--min-recall", "0.99", "--quiet"]) == 1
@@ -151,11 +151,12 @@ def test_eval_of_a_split_reports_languages_and_what_each_miss_lacked(
     assert main(["eval", "--split", "tuning", "--min-f1", "0.95", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["eval", "--split", "all", "--quiet"]) == 0
-    assert "1294 examples" in capsys.readouterr().out
+    assert f"{len(rows())} examples" in capsys.readouterr().out
+    second = sum(1 for line in lines("held-out") if json.loads(line).get("batch") == 2)
     assert main(["eval", "--split", "held-out", "--batch", "2", "--quiet"]) == 0
-    assert "113 examples" in capsys.readouterr().out
-    assert main(["eval", "--split", "held-out", "--batch", "3"]) == 2
-    assert "no examples of batch 3" in capsys.readouterr().err
+    assert f"{second} examples" in capsys.readouterr().out
+    assert main(["eval", "--split", "held-out", "--batch", "99"]) == 2
+    assert "no examples of batch 99" in capsys.readouterr().err
     assert main(["eval", "--split", "tuning", str(PARTS["tuning"])]) == 2
 
 

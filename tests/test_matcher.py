@@ -257,3 +257,21 @@ def test_fast_tokenising_matches_the_word_pattern(text: str) -> None:
 
     folded = fold(nfkc(text))
     assert words(folded) == [word(t) for t in WORD.findall(folded)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The government minister said on Monday that talks on the budget would continue",
+        "Markets rose as analysts expected the central bank to hold rates next week",
+        "The province announced new funding for hospitals, schools, roads and housing",
+        "A storm closed ports across the region and the league suspended matches",
+        "Le ministre a annoncé lundi un budget pour les hôpitaux et les écoles",
+    ],
+)
+def test_the_shipped_watchlists_gate_turns_away_ordinary_news(text: str) -> None:
+    """Most items in a feed are off topic, and the pre-filter's first automaton must reject
+    them before any other work: an alias whose key part is a common syllable ("mon" of
+    the Vietnamese "Kim Môn" was in every "Monday") would let them all through."""
+    prefilter = Matcher(load_watchlists(watchlist_files(BUNDLED_DIR)))._prefilter
+    assert prefilter.groups(fold(nfkc(text)).lower()) is None

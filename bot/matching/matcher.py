@@ -319,7 +319,8 @@ class Matcher:
             candidates = prefilter.decide(found | prefilter.short_groups(fields))[0]
             if not candidates:
                 return []
-        return [v.to_match() for v in self._judge(fields, explain=False, only=candidates)]
+        seen = prefilter.seen(found)
+        return [v.to_match() for v in self._judge(fields, False, candidates, seen)]
 
     def match_item(self, item: Item) -> list[Match]:
         """`match` on an item's title and summary."""
@@ -342,8 +343,14 @@ class Matcher:
         return self._judge((_field("title", title), _field("summary", summary)), explain, only)
 
     def _judge(
-        self, fields: tuple[_Field, _Field], explain: bool, only: frozenset[int] | None
+        self,
+        fields: tuple[_Field, _Field],
+        explain: bool,
+        only: frozenset[int] | None,
+        seen: dict[int, frozenset[str]] | None = None,
     ) -> list[Verdict]:
+        """Verdicts from the fields' hits; `seen` (the pre-filter's groups by watchlist), when
+        given, limits the fuzzy search to the groups whose key parts the text holds."""
         hits: dict[int, list[_Hit]] = {}
         for fi, f in enumerate(fields):
             if f.words:
@@ -356,6 +363,8 @@ class Matcher:
             possible = self._may_hold(wi, groups)
             verdict = self._verdict(wi, found, fields, explain) if possible else None
             fuzzy_groups = self._fuzzy_groups.get(wi, frozenset()) - groups
+            if seen is not None:
+                fuzzy_groups &= seen.get(wi, frozenset())
             if (
                 fuzzy_groups
                 and (verdict is None or not verdict.matched)

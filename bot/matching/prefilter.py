@@ -75,6 +75,7 @@ class Prefilter:
             gate_parts = sorted({p for gate in gates for p in gate or ()})
             self._gate = AhoCorasick(gate_parts, implementation=Implementation.DFA)
         self._decisions: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        self._seen: dict[int, dict[int, frozenset[str]]] = {}
 
     def _add_group(
         self, aliases: Sequence[Alias], bit: int, masks: dict[str, int]
@@ -125,6 +126,20 @@ class Prefilter:
                 self._possible(found | self._short_bits),
             )
         return decision
+
+    def seen(self, found: int) -> dict[int, frozenset[str]]:
+        """The groups in `found` by watchlist: a group missing here has no hit in the text,
+        fuzzy or exact (its key parts are not there), so the matcher need not look for one."""
+        seen = self._seen.get(found)
+        if seen is None:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            groups: dict[int, set[str]] = defaultdict(set)
+            for wi, name, bit in self._group_bits:
+                if found & bit:
+                    groups[wi].add(name)
+            seen = self._seen[found] = {wi: frozenset(names) for wi, names in groups.items()}
+        return seen
 
     def _possible(self, found: int) -> frozenset[int]:
         """The watchlists whose rule may hold if the groups in `found` are hit."""

@@ -229,7 +229,7 @@ def test_shipped_watchlists_reach_the_f1_target(
     code = main(["eval", "--min-f1", "0.95", "--quiet"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "1011 examples" in out
+    assert "1136 examples" in out
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,9 @@ async def test_three_workers_share_the_feeds_and_send_each_story_once(
         assert set(feed_server.hits.values()) == {2}
         assert alerts(workers) == Counter(headline(n) for n in range(60))
         polled_by = await scalar(engine, "SELECT count(DISTINCT lease_owner) FROM feeds")
-        assert polled_by == 3  # the work was shared
+        # the work was shared; which workers' ticks fell inside the cycle is timing (a clean
+        # CI run once saw two of the three take all 300), so at least two, not all three
+        assert polled_by >= 2
 
         # a worker killed while it holds feeds, another while it sends: 90 stories more
         publish(feed_server, range(60, 150), delay=0.25)

@@ -106,6 +106,8 @@ def alerts(workers: list[Worker]) -> Counter[str]:
     return Counter(a for w in workers for a in w.alerts)
 
 
+# two kills, each waiting out a claim or a lease, can take longer than the suite's 120 s
+@pytest.mark.timeout(300)
 async def test_three_workers_share_the_feeds_and_send_each_story_once(
     feed_server: FeedServer, postgres_db_url: str, tmp_path: Path
 ) -> None:
@@ -148,28 +150,33 @@ async def test_three_workers_share_the_feeds_and_send_each_story_once(
         polled_by = await scalar(engine, "SELECT count(DISTINCT lease_owner) FROM feeds")
         # the work was shared; which workers' ticks fell inside the cycle is timing (a clean
         # CI run once saw two of the three take all 300), so at least two, not all three
-        assert polled_by >= 2
+        assert isinstance(polled_by, int) and polled_by >= 2
 
         # a worker killed while it holds feeds, another while it sends: 90 stories more
         publish(feed_server, range(60, 150), delay=0.25)
         await make_all_due(engine)
-        victim = workers[0]
+        holding: list[Worker] = []
 
-        async def victim_claimed() -> bool:
+        async def a_worker_claimed() -> bool:
             async with engine.connect() as conn:
-                owners = (
-                    await conn.execute(
-                        sa.text("SELECT lease_owner FROM feeds WHERE lease_until IS NOT NULL")
-                    )
-                ).scalars()
-                return any(victim.owns(o) for o in owners)
+                owners = list(
+                    (
+                        await conn.execute(
+                            sa.text("SELECT lease_owner FROM feeds WHERE lease_until IS NOT NULL")
+                        )
+                    ).scalars()
+                )
+            holding[:] = [w for w in workers if any(w.owns(o) for o in owners)]
+            return bool(holding)
 
-        await until(victim_claimed, "the first worker to claim feeds")
+        await until(a_worker_claimed, "a worker to claim feeds of the third round")
+        victim = holding[0]
         victim.proc.send_signal(signal.SIGKILL)
+        survivors = [w for w in workers if w is not victim]
 
         async def sender_busy() -> tuple[Worker | None, int]:
             owner = await scalar(engine, "SELECT owner FROM leases WHERE name = 'channel:console'")
-            holder = next((w for w in workers[1:] if w.owns(str(owner))), None)
+            holder = next((w for w in survivors if w.owns(str(owner))), None)
             return holder, len(alerts(workers))
 
         async def a_sender_sent_some() -> bool:

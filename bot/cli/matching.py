@@ -121,10 +121,13 @@ def evaluate_watchlists(
         raise UsageError(f"eval: no such file: {', '.join(missing)}")
     examples = load_examples(files)
     if args.batch is not None:
+        batches = sorted({e.batch for e in examples})
         examples = [e for e in examples if e.batch == args.batch]
         if not examples:
+            hint = "" if args.split is not None else "; the labelled headlines (--split) have more"
             raise UsageError(
-                f"eval: no examples of batch {args.batch} in {', '.join(map(str, files))}"
+                f"eval: no examples of batch {args.batch}: these come in batches "
+                f"{', '.join(map(str, batches))}{hint}"
             )
     result = evaluate(Matcher(watchlists), examples)
     console = Console(highlight=False, soft_wrap=True)

@@ -21,12 +21,10 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import apprise
-from aiohttp import web
 from apprise import NotifyFormat, NotifyType
 
 from adapters.apprise_render import Format, Limits, Notification, render
-from bot.chat.adapter import PartSent, post_parts
-from bot.chat.commands import CommandCore
+from bot.chat.adapter import PartSent, SendOnly, post_parts
 from bot.chat.message import Message, Tone
 from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
@@ -88,7 +86,7 @@ def target_of(service: apprise.plugins.NotifyBase) -> tuple[Format, Limits]:
     return fmt, Limits(body=body, title=title)
 
 
-class AppriseAdapter:
+class AppriseAdapter(SendOnly):
     """Implements bot.chat.adapter.Adapter for `apprise:<name>` channels."""
 
     platform = "apprise"
@@ -101,16 +99,6 @@ class AppriseAdapter:
         # feeds), and a channel starts no call while its last one still runs
         self._pool = ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="apprise")
         self._running: dict[str, Future[bool]] = {}
-
-    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
-        """Nothing to connect: each notification is its own request."""
-
-    async def open_gateway(self) -> None:
-        """No event connection."""
-
-    def routes(self) -> list[web.RouteDef]:
-        """No routes."""
-        return []
 
     async def send(
         self,

@@ -13,10 +13,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from aiohttp import web
-
-from bot.chat.adapter import PartSent
-from bot.chat.commands import CommandCore
+from bot.chat.adapter import PartSent, SendOnly
 from bot.chat.message import Entry, Message, Section
 from bot.core.channels import ChannelRef
 from bot.core.clock import format_time
@@ -27,7 +24,7 @@ LINE_LIMIT = 1000  # characters per printed line, URL lines excepted
 _INDENT = "    "
 
 
-class ConsoleAdapter:
+class ConsoleAdapter(SendOnly):
     """Implements bot.chat.adapter.Adapter for the terminal: every channel is the one stream."""
 
     platform = "console"
@@ -36,16 +33,6 @@ class ConsoleAdapter:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.sent = 0
-
-    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
-        """Nothing to connect, and no slash commands on a terminal."""
-
-    async def open_gateway(self) -> None:
-        """A terminal has no event connection."""
-
-    def routes(self) -> list[web.RouteDef]:
-        """No routes: a terminal serves no requests."""
-        return []
 
     async def send(
         self,

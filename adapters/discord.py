@@ -27,7 +27,7 @@ from discord import app_commands
 
 from adapters.discord_commands import NewsGroup
 from adapters.discord_render import DiscordMessage, render
-from bot.chat.adapter import PartSent, post_parts
+from bot.chat.adapter import PartSent, post_parts, single_part
 from bot.chat.commands import CommandCore
 from bot.chat.message import Message
 from bot.chat.webhooks import webhook_url
@@ -245,7 +245,7 @@ class DiscordAdapter:
     async def edit(self, channel: ChannelRef, message_id: str, message: Message) -> None:
         """Edit posted message `message_id` (PATCH, in a channel or through its webhook)
         to show `message`; a 404 (the message deleted) is not retryable. Never posts."""
-        part = _single_part(channel, message)
+        part = single_part(channel, render(message))
         if channel.platform == "discord-webhook":
             hook = self._webhook(channel)
             await self._call(
@@ -289,7 +289,7 @@ class DiscordAdapter:
         self, channel: ChannelRef, message_id: str, thread_id: str, message: Message, nonce: str
     ) -> str:
         """Post `message` in thread `thread_id` (with `nonce` and `enforce_nonce`)."""
-        part = _single_part(channel, message)
+        part = single_part(channel, render(message))
         client = self.client
         if client is None:
             raise DeliveryError(f"{channel}: threads need the Discord bot", retryable=False)
@@ -341,17 +341,6 @@ class DiscordAdapter:
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"Discord unreachable: {exc!r}", retryable=True) from exc
-
-
-def _single_part(channel: ChannelRef, message: Message) -> DiscordMessage:
-    """`message` as one Discord message; one too long for that cannot replace an alert."""
-    parts = render(message)
-    if len(parts) != 1:
-        raise DeliveryError(
-            f"{channel}: the grown alert is too long for one message; left as it was",
-            retryable=False,
-        )
-    return parts[0]
 
 
 def _embeds(part: DiscordMessage) -> list[discord.Embed]:

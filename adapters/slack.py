@@ -62,7 +62,7 @@ from adapters.slack_gate import (
     read_body,
     signature_problem,
 )
-from bot.chat.adapter import PartSent, post_parts
+from bot.chat.adapter import PartSent, post_parts, single_part
 from bot.chat.commands import Caller, CommandCore
 from bot.chat.message import Entry, Message, Tone
 from bot.chat.webhooks import webhook_url
@@ -233,7 +233,7 @@ class SlackAdapter:
         """Replace posted message `message_id` (its ts) with `message` (`chat.update`); a
         message deleted or no longer editable is not retryable. Never posts."""
         client = self._followup_client(channel)
-        payload = _single_payload(channel, message)
+        payload = single_part(channel, render(message))
         try:
             await client.chat_update(channel=channel.target, ts=message_id, **payload)
         except SlackApiError as exc:
@@ -252,7 +252,7 @@ class SlackAdapter:
         """Post `message` in the thread of `thread_id` (`chat.postMessage` with
         `thread_ts`, not broadcast to the channel); return its ts."""
         client = self._followup_client(channel)
-        payload = _single_payload(channel, message)
+        payload = single_part(channel, render(message))
         try:
             response = await client.chat_postMessage(
                 channel=channel.target, thread_ts=thread_id, unfurl_links=False,
@@ -574,17 +574,6 @@ def _followup_error(exc: SlackApiError) -> DeliveryError:
     if error in MESSAGE_GONE:
         return DeliveryError(f"Slack: {error}", retryable=False)
     return _delivery_error(exc)
-
-
-def _single_payload(channel: ChannelRef, message: Message) -> dict[str, Any]:
-    """`message` as one Slack message; one too long for that cannot replace an alert."""
-    payloads = render(message)
-    if len(payloads) != 1:
-        raise DeliveryError(
-            f"{channel}: the grown alert is too long for one message; left as it was",
-            retryable=False,
-        )
-    return payloads[0]
 
 
 def _usable_url(url: object) -> bool:

@@ -26,10 +26,8 @@ from datetime import UTC
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
-from bot.chat.adapter import PartSent
-from bot.chat.commands import CommandCore
+from bot.chat.adapter import PartSent, SendOnly
 from bot.chat.message import Message, Tone
 from bot.chat.webhooks import webhook_url
 from bot.core.channels import ChannelRef
@@ -117,7 +115,7 @@ def _dumps(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class WebhookAdapter:
+class WebhookAdapter(SendOnly):
     """Implements bot.chat.adapter.Adapter for signed JSON webhooks (`webhook:<name>`)."""
 
     platform = "webhook"
@@ -127,16 +125,6 @@ class WebhookAdapter:
         self.timeout = timeout
         self.clock = clock
         self._session: aiohttp.ClientSession | None = None
-
-    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
-        """Nothing to connect; the HTTP session opens with the first POST."""
-
-    async def open_gateway(self) -> None:
-        """No event connection."""
-
-    def routes(self) -> list[web.RouteDef]:
-        """No routes."""
-        return []
 
     async def send(
         self,

@@ -8,10 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aiohttp import web
-
-from bot.chat.adapter import PartSent
-from bot.chat.commands import ArgValue, Caller, CommandCore, CommandSpec, Reply
+from bot.chat.adapter import PartSent, SendOnly
+from bot.chat.commands import ArgValue, Caller, CommandSpec, Reply
 from bot.chat.message import Message
 from bot.core.channels import ChannelRef
 from bot.core.errors import DeliveryError
@@ -29,7 +27,7 @@ class Sent:
 
 
 @dataclass
-class RecordingAdapter:
+class RecordingAdapter(SendOnly):
     """Implements bot.chat.adapter.Adapter; `fail(channel, error, times)` queues failures.
     Every message is sent whole: `fail(..., accepted=k)` pretends that k more parts of
     it went through before the failure."""
@@ -52,16 +50,6 @@ class RecordingAdapter:
     def clear_failures(self) -> None:
         """Forget the failures still queued: the platform works again."""
         self._failures.clear()
-
-    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
-        """Nothing to connect."""
-
-    async def open_gateway(self) -> None:
-        """No event connection."""
-
-    def routes(self) -> list[web.RouteDef]:
-        """No routes: a recording serves no requests."""
-        return []
 
     async def send(
         self,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 from bot.chat.commands import CommandCore
 from bot.chat.message import Message
 from bot.core.channels import ChannelRef
+from bot.core.errors import DeliveryError
 
 if TYPE_CHECKING:  # only a type here: commands that deliver nothing never load aiohttp
     from aiohttp import web
@@ -68,6 +69,21 @@ class Adapter(Protocol):
         """Disconnect; safe to call twice."""
 
 
+class SendOnly:
+    """The `Adapter` methods of a platform that only sends (the terminal, webhooks,
+    apprise): nothing to connect at start, no event connection, no routes."""
+
+    async def start(self, commands: CommandCore, *, gateway: bool = True) -> None:
+        """Nothing to connect; each message is its own request."""
+
+    async def open_gateway(self) -> None:
+        """No event connection."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """No routes."""
+        return []
+
+
 @runtime_checkable
 class GrowingAdapter(Protocol):
     """What an adapter adds when its alerts can grow with their story (optional: the
@@ -111,3 +127,14 @@ async def post_parts(
         if on_part is not None and n < len(parts):
             await on_part(n)
     return last
+
+
+def single_part(channel: ChannelRef, parts: Sequence[Part]) -> Part:
+    """The one part `parts` holds: a message that needs more than one cannot replace an
+    alert in place (an edit), so that is an error that retrying does not mend."""
+    if len(parts) != 1:
+        raise DeliveryError(
+            f"{channel}: the grown alert is too long for one message; left as it was",
+            retryable=False,
+        )
+    return parts[0]

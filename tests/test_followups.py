@@ -84,15 +84,19 @@ OUTLETS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def config(server: FeedServer, db_url: str, sub: SubscriptionConfig, outlets: int = 4) -> Settings:
-    """Feeds /a, /b, … (`outlets` of them, named "Outlet A", …) and one subscription."""
+    """Feeds /a, /b, … (`outlets` of them, named "Outlet A", …) and one subscription; every
+    feed starts out serving only its calm item."""
     names = [f"{OUTLETS[n % 26]}{n // 26 or ''}" for n in range(outlets)]
-    return Settings(
+    settings = Settings(
         default_feeds=False,
         feeds=[FeedConfig(url=server.url(f"/{n}"), name=f"Outlet {n.upper()}") for n in names],
         database_url=db_url,
         subscriptions=[sub],
         delivery=DeliverySettings(followups_min_interval=INTERVAL),
     )
+    for n in names:
+        publish(server, f"/{n}")
+    return settings
 
 
 @asynccontextmanager
@@ -103,12 +107,6 @@ async def running(
         settings, watchlists_without_sources(settings), adapters, clock, deliver=True
     ) as app:
         yield app
-
-
-def baseline(server: FeedServer, settings: Settings) -> None:
-    """Every feed serves only its calm item."""
-    for feed in settings.feeds:
-        publish(server, "/" + feed.url.rsplit("/", 1)[1])
 
 
 async def sent_times(db_url: str, ids: list[int]) -> list[datetime]:
@@ -156,7 +154,6 @@ async def test_discord_alert_is_edited_in_place_paced_never_posted_twice_across_
     settings = config(
         feed_server, db_url, SubscriptionConfig(channel=DISCORD, watchlists=["canola"])
     )
-    baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
         await poll_and_deliver(app, clock)
         publish(feed_server, "/a", CANOLA)
@@ -196,7 +193,6 @@ async def test_an_edit_of_a_deleted_alert_is_given_up_and_nothing_is_reposted(
     settings = config(
         feed_server, db_url, SubscriptionConfig(channel=DISCORD, watchlists=["canola"])
     )
-    baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
         await alerted(feed_server, app, clock)
         fake_discord.messages.clear()  # someone deleted the alert
@@ -222,7 +218,6 @@ async def test_a_failed_edit_is_retried(
     settings = config(
         feed_server, db_url, SubscriptionConfig(channel=DISCORD, watchlists=["canola"])
     )
-    baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
         await alerted(feed_server, app, clock)
         (alert,) = await app.outbox.queue.deliveries_of("alert")
@@ -250,7 +245,6 @@ async def test_forty_outlets_in_an_hour_make_a_handful_of_edits(
         feed_server, db_url, SubscriptionConfig(channel=DISCORD, watchlists=["canola"]), 41
     )
     paths = ["/" + f.url.rsplit("/", 1)[1] for f in settings.feeds]
-    baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
         await poll_and_deliver(app, clock)
         publish(feed_server, paths[0], CANOLA)
@@ -279,7 +273,6 @@ async def test_discord_thread_replies_open_one_thread_across_a_restart(
     clock = ManualClock(START)
     sub = SubscriptionConfig(channel=DISCORD, watchlists=["canola"], followups="thread")
     settings = config(feed_server, db_url, sub)
-    baseline(feed_server, settings)
     async with running(settings, discord_adapter(fake_discord), clock) as app:
         await alerted(feed_server, app, clock)
         (alert,) = await app.outbox.queue.deliveries_of("alert")
@@ -311,7 +304,6 @@ async def test_slack_alert_is_updated_in_place_across_a_restart(
 ) -> None:
     clock = ManualClock(START)
     settings = config(feed_server, db_url, SubscriptionConfig(channel=SLACK, watchlists=["canola"]))
-    baseline(feed_server, settings)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
         await alerted(feed_server, app, clock)
         publish(feed_server, "/b", CANOLA)
@@ -334,7 +326,6 @@ async def test_slack_thread_replies_and_a_deleted_message_is_not_reposted(
     clock = ManualClock(START)
     sub = SubscriptionConfig(channel=SLACK, watchlists=["canola"], followups="thread")
     settings = config(feed_server, db_url, sub)
-    baseline(feed_server, settings)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
         await alerted(feed_server, app, clock)
         await another_outlet(feed_server, app, clock, "/b")
@@ -354,7 +345,6 @@ async def test_slack_update_of_a_missing_message_is_given_up(
 ) -> None:
     clock = ManualClock(START)
     settings = config(feed_server, db_url, SubscriptionConfig(channel=SLACK, watchlists=["canola"]))
-    baseline(feed_server, settings)
     async with running(settings, slack_adapter(fake_slack), clock) as app:
         await alerted(feed_server, app, clock)
         fake_slack.messages.clear()
@@ -377,7 +367,6 @@ async def test_channels_that_cannot_edit_queue_no_followup(
     settings = config(
         feed_server, sqlite_url, SubscriptionConfig(channel=channel, watchlists=["canola"])
     )
-    baseline(feed_server, settings)
     recording = RecordingAdapter(platform=channel.split(":")[0].removesuffix("-webhook"))
     async with running(settings, {recording.platform: recording}, clock) as app:
         await alerted(feed_server, app, clock)

@@ -143,12 +143,10 @@ class Prefilter:
 
     def _possible(self, found: int) -> frozenset[int]:
         """The watchlists whose rule may hold if the groups in `found` are hit."""
-        groups: dict[int, set[str]] = defaultdict(set)
-        for wi, name, bit in self._group_bits:
-            if found & bit:
-                groups[wi].add(name)
         return frozenset(
-            wi for wi, names in groups.items() if may_hold(self._rules[wi], names, exact=False)
+            wi
+            for wi, names in self.seen(found).items()
+            if may_hold(self._rules[wi], names, exact=False)
         )
 
     def short_groups(self, fields: Iterable[_FieldWords]) -> int:

@@ -4,9 +4,10 @@
     python bench/split_headlines.py --check   # exit 1 when the files are not that split
 
 Reads both parts of `watchlists/examples/headlines/`, puts the lines together and splits
-them again with `bot.matching.evaluation.split_lines` (stratified by label set and
-language, fixed by a seed): the same lines give the same parts, in the same order. Add new
-headlines to either file, then run it once, before tuning on the new tuning part.
+them again with `bot.matching.evaluation.split_lines` (each batch by itself, stratified by
+label set and language, fixed by a seed): the same lines give the same parts, in the same
+order. Give new headlines the next `"batch"` number, append them to either file, then run
+it once and commit the split, before tuning on the new tuning part.
 """
 
 from __future__ import annotations

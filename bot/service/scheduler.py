@@ -48,48 +48,34 @@ async def run_until_stopped(
         running = asyncio.create_task(_guarded(cycle, "poll cycle"))
 
     scheduler = AsyncIOScheduler(timezone=UTC)
+
+    def every(
+        seconds: float,
+        job: Callable[..., Awaitable[object]],
+        args: list[object],
+        job_id: str,
+        grace: float,
+        first: datetime | None = None,
+    ) -> None:
+        """Run `job(*args)` every `seconds`, first at `first` (or one interval from now),
+        never two at a time, a run missed by up to `grace` seconds made up once."""
+        when = {} if first is None else {"next_run_time": first}  # None would pause the job
+        scheduler.add_job(
+            job, IntervalTrigger(seconds=seconds), args=args, id=job_id, coalesce=True,
+            max_instances=1, misfire_grace_time=int(grace), **when,
+        )  # fmt: skip
+
+    now = datetime.now(UTC)
     if cycle is not None:
-        scheduler.add_job(
-            tick,
-            IntervalTrigger(seconds=tick_seconds),
-            id="poll-tick",
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=int(tick_seconds) + 1,
-        )
+        every(tick_seconds, tick, [], "poll-tick", tick_seconds + 1, first=now)
     if keep_gateway is not None:
-        scheduler.add_job(
-            _guarded,
-            IntervalTrigger(seconds=GATEWAY_TICK),
-            args=[keep_gateway, "gateway lease"],
-            id="gateway-lease",
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=int(GATEWAY_TICK),
-        )
+        args = [keep_gateway, "gateway lease"]
+        every(GATEWAY_TICK, _guarded, args, "gateway-lease", GATEWAY_TICK, first=now)
     if deliver is not None:
-        scheduler.add_job(
-            _guarded,
-            IntervalTrigger(seconds=DELIVERY_TICK),
-            args=[deliver, "delivery"],
-            id="delivery-tick",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=5,
-        )
+        every(DELIVERY_TICK, _guarded, [deliver, "delivery"], "delivery-tick", 5)
     if prune is not None:
-        scheduler.add_job(
-            _guarded,
-            IntervalTrigger(seconds=prune_seconds),
-            args=[prune, "retention"],
-            id="retention",
-            next_run_time=datetime.now(UTC) + timedelta(seconds=min(PRUNE_DELAY, prune_seconds)),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=int(prune_seconds),
-        )
+        first = now + timedelta(seconds=min(PRUNE_DELAY, prune_seconds))
+        every(prune_seconds, _guarded, [prune, "retention"], "retention", prune_seconds, first)
     scheduler.start()
     try:
         await stop.wait()

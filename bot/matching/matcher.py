@@ -591,9 +591,12 @@ def _best_fuzzy(
 ) -> tuple[int, float] | None:
     """The best window of `size` words within `threshold` of `target`, guarded against noise."""
     best: tuple[int, float] | None = None
+    first = target[0]
     for i in range(len(toks) - size + 1):
+        if toks[i][:1] != first:  # the window's first letter, before building the window
+            continue
         candidate = " ".join(toks[i : i + size])
-        if candidate[0] != target[0] or abs(len(candidate) - len(target)) > 3:
+        if abs(len(candidate) - len(target)) > 3:
             continue
         score = fuzz.ratio(target, candidate, score_cutoff=threshold)
         if score and (best is None or score > best[1]):

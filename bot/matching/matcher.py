@@ -251,7 +251,7 @@ class Matcher:
         self._prefix_heads = dict(self._prefix_heads)
         self._views: dict[frozenset[int] | None, _View] = {}
         self._prefilter = Prefilter(self.watchlists)
-        self._possible: dict[tuple[int, frozenset[str]], bool] = {}
+        self._possible: dict[tuple[int, frozenset[str], bool], bool] = {}
         self._known_evidence: dict[tuple[str, str, str, str, float], Evidence] = {}
         self._ascii_substrings = any(s.isascii() for s in self._substrings)
         self._needles = list(self._substrings)
@@ -380,14 +380,16 @@ class Matcher:
                 verdicts.append(verdict)
         return verdicts
 
-    def _may_hold(self, wi: int, groups: frozenset[str]) -> bool:
-        """`may_hold` of a watchlist's rule, remembered per set of groups hit."""
-        key = (wi, groups)
+    def _may_hold(self, wi: int, groups: frozenset[str], optimistic: bool = True) -> bool:
+        """`may_hold` of a watchlist's rule, remembered per set of groups hit; not
+        `optimistic`, whether it surely holds, however far apart each `near`'s hits are."""
+        key = (wi, groups, optimistic)
         known = self._possible.get(key)
         if known is None:
             if len(self._possible) > 100_000:
                 self._possible.clear()
-            known = self._possible[key] = may_hold(self.watchlists[wi].rule, groups)
+            rule = self.watchlists[wi].rule
+            known = self._possible[key] = may_hold(rule, groups, optimistic)
         return known
 
     def _verdict(
@@ -438,9 +440,11 @@ class Matcher:
 
     def _rule_holds(self, wi: int, groups: frozenset[str], hits: list[_Hit]) -> bool:
         """Whether the watchlist's rule holds; looked up by the groups hit unless the rule
-        has a `near`, which needs the hits' positions."""
+        has a `near` and the groups alone do not settle it, when it needs the hits' positions."""
         if wi not in self._near:
             return self._may_hold(wi, groups)  # without `near` the same as `holds`
+        if self._may_hold(wi, groups, optimistic=False):
+            return True  # it holds however far apart the hits of each `near` are
         by_group: dict[str, list[_Hit]] = defaultdict(list)
         for hit in hits:
             by_group[hit.group].append(hit)
@@ -543,7 +547,7 @@ class Matcher:
     ) -> list[_Hit]:
         """Fuzzy hits of the aliases of `groups` (which have no exact hit) in either field."""
         extra: list[_Hit] = []
-        for group in groups:
+        for group in sorted(groups):  # a set's order varies between processes; evidence may not
             for fi, f in enumerate(fields):
                 for target, size, alias, guard in self._fuzzy.get((wi, group), ()):
                     best = _best_fuzzy(target, size, alias.fuzzy_threshold, f.words)

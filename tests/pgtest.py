@@ -8,6 +8,7 @@ time zone far from UTC.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -15,7 +16,8 @@ from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 POSTGRES_ENV = "WIREWATCH_TEST_POSTGRES_URL"
 SKIP_REASON = (
@@ -41,7 +43,7 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     try:
         async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await _drop(conn, name)
             await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
             # a session time zone far from UTC, so that a timestamp that goes through it
             # (an aware value cast to timestamptz, say) shows up as hours off
@@ -52,6 +54,19 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
             yield server.set(database=name).render_as_string(hide_password=False)
         finally:
             async with admin.connect() as conn:
-                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                await _drop(conn, name)
     finally:
         await admin.dispose()
+
+
+async def _drop(conn: AsyncConnection, name: str, tries: int = 60) -> None:
+    """Drop the database, whoever of our role is still connected; wait out a session we
+    may not end (autovacuum working on it, whose process FORCE may only end as superuser)."""
+    for attempt in range(tries):
+        try:
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != "42501" or attempt == tries - 1:
+                raise  # not "insufficient privilege", or it did not go away in 30 s
+            await asyncio.sleep(0.5)

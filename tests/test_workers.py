@@ -106,8 +106,10 @@ def alerts(workers: list[Worker]) -> Counter[str]:
     return Counter(a for w in workers for a in w.alerts)
 
 
-# two kills, each waiting out a claim or a lease, can take longer than the suite's 120 s
-@pytest.mark.timeout(300)
+# two kills, each waiting out a claim or a lease, can take longer than the suite's 120 s;
+# and a lone survivor has taken over two minutes to finish the third round on a loaded
+# machine (one clean CI run of six, with the suite on both cores), so it gets four
+@pytest.mark.timeout(480)
 async def test_three_workers_share_the_feeds_and_send_each_story_once(
     feed_server: FeedServer, postgres_db_url: str, tmp_path: Path
 ) -> None:
@@ -188,7 +190,7 @@ async def test_three_workers_share_the_feeds_and_send_each_story_once(
         assert sender is not None
         sender.proc.send_signal(signal.SIGKILL)
 
-        await until(lambda: sent(150), "every story of the third round", within=120)
+        await until(lambda: sent(150), "every story of the third round", within=240)
         await asyncio.sleep(SEND_CLAIM + 2)  # a send left in flight would be made again by now
     finally:
         for worker in workers:

@@ -8,6 +8,8 @@ import importlib.util
 import json
 import sys
 import tracemalloc
+from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -337,3 +339,13 @@ def test_yaml_without_libyaml_reads_the_same_values_and_lines(
         said = ([str(p).partition(": invalid YAML:")[0] for p in o] for o in outcomes)
         first, second = said
         assert first and first == second, name
+
+
+def test_the_shipped_watchlists_list_each_alias_once_per_group() -> None:
+    """A second copy of an alias in its group changes no match and hides in a long list; each
+    language's form of a word is its own alias (`lang` generates different endings)."""
+    for watchlist in load_watchlists(watchlist_files(BUNDLED_DIR)):
+        for group in watchlist.groups:
+            counts = Counter(replace(a, text=a.text.casefold()) for a in group.aliases)
+            twice = sorted(a.text for a, n in counts.items() if n > 1)
+            assert not twice, (watchlist.id, group.name, twice)

@@ -108,7 +108,7 @@ def alerts(workers: list[Worker]) -> Counter[str]:
 
 # two kills, each waiting out a claim or a lease, can take longer than the suite's 120 s;
 # and a lone survivor has taken over two minutes to finish the third round on a loaded
-# machine (one clean CI run of six, with the suite on both cores), so it gets four
+# machine (once in a clean CI run, with the suite on both cores), so it gets four
 @pytest.mark.timeout(480)
 async def test_three_workers_share_the_feeds_and_send_each_story_once(
     feed_server: FeedServer, postgres_db_url: str, tmp_path: Path

@@ -124,11 +124,10 @@ def evaluate_watchlists(
         batches = sorted({e.batch for e in examples})
         examples = [e for e in examples if e.batch == args.batch]
         if not examples:
+            listed = ", ".join(map(str, batches))
+            have = f"all batch {listed}" if len(batches) == 1 else f"in batches {listed}"
             hint = "" if args.split is not None else "; the labelled headlines (--split) have more"
-            raise UsageError(
-                f"eval: no examples of batch {args.batch}: these come in batches "
-                f"{', '.join(map(str, batches))}{hint}"
-            )
+            raise UsageError(f"eval: no examples of batch {args.batch}: they are {have}{hint}")
     result = evaluate(Matcher(watchlists), examples)
     console = Console(highlight=False, soft_wrap=True)
     print_evaluation(console, result, show_misses=not args.quiet)

@@ -3,6 +3,7 @@ de-duplication, what exactly is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bot.core.config import SubscriptionConfig
 from bot.core.models import FeedSpec, FeedState, FetchResult, Item, Outcome, PollResult, Schedule
 from bot.delivery.outbox import Outbox
+from bot.delivery.subscriptions import Subscriptions
 from bot.matching.stories import StoryIndex
 from bot.storage.database_url import DatabaseUrlError, async_database_url
 from bot.storage.schema import (
@@ -23,6 +26,7 @@ from bot.storage.schema import (
     metadata,
     schema_version,
     seen_keys,
+    subscriptions,
 )
 from bot.storage.store import INDEXED_BYTES, Store, _ids_by_pair, _pairs_query, open_engine
 
@@ -160,6 +164,36 @@ async def test_feed_list_sync_keeps_history_and_opml_imports(db_url: str) -> Non
         assert {f.name for f in due} == {"A", "C"}
     finally:
         await store.close()
+
+
+async def test_workers_starting_at_once_declare_the_same_feeds_and_subscriptions(
+    postgres_db_url: str,
+) -> None:
+    """Workers sharing PostgreSQL each sync the config at start: none may fail on a row
+    another inserted between its read and its write (it once stopped one of three)."""
+    specs = [FeedSpec(f"https://f{n}.example.test/rss", f"F{n}", "config") for n in range(50)]
+    configs = [
+        SubscriptionConfig(channel=f"slack:C{n:010d}", watchlists=["canola"]) for n in range(20)
+    ]
+    stores = [await Store.open(postgres_db_url) for _ in range(4)]
+    try:
+        for _ in range(5):
+            await asyncio.gather(*(s.sync_feeds(specs, NOW) for s in stores))
+            await asyncio.gather(*(Subscriptions(s.engine).sync(configs, NOW) for s in stores))
+            adding = [
+                FeedSpec(f"https://{n}.added.example.test/rss", "A", "opml") for n in range(9)
+            ]
+            added = await asyncio.gather(*(s.add_feeds(adding, NOW) for s in stores))
+            assert sorted(url for urls in added for url in urls) == sorted(s.url for s in adding)
+            await stores[0].sync_feeds([], NOW)  # gone again, so the next round inserts anew
+            async with stores[0].engine.begin() as conn:
+                await conn.execute(feeds.delete())
+                await conn.execute(subscriptions.delete())
+        await asyncio.gather(*(s.sync_feeds(specs, NOW) for s in stores))
+        assert len(await stores[0].list_feeds(active_only=True)) == len(specs)
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def test_items_round_trip_as_sqlalchemy_writes_them(db_url: str) -> None:

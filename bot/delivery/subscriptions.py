@@ -21,6 +21,7 @@ from bot.core.cron import next_fire
 from bot.core.models import Subscription
 from bot.delivery.rows import last_match_id, to_subscription
 from bot.storage.schema import subscriptions
+from bot.storage.turns import SUBSCRIPTIONS, take_turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Subscriptions:
         can be retried. Without it (a command that only looks), stopped ones stay stopped.
         """
         async with self.engine.begin() as conn:
+            await take_turn(conn, SUBSCRIPTIONS)  # workers starting at once insert a key once
             rows = (
                 await conn.execute(
                     sa.select(subscriptions).where(subscriptions.c.origin == "config")
@@ -118,6 +120,7 @@ class Subscriptions:
             "next_digest_at": next_fire(digest, timezone, now) if digest else None,
         }
         async with self.engine.begin() as conn:
+            await take_turn(conn, SUBSCRIPTIONS)
             row = (
                 await conn.execute(sa.select(subscriptions).where(subscriptions.c.key == key))
             ).first()

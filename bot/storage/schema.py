@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from bot.storage.turns import MIGRATION, take_turn_sync
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
@@ -347,9 +349,6 @@ def _datetime_sql(conn: Connection) -> str:
     return "VARCHAR(26)" if conn.dialect.name == "sqlite" else "TIMESTAMP WITHOUT TIME ZONE"
 
 
-MIGRATION_LOCK = 0x77770002  # the PostgreSQL advisory lock `migrate` holds
-
-
 # Append only: each step moves the schema from version i to i + 1. Never edit a shipped step;
 # a later step that changes a table alters it there, and the Table above shows the result.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -371,8 +370,7 @@ def migrate(conn: Connection) -> int:
     """Bring the database to the newest version; returns the number of steps applied.
     On PostgreSQL, workers starting at once migrate one after another (an advisory lock
     held until the transaction ends), so the first migrates and the others find it done."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+    take_turn_sync(conn, MIGRATION)
     metadata.create_all(conn, tables=[schema_version])
     current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
     for version in range(current, len(MIGRATIONS)):

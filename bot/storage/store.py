@@ -32,8 +32,8 @@ from bot.core.models import (
 )
 from bot.storage.database_url import async_database_url
 from bot.storage.schema import feeds, items, matches, migrate, seen_keys
+from bot.storage.turns import FEED_LIST, RECORD_POLLS, take_turn
 
-_STORE_LOCK = 0x77770001  # the PostgreSQL advisory lock of `record_polls`
 _CHUNK = 400  # bound parameters per IN (...) query, under every backend's limit
 MANAGED_ORIGINS = ("default", "config", "watchlist")  # origins re-declared at each start
 OPERATOR_DISABLED = "disabled by an operator"  # the disabled_reason `set_enabled` writes
@@ -89,6 +89,7 @@ class Store:
         deactivated (their history is kept). Feeds imported from OPML are left alone.
         """
         async with self.engine.begin() as conn:
+            await take_turn(conn, FEED_LIST)  # workers starting at once insert each URL once
             known = {r.url: r for r in (await conn.execute(sa.select(feeds))).all()}
             declared = {spec.url for spec in specs}
             new = [_spec_values(s) | {"created_at": now} for s in specs if s.url not in known]
@@ -117,6 +118,7 @@ class Store:
         returns the URLs that were new (or inactive, and now active again)."""
         added = []
         async with self.engine.begin() as conn:
+            await take_turn(conn, FEED_LIST)
             known = {
                 r.url: r
                 for r in (
@@ -235,9 +237,7 @@ class Store:
         pair and the number of new items by feed id.
         """
         async with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # workers store one batch at a time, so
-                # that two never both take the same new item (or URL) for theirs
-                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_STORE_LOCK)))
+            await take_turn(conn, RECORD_POLLS)  # two batches never both take one new item
             fresh = await _new_items(conn, polls, max_item_age)
             fresh = await _not_pruned(conn, fresh)
             await _insert_items(conn, fresh)

@@ -1,0 +1,29 @@
+"""Workers sharing a PostgreSQL database take turns at the writes that read before they
+insert, each turn a transaction-scoped advisory lock; SQLite has one bot per file.
+
+Every lock id the bot takes is listed here, so that no two kinds of write share one.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+MIGRATION = 0x77770002  # `migrate`: the first worker migrates, the others find it done
+RECORD_POLLS = 0x77770001  # `record_polls`: a new item (or URL) goes to one batch only
+FEED_LIST = 0x77770003  # declaring and adding feeds: a URL is inserted once
+SUBSCRIPTIONS = 0x77770004  # declaring and making subscriptions: a key is inserted once
+
+
+async def take_turn(conn: AsyncConnection, lock: int) -> None:
+    """Wait until no other worker holds `lock`, then hold it until `conn`'s transaction
+    ends; nothing on SQLite."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+
+
+def take_turn_sync(conn: Connection, lock: int) -> None:
+    """`take_turn` on a synchronous connection (migrations run through `run_sync`)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))

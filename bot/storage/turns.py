@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-MIGRATION = 0x77770002  # `migrate`: the first worker migrates, the others find it done
 RECORD_POLLS = 0x77770001  # `record_polls`: a new item (or URL) goes to one batch only
+MIGRATION = 0x77770002  # `migrate`: the first worker migrates, the others find it done
 FEED_LIST = 0x77770003  # declaring and adding feeds: a URL is inserted once
 SUBSCRIPTIONS = 0x77770004  # declaring and making subscriptions: a key is inserted once
 

@@ -280,7 +280,8 @@ def _next_poll(feed: FeedState, now: datetime) -> str:
 def print_evaluation(console: Console, result: Evaluation, *, show_misses: bool = True) -> None:
     """Scores per watchlist, then per language, then each false positive and false negative
     with what the watchlist lacked (or matched on) and its evidence."""
-    either = f"; {result.either} decisions counted either way" if result.either else ""
+    decisions = "decision" if result.either == 1 else "decisions"
+    either = f"; {result.either} {decisions} counted either way" if result.either else ""
     table = Table(title=f"{result.examples} examples{either}", show_header=True)
     for label in ("watchlist", "precision", "recall", "F1", "TP", "FP", "FN"):
         table.add_column(label, justify="right")

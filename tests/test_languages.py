@@ -54,6 +54,9 @@ def forms(word: str, lang: str | None = None) -> set[str]:
         # Indonesian and Malay: -nya
         ("id", "Kanada", {"kanadanya"}),
         ("ms", "Kanada", {"kanadanya"}),
+        # Arabic: "and", "in", "for" written joined to the word; "for the" drops the alif
+        ("ar", "كندا", {"وكندا", "بكندا", "لكندا"}),
+        ("ar", "الصين", {"والصين", "بالصين", "للصين", "وللصين"}),
         # English, the default
         (None, "tariff", {"tariffs"}),
         ("en", "duty", {"duties"}),
@@ -72,6 +75,7 @@ def test_each_language_generates_its_inflections(
         ("vi", "Nhật", "nhats"),  # Vietnamese and Tagalog: listed as written
         ("tl", "Hapon", "hapons"),
         ("ru", "Китай", "китайs"),
+        ("ar", "الصين", "لالصين"),  # not a word: ل before the article takes its alif
     ],
 )
 def test_a_language_generates_no_other_language_forms(lang: str, word: str, unwanted: str) -> None:
@@ -88,6 +92,20 @@ def test_russian_several_word_aliases_inflect_every_word() -> None:
     alias = Alias("Тайваньский пролив", lang="ru")
     assert hit(alias, "Эсминец США прошел через Тайваньский пролив") == ["Тайваньский пролив"]
     assert hit(alias, "Эсминец в Тайваньском проливе") == ["Тайваньском проливе"]
+
+
+def test_a_long_alias_keeps_its_written_form_past_the_variant_limit() -> None:
+    """Three Russian words of a dozen or more endings each pass the limit on generated
+    spellings; the spelling the writer gave is kept whatever the limit cuts."""
+    tokens = words(fold("персоной нон грата"))
+    assert ("персоной", "нон", "грата") in variants(tokens, " ".join(tokens), "ru")
+    alias = Alias("персоной нон грата", lang="ru")
+    assert hit(alias, "Канада объявила дипломата персоной нон грата") == ["персоной нон грата"]
+
+
+def test_arabic_aliases_meet_their_joined_conjunctions() -> None:
+    alias = Alias("الصين", lang="ar")
+    assert hit(alias, "كندا والصين تتفقان على خفض الرسوم") == ["والصين"]
 
 
 def test_russian_yo_is_read_as_ye() -> None:

@@ -352,6 +352,17 @@ def _indonesian(token: str) -> set[str]:
     return {token, token + "nya"}
 
 
+def _arabic(token: str) -> set[str]:
+    """Arabic: the one-letter words written joined to the next (و "and", ب "in", ل "for",
+    ف "so", ك "as"); before the article ال, ل takes its alif (الصين → للصين)."""
+    forms = {token} | {p + token for p in "وبفك"}
+    if token.startswith("ال"):
+        forms |= {"لل" + token[2:], "ولل" + token[2:], "وب" + token}
+    else:
+        forms |= {"ل" + token, "ول" + token, "وب" + token}
+    return forms
+
+
 def _uninflected(token: str) -> set[str]:
     """The word as written (Vietnamese, Tagalog and other languages whose words are
     listed in every form they take)."""
@@ -370,6 +381,7 @@ INFLECTED: dict[str, Callable[[str], set[str]]] = {
     "be": _slavic,
     "id": _indonesian,
     "ms": _indonesian,
+    "ar": _arabic,
     "tl": _uninflected,
     "vi": _uninflected,
 }
@@ -391,6 +403,7 @@ def variants(tokens: list[str], folded: str, lang: str | None = None) -> set[tup
     ]
     limit = _MAX_INFLECTED_VARIANTS if slavic else _MAX_VARIANTS
     out = set(itertools.islice(itertools.product(*forms), limit))
+    out.add(tuple(tokens))  # the limit may cut the alias as written ("персоной нон грата")
     if "-" in folded:
         joined = "".join(tokens)
         out |= {(form,) for form in inflections(joined, lang)}

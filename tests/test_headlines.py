@@ -32,19 +32,23 @@ LANGUAGES = ("en", "fr", "zh", "ja", "ko", "es", "de", "it", "pt", "ru", "id", "
 # What `wirewatch eval --split held-out` must keep: the targets (F1 0.95, recall 0.93),
 # and where a watchlist falls short of them, the level it reached (watchlists/README.md,
 # Measured), so an edit that lowers it fails. A new batch adds held-out lines the
-# watchlists have never met, which may lower the level (batches 8 and 9 did); the floor
-# follows it down only in the commit that adds the batch's tuning.
+# watchlists have never met, which may lower the level (batches 8, 9 and 10 did); the
+# floor follows it down only in the commit that adds the batch's tuning.
 TARGET = (0.95, 0.93)
 MEASURED_BELOW_TARGET = {
-    "canada-china": (0.88, 0.82),
+    "canada-china": (0.88, 0.81),
     "canada-japan": (0.88, 0.81),
-    "canola": (0.90, 0.86),
-    "taiwan-strait": (0.92, 0.89),
+    "canola": (0.91, 0.87),
+    "taiwan-strait": (0.93, 0.90),
 }
-# The tuning part meets the targets but for canada-china's recall (0.924): the words that
-# would lift it ("disinformation", "back off", "relationship") matched ordinary headlines
-# in an attacker's probes, so they were left out.
-TUNING_BELOW_TARGET = {"canada-china": (0.95, 0.92)}
+# Where the tuning part falls short of the targets: the words that would lift it
+# ("disinformation", "relationship", "cancellation", "sospendere", 住友, "Kooperation")
+# matched ordinary headlines in an attacker's probes, so they were left out.
+TUNING_BELOW_TARGET = {
+    "canada-china": (0.94, 0.92),
+    "canada-japan": (0.95, 0.92),
+    "canola": (0.95, 0.92),
+}
 
 
 def lines(name: str) -> list[str]:
@@ -156,7 +160,8 @@ def test_eval_of_a_split_reports_languages_and_what_each_miss_lacked(
     assert "false negative [" in out and ("needs " in out or "blocked by " in out)
     assert main([*args, "--min-recall", "0.99", "--quiet"]) == 1
     assert "recall below 0.99: " in capsys.readouterr().err
-    assert main(["eval", "--split", "tuning", "--min-f1", "0.95", "--quiet"]) == 0
+    tuning_f1 = min(f1 for f1, _ in TUNING_BELOW_TARGET.values())
+    assert main(["eval", "--split", "tuning", "--min-f1", str(tuning_f1), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["eval", "--split", "all", "--quiet"]) == 0
     assert f"{len(rows())} examples" in capsys.readouterr().out

@@ -32,14 +32,14 @@ LANGUAGES = ("en", "fr", "zh", "ja", "ko", "es", "de", "it", "pt", "ru", "id", "
 # What `wirewatch eval --split held-out` must keep: the targets (F1 0.95, recall 0.93),
 # and where a watchlist falls short of them, the level it reached (watchlists/README.md,
 # Measured), so an edit that lowers it fails. A new batch adds held-out lines the
-# watchlists have never met, which may lower the level (batches 8 to 11 did); the
+# watchlists have never met, which may lower the level (batches 8 to 12 did); the
 # floor follows it down only in the commit that adds the batch's tuning.
 TARGET = (0.95, 0.93)
 MEASURED_BELOW_TARGET = {
-    "canada-china": (0.87, 0.81),
-    "canada-japan": (0.88, 0.80),
+    "canada-china": (0.87, 0.80),
+    "canada-japan": (0.87, 0.79),
     "canola": (0.91, 0.87),
-    "taiwan-strait": (0.93, 0.90),
+    "taiwan-strait": (0.93, 0.89),
 }
 # Where the tuning part falls short of the targets: the words that would lift it
 # ("disinformation", "relationship", "cancellation", "sospendere", 住友, "Kooperation",
@@ -47,8 +47,8 @@ MEASURED_BELOW_TARGET = {
 # probes, so they were left out.
 TUNING_BELOW_TARGET = {
     "canada-china": (0.94, 0.92),
-    "canada-japan": (0.94, 0.90),
-    "canola": (0.95, 0.91),
+    "canada-japan": (0.93, 0.90),
+    "canola": (0.95, 0.92),
 }
 
 

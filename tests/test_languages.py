@@ -54,9 +54,11 @@ def forms(word: str, lang: str | None = None) -> set[str]:
         # Indonesian and Malay: -nya
         ("id", "Kanada", {"kanadanya"}),
         ("ms", "Kanada", {"kanadanya"}),
-        # Arabic: "and", "in", "for" written joined to the word; "for the" drops the alif
-        ("ar", "كندا", {"وكندا", "بكندا", "لكندا"}),
+        # Arabic: "and", "in", "for" written joined in front; after ل the article ال
+        # drops its alif, and keeps one ل where the word begins with one
+        ("ar", "كندا", {"وكندا", "بكندا", "لكندا", "وبكندا"}),
         ("ar", "الصين", {"والصين", "بالصين", "للصين", "وللصين"}),
+        ("ar", "اللجنة", {"للجنة", "واللجنة"}),
         # English, the default
         (None, "tariff", {"tariffs"}),
         ("en", "duty", {"duties"}),
@@ -75,7 +77,8 @@ def test_each_language_generates_its_inflections(
         ("vi", "Nhật", "nhats"),  # Vietnamese and Tagalog: listed as written
         ("tl", "Hapon", "hapons"),
         ("ru", "Китай", "китайs"),
-        ("ar", "الصين", "لالصين"),  # not a word: ل before the article takes its alif
+        ("ar", "الصين", "لالصين"),  # not a word: after ل the article drops its alif
+        ("ar", "اللجنة", "لللجنة"),
     ],
 )
 def test_a_language_generates_no_other_language_forms(lang: str, word: str, unwanted: str) -> None:
@@ -106,6 +109,20 @@ def test_a_long_alias_keeps_its_written_form_past_the_variant_limit() -> None:
 def test_arabic_aliases_meet_their_joined_conjunctions() -> None:
     alias = Alias("الصين", lang="ar")
     assert hit(alias, "كندا والصين تتفقان على خفض الرسوم") == ["والصين"]
+    assert hit(alias, "رسوم كندية جديدة للصين") == ["للصين"]
+    assert hit(Alias("كندا", lang="ar"), "سفير وبكندا") == ["وبكندا"]
+
+
+def test_only_the_first_word_of_an_arabic_alias_takes_the_joined_words() -> None:
+    tokens = words(fold("مضيق تايوان"))
+    spelled = variants(tokens, " ".join(tokens), "ar")
+    assert ("بمضيق", "تايوان") in spelled and ("مضيق", "وتايوان") not in spelled
+
+
+def test_a_fuzzy_arabic_alias_passes_the_gate_with_a_joined_word() -> None:
+    """The pre-filter's key part of a fuzzy alias is what every form keeps: for Arabic,
+    whose forms differ in front, the end of the word, not its first letters."""
+    assert hit(Alias("الصين", lang="ar", fuzzy=True), "قالت للصين اليوم") == ["للصين"]
 
 
 def test_russian_yo_is_read_as_ye() -> None:

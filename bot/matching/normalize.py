@@ -353,13 +353,16 @@ def _indonesian(token: str) -> set[str]:
 
 
 def _arabic(token: str) -> set[str]:
-    """Arabic: the one-letter words written joined to the next (و "and", ب "in", ل "for",
-    ف "so", ك "as"); before the article ال, ل takes its alif (الصين → للصين)."""
-    forms = {token} | {p + token for p in "وبفك"}
+    """Arabic: the word with the one-letter words written joined in front of it (و "and",
+    ب "in", ل "for", ف "so", ك "as", and و before ب or ل); after ل the article ال drops
+    its alif (الصين → للصين, اللجنة → للجنة)."""
+    forms = {token} | {p + token for p in ("و", "ب", "ف", "ك", "وب")}
     if token.startswith("ال"):
-        forms |= {"لل" + token[2:], "ولل" + token[2:], "وب" + token}
+        rest = token[2:]
+        with_li = "ل" + rest if rest.startswith("ل") else "لل" + rest
+        forms |= {with_li, "و" + with_li}
     else:
-        forms |= {"ل" + token, "ول" + token, "وب" + token}
+        forms |= {"ل" + token, "ول" + token}
     return forms
 
 
@@ -388,6 +391,9 @@ INFLECTED: dict[str, Callable[[str], set[str]]] = {
 """The inflection rules of each language an alias's `lang` can name. Any other `lang`
 gets the English ones; Cyrillic aliases without a `lang` get the Russian ones."""
 
+_PREFIXED = frozenset({"ar"})
+"""Languages whose inflections go before the word, so only an alias's first word takes them."""
+
 
 def variants(tokens: list[str], folded: str, lang: str | None = None) -> set[tuple[str, ...]]:
     """Every inflected spelling of an alias's words, plus its hyphen-joined spelling.
@@ -396,7 +402,7 @@ def variants(tokens: list[str], folded: str, lang: str | None = None) -> set[tup
     Spanish "guerra comercial" → "guerras comerciales"); in Russian every word does.
     """
     slavic = lang in ("ru", "uk", "be") or (lang is None and any(map(_cyrillic, tokens)))
-    last = len(tokens) - 1
+    last = len(tokens) - 1 if lang not in _PREFIXED else 0  # Arabic joins words in front
     forms = [
         sorted(inflections(t, lang)) if slavic or i in (0, last) else [t]
         for i, t in enumerate(tokens)

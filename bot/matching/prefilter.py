@@ -182,12 +182,13 @@ def _key_parts(alias: Alias) -> list[str] | None:
     Exact: the longest word of each of its spellings (every inflection in its language
     and its hyphen-joined form: "duty" and "duties", "Канада" and "Канады"), since the
     matcher hits only those. Ending in `*`: what comes before it. Fuzzy, several words:
-    the start every inflection of each word keeps, of three letters or more, since a
-    hit within the threshold (at most two edits) leaves one of them intact. Fuzzy, one
-    word: its first three letters and the last three of what its inflections keep (four
-    from ten letters on), since one typo cannot spoil both. The one case given up is a
-    typo in every longer word of a several-word alias. Unspaced scripts (Chinese,
-    Japanese, Korean ...) and substrings: the alias itself.
+    what every inflection of each word keeps (its start, or its end where inflections go
+    in front, as in Arabic), of three letters or more, since a hit within the threshold
+    (at most two edits) leaves one of them intact. Fuzzy, one word: the first three and
+    the last three letters of what its inflections keep (four from ten letters on), since
+    one typo cannot spoil both. The one case given up is a typo in every longer word of a
+    several-word alias. Unspaced scripts (Chinese, Japanese, Korean ...) and substrings:
+    the alias itself.
     """
     folded = fold(nfkc(alias.text.removesuffix("*")))
     if unspaced(folded) or not alias.whole_word:
@@ -197,13 +198,12 @@ def _key_parts(alias: Alias) -> list[str] | None:
     if not tokens:
         return []
     if alias.fuzzy and not alias.case_sensitive and len(folded) >= MIN_FUZZY_LENGTH:
-        # what every inflection of a word keeps (Ukrainian "тайванськ" of its endings)
-        stems = [_common_start(inflections(t, alias.lang)) for t in tokens]
+        kept = [_kept(inflections(t, alias.lang)) for t in tokens]
         if len(tokens) == 1:
             end = 4 if len(tokens[0]) >= 10 else 3  # (a swap of two letters spoils one end)
-            head, stem = tokens[0][:end], stems[0]
-            return [head, stem[-end:]] if len(stem) >= 2 * end else [head]
-        return [s for s in stems if len(s) >= _MIN_KEY_PART] or tokens
+            word = kept[0]
+            return [word[:end], word[-end:]] if len(word) >= 2 * end else [word[:end]]
+        return [k for k in kept if len(k) >= _MIN_KEY_PART] or tokens
     if alias.prefix:
         return [tokens[0]] if len(tokens[0]) >= _MIN_KEY_PART else None
     at = max(reversed(range(len(tokens))), key=lambda i: len(tokens[i]))  # its longest word
@@ -240,6 +240,16 @@ def _chance(part: str) -> float:
     """A rough likelihood that a key part occurs in a text: falls with its length in bytes
     (a Chinese character counts three)."""
     return 26.0 ** -len(part.encode())
+
+
+def _kept(forms: set[str]) -> str:
+    """What every form of a word keeps: their common start (Ukrainian "тайванськ" of its
+    endings) or, where that is shorter than three letters, their common end (Arabic
+    "لصين" of الصين, والصين, للصين)."""
+    start = _common_start(forms)
+    if len(start) >= 3:
+        return start
+    return _common_start({form[::-1] for form in forms})[::-1]
 
 
 def _common_start(forms: set[str]) -> str:

@@ -37,12 +37,12 @@ LANGUAGES = ("en", "fr", "zh", "ja", "ko", "es", "de", "it", "pt", "ru", "id", "
 TARGET = (0.95, 0.93)
 MEASURED_BELOW_TARGET = {
     "canada-china": (0.87, 0.80),
-    "canada-japan": (0.87, 0.79),
+    "canada-japan": (0.87, 0.80),
     "canola": (0.91, 0.87),
     "taiwan-strait": (0.93, 0.89),
 }
 # Where the tuning part falls short of the targets: the words that would lift it
-# ("disinformation", "relationship", "cancellation", "sospendere", 住友, "Kooperation",
+# ("disinformation", "relationship", "cancels", "sospendere", 住友, "Kooperation",
 # "genocide" alone, Yukon, "financing") matched ordinary headlines in an attacker's
 # probes, so they were left out.
 TUNING_BELOW_TARGET = {

@@ -189,6 +189,15 @@ def test_a_miss_names_the_groups_it_lacked_or_that_blocked_it() -> None:
     assert why("canada-japan", "Japan and Korea hold talks").startswith("needs canada; found ")
     assert why("canada-japan", "Nothing here") == "no alias of this watchlist appears"
     assert "blocked by sport" in why("canada-japan", "Japan and Canada talks before hockey final")
+    # one `none` entry of two groups blocks as a pair; groups that only share the item
+    # with a blocking `near` are not named
+    stake = "Sumitomo Metal Mining agrees to take stake in Teck's Chilean copper mine"
+    assert "; blocked by abroad + stake; found " in why("canada-japan", stake)
+    farmers = why("canada-china", "Canadian farmers welcome Ottawa's trade deal with Beijing")
+    assert "; blocked by farm + reacts; found " in farmers
+    # lacking groups and blocked at once: both are said
+    hockey = why("canada-china", "Japan and Canada talks before hockey final")
+    assert hockey.startswith("needs china + pair or china + bilateral; blocked by sport;")
 
 
 @pytest.mark.parametrize("batch", ["2", 0, 1.5, True, None])

@@ -82,7 +82,19 @@ def holds(rule: Rule, hits: Mapping[str, Sequence[_Placed]]) -> bool:
 def what_it_lacks(rule: Rule, hit: set[str], names: Sequence[str]) -> tuple[list[str], list[str]]:
     """Why `rule` fails with the groups in `hit`: the fewest other groups of `names` that
     would make it hold (each way as `a + b`, smallest ways first), and the groups hit
-    that block it (a `none`)."""
+    that block it (a `none`); where it both lacks groups and is blocked, the first
+    blocking group with what it would lack without it ("needs china; blocked by sport")."""
+    wanted = _wanted(rule, hit, names)
+    blocking = _blocking(rule, hit)
+    if not wanted and not blocking:
+        for group in sorted(hit):
+            if wanted := _wanted(rule, hit - {group}, [n for n in names if n != group]):
+                return wanted, [group]
+    return wanted, blocking
+
+
+def _wanted(rule: Rule, hit: set[str], names: Sequence[str]) -> list[str]:
+    """The fewest other groups of `names` that would make `rule` hold with `hit`."""
     wanted: list[str] = []
     for size in (1, 2, 3):
         for extra in itertools.combinations([n for n in names if n not in hit], size):
@@ -92,5 +104,43 @@ def what_it_lacks(rule: Rule, hit: set[str], names: Sequence[str]) -> tuple[list
                 wanted.append(" + ".join(extra))
         if wanted:
             break
-    blocking = [n for n in sorted(hit) if may_hold(rule, hit - {n})]
-    return wanted, blocking
+    return wanted
+
+
+def _blocking(rule: Rule, hit: set[str]) -> list[str]:
+    """The groups hit whose absence would surely let `rule` hold, those that block together
+    through one `none` entry joined as that entry names them (`abroad + stake`).
+
+    Surely: a `near` that blocks now is taken to block still, so a group that only shares
+    the item with it is not named.
+    """
+    alone = {n for n in hit if may_hold(rule, hit - {n}, optimistic=False)}
+    joint = {
+        " + ".join(together)
+        for entry in _none_entries(rule)
+        if len(together := sorted(_names(entry) & alone)) > 1
+    }
+    covered = {n for j in joint for n in j.split(" + ")}
+    return sorted(joint | (alone - covered))
+
+
+def _none_entries(rule: Rule) -> list[Rule]:
+    """Every entry of every `none` in the rule."""
+    match rule:
+        case NoneOf(children):
+            return [*children, *(e for c in children for e in _none_entries(c))]
+        case AllOf(children) | AnyOf(children):
+            return [e for c in children for e in _none_entries(c)]
+    return []
+
+
+def _names(rule: Rule) -> set[str]:
+    """The group names a rule mentions."""
+    match rule:
+        case GroupRef(group):
+            return {group}
+        case Near(a, b, _):
+            return {a, b}
+        case AllOf(children) | AnyOf(children) | NoneOf(children):
+            return {n for c in children for n in _names(c)}
+    return set()

@@ -86,7 +86,7 @@ def what_it_lacks(rule: Rule, hit: set[str], names: Sequence[str]) -> tuple[list
     blocking group with what it would lack without it ("needs china; blocked by sport")."""
     wanted = _wanted(rule, hit, names)
     blocking = _blocking(rule, hit)
-    if not wanted and not blocking:
+    if not wanted and not blocking and not may_hold(rule, hit):
         for group in sorted(hit):
             if wanted := _wanted(rule, hit - {group}, [n for n in names if n != group]):
                 return wanted, [group]
@@ -94,11 +94,13 @@ def what_it_lacks(rule: Rule, hit: set[str], names: Sequence[str]) -> tuple[list
 
 
 def _wanted(rule: Rule, hit: set[str], names: Sequence[str]) -> list[str]:
-    """The fewest other groups of `names` that would make `rule` hold with `hit`."""
+    """The fewest other groups of `names` that would make `rule` hold with `hit`: that
+    might, or, where the groups hit already might (so a `near` decided), that surely would."""
+    optimistic = not may_hold(rule, hit)
     wanted: list[str] = []
     for size in (1, 2, 3):
         for extra in itertools.combinations([n for n in names if n not in hit], size):
-            if may_hold(rule, hit | set(extra)) and not any(
+            if may_hold(rule, hit | set(extra), optimistic) and not any(
                 set(w.split(" + ")) <= set(extra) for w in wanted
             ):
                 wanted.append(" + ".join(extra))

@@ -118,12 +118,12 @@ def _blocking(rule: Rule, hit: set[str]) -> list[str]:
     """
     alone = {n for n in hit if may_hold(rule, hit - {n}, optimistic=False)}
     joint = {
-        " + ".join(together)
+        tuple(sorted(together))
         for entry in _none_entries(rule)
-        if len(together := sorted(_names(entry) & alone)) > 1
+        if len(together := _names(entry) & alone) > 1
     }
-    covered = {n for j in joint for n in j.split(" + ")}
-    return sorted(joint | (alone - covered))
+    single = alone.difference(*joint)
+    return sorted([" + ".join(names) for names in joint] + list(single))
 
 
 def _none_entries(rule: Rule) -> list[Rule]:

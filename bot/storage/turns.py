@@ -16,14 +16,13 @@ FEED_LIST = 0x77770003  # declaring and adding feeds: a URL is inserted once
 SUBSCRIPTIONS = 0x77770004  # declaring and making subscriptions: a key is inserted once
 
 
-async def take_turn(conn: AsyncConnection, lock: int) -> None:
-    """Wait until no other worker holds `lock`, then hold it until `conn`'s transaction
-    ends; nothing on SQLite."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
-
-
 def take_turn_sync(conn: Connection, lock: int) -> None:
-    """`take_turn` on a synchronous connection (migrations run through `run_sync`)."""
+    """Wait until no other worker holds `lock`, then hold it until `conn`'s transaction
+    ends; nothing on SQLite. Synchronous, as migrations run (through `run_sync`)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+
+
+async def take_turn(conn: AsyncConnection, lock: int) -> None:
+    """`take_turn_sync` on an asynchronous connection."""
+    await conn.run_sync(take_turn_sync, lock)

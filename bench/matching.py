@@ -6,7 +6,7 @@ Items: the hand-written examples of the seed watchlists (the 367 lines of the fi
 `SEED_EXAMPLES`, so that adding an examples file does not change the workload; `--on-topic
 all` takes every file in `watchlists/examples/`) mixed with generated general-news items
 so that, as in real feeds, one in twenty is on topic or a near miss; then, apart, the
-labelled public headlines (48% not in English, every one on topic or a hard negative),
+labelled public headlines (about half not in English, every one on topic or a hard negative),
 the worst case for the matcher. Side by side in one run:
 - wirewatch: the compiled seed watchlists (normalisation, inflections, rules, scores,
   evidence, fuzzy where needed);
